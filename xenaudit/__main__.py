@@ -1,0 +1,3 @@
+from xenaudit.cli import main
+
+raise SystemExit(main())

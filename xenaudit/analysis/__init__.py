@@ -1,0 +1,1 @@
+"""Analysis: diagnosis, sizing, history and the host plan."""

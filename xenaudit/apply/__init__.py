@@ -1,0 +1,1 @@
+"""Applying a reviewed report to /etc/xen (and, where safe, to live domains)."""

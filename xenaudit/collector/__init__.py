@@ -1,0 +1,1 @@
+"""Guest collectors: SSH to live guests, or replay saved snapshots."""

@@ -1,0 +1,1 @@
+"""Output formats: HTML, JSON, CSV, Prometheus textfile and cfg patches."""

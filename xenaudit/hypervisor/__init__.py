@@ -1,0 +1,1 @@
+"""Hypervisor sources: `xl`, libvirt, and replayed snapshots."""

@@ -1,0 +1,1 @@
+"""Pure parsers of guest text: /proc files, ps output and kernel logs."""

@@ -1,0 +1,1 @@
+"""xl.cfg: a byte-preserving parser, editor and linter that reads files as libxlutil does."""
