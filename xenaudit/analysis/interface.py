@@ -1,0 +1,195 @@
+"""Analysis: from what we saw to a diagnosis and a sized recommendation.
+
+Every number the analysis produces carries the evidence and reasons that led
+to it, because admins act on the recommendation only when they can check it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from xenaudit.collector.interface import GuestSnapshot
+from xenaudit.hypervisor.interface import Domain, HostView
+from xenaudit.inventory.interface import DomainOverride, Thresholds
+from xenaudit.parsers.interface import GuestFacts
+
+Severity = Literal["ok", "info", "warning", "critical"]
+SEVERITY_ORDER: tuple[Severity, ...] = ("ok", "info", "warning", "critical")
+
+Confidence = Literal["low", "medium", "high"]
+
+
+def severity_rank(severity: Severity) -> int:
+    return SEVERITY_ORDER.index(severity)
+
+
+class AnalysisError(Exception):
+    """The analysis could not run for a domain. Names the domain and the source."""
+
+    def __init__(self, domain: str, source: str, message: str) -> None:
+        super().__init__(f"{domain}: {source}: {message}")
+        self.domain = domain
+        self.source = source
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ConfigFacts:
+    """The domain's xl.cfg as xl reads it."""
+
+    path: str | None
+    memory_mib: int | None
+    maxmem_mib: int | None
+    guest_type: Literal["pv", "pvh", "hvm"] | None
+    #: sha256 of the file's bytes, so `apply` can refuse a stale patch.
+    sha256: str | None = None
+    #: Why the cfg could not be found or read, when it could not.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryNight:
+    """One earlier run's key metrics for one domain (from the history store)."""
+
+    run_at: str
+    mem_total_kib: int | None
+    mem_available_kib: int | None
+    swap_used_kib: int | None
+    pswpin: int | None
+    pgmajfault: int | None
+    oom_kill_counter: int | None
+    psi_some_avg60: float | None
+    page_alloc_failures: int
+    oom_kills: int
+    finding_codes: tuple[str, ...] = ()
+
+    @property
+    def need_kib(self) -> int | None:
+        if self.mem_total_kib is None or self.mem_available_kib is None:
+            return None
+        return self.mem_total_kib - self.mem_available_kib
+
+
+@dataclass(frozen=True)
+class DomainInput:
+    """Everything known about one domain when it is judged."""
+
+    host: HostView
+    domain: Domain
+    config: ConfigFacts | None
+    snapshot: GuestSnapshot | None
+    facts: GuestFacts | None
+    override: DomainOverride
+    thresholds: Thresholds
+    #: Earlier nights, oldest first (tonight not included).
+    history: tuple[HistoryNight, ...] = ()
+    #: Live-vs-cfg differences reported by the hypervisor stage.
+    drift: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One observed fact behind a finding, quoted from where it was read."""
+
+    source: str
+    text: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    #: Stable code: shortage, atomic_reserve, fragmentation, balloon_below_need,
+    #: over_provisioned, healthy, insufficient_data, oom_kill, drift, hvm_pod_risk, ...
+    code: str
+    severity: Severity
+    title: str
+    detail: str
+    evidence: tuple[Evidence, ...] = ()
+    first_seen: str | None = None
+    #: Nights in history on which this finding was also raised.
+    nights_seen: int = 0
+
+
+@dataclass(frozen=True)
+class Advice:
+    """Guest-side advice: goes in the report, never in the cfg diff."""
+
+    title: str
+    detail: str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    memory_mib: int
+    maxmem_mib: int
+    reasons: tuple[str, ...]
+    confidence: Confidence
+    #: The measured need the sizing started from.
+    need_mib: int | None
+    change: Literal["increase", "decrease", "maxmem", "none"]
+    #: False when the host plan could not make room for it.
+    fits: bool = True
+    not_fitting_reason: str | None = None
+    #: Whether `xl mem-set` to the new memory is safe on the running domain.
+    live_change_safe: bool = False
+
+
+@dataclass(frozen=True)
+class Assessment:
+    domain: str
+    host: str
+    severity: Severity
+    findings: tuple[Finding, ...]
+    advice: tuple[Advice, ...] = ()
+    recommendation: Recommendation | None = None
+    #: Tonight's need (MemTotal - MemAvailable), MiB.
+    need_mib: int | None = None
+    #: Need over the nights in history plus tonight, oldest first, for the sparkline.
+    need_history_mib: tuple[int, ...] = ()
+
+    @property
+    def diagnosis(self) -> tuple[str, ...]:
+        return tuple(f.title for f in self.findings)
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    domain: str
+    current_mib: int
+    planned_mib: int
+    #: The change was kept in the plan (False: does not fit, current size kept).
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    total_mib: int | None
+    dom0_mib: int
+    xen_reserve_mib: int
+    entries: tuple[PlanEntry, ...]
+    current_total_mib: int
+    planned_total_mib: int
+    #: MiB the plan is short of; 0 when everything fits.
+    shortfall_mib: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def fits(self) -> bool:
+        return self.shortfall_mib == 0
+
+
+class Analyzer(ABC):
+    @abstractmethod
+    def assess(self, item: DomainInput) -> Assessment:
+        """Judge one domain. Must not raise for bad guest data: report it as a finding."""
+
+    @abstractmethod
+    def plan_host(
+        self, host: HostView, assessments: Sequence[Assessment], inputs: Sequence[DomainInput]
+    ) -> tuple[HostPlan, tuple[Assessment, ...]]:
+        """Check the host's recommendations against its memory; mark those that do not fit."""
