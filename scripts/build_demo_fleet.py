@@ -926,40 +926,29 @@ def build_host() -> None:
 
 
 def build_cfgs() -> None:
+    """The cfg files as `audit` saves them: snapshots/_cfg/<host>/<domain>.cfg plus an index."""
     folder = FLEET / "_cfg" / HOST
     folder.mkdir(parents=True)
-    index = {}
-    for name, _domid, gtype, vcpus, _t, _mx, memory, maxmem, _s, _c in DOMAINS:
+    index: dict[str, dict[str, dict[str, str]]] = {HOST: {}}
+    for name, domid, gtype, vcpus, _t, _mx, memory, maxmem, _s, _c in DOMAINS:
         lines = [f"# {name}: managed by hand, see the runbook before changing"]
         if gtype == "pv":
             lines += ['bootloader = "pygrub"']
         elif gtype == "hvm":
-            lines += [
-                'type = "hvm"',
-                "",
-                "# Legacy application server; BIOS boot from the disk image",
-                'boot = "c"',
-                "vnc = 1",
-                'vnclisten = "127.0.0.1"',
-            ]
+            lines += ['type = "hvm"', "", "# Legacy application server; BIOS boot from the disk image",
+                      'boot = "c"', "vnc = 1", 'vnclisten = "127.0.0.1"']
         else:
             lines += ['type = "pvh"', 'kernel = "/usr/lib/grub-xen/grub-i386-xen_pvh.bin"']
         lines += [f'name = "{name}"', "", "# Memory in MiB", f"memory = {memory}"]
         if maxmem is not None:
             lines.append(f"maxmem = {maxmem}")
-        lines += [
-            f"vcpus = {vcpus}",
-            "",
-            f"disk = [ 'phy:/dev/vg0/{name}-disk,xvda,w' ]",
-            f"vif  = [ 'mac=00:16:3e:00:00:{_domid:02x},bridge=xenbr0' ]",
-            "",
-            'on_poweroff = "destroy"',
-            'on_reboot   = "restart"',
-            'on_crash    = "restart"',
-        ]
+        lines += [f"vcpus = {vcpus}", "",
+                  f"disk = [ 'phy:/dev/vg0/{name}-disk,xvda,w' ]",
+                  f"vif  = [ 'mac=00:16:3e:00:00:{domid:02x},bridge=xenbr0' ]", "",
+                  'on_poweroff = "destroy"', 'on_reboot   = "restart"', 'on_crash    = "restart"']
         (folder / f"{name}.cfg").write_text("\n".join(lines) + "\n")
-        index[name] = {"path": f"/etc/xen/{name}.cfg", "file": f"{name}.cfg"}
-    (FLEET / "_cfg" / HOST / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+        index[HOST][name] = {"path": f"/etc/xen/{name}.cfg", "file": f"{HOST}/{name}.cfg"}
+    (FLEET / "_cfg" / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def build_history() -> None:

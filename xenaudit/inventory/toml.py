@@ -103,7 +103,9 @@ def _reject_unknown(table: Mapping[str, Any], known: set[str], prefix: str, path
     for key in table:
         if key not in known:
             expected = ", ".join(sorted(known))
-            raise InventoryError(path, f"{prefix}{key}", f"unknown key (expected one of: {expected})")
+            raise InventoryError(
+                path, f"{prefix}{key}", f"unknown key (expected one of: {expected})"
+            )
 
 
 def _build(cls: type[T], table: Any, keypath: str, path: str) -> T:
@@ -159,9 +161,8 @@ def _check(value: Any, hint: Any, key: str, path: str) -> Any:
             if value < 0:
                 raise InventoryError(path, key, f"expected a non-negative number, got {value}")
             return float(value)
-    elif hint is str:
-        if isinstance(value, str):
-            return value
+    elif hint is str and isinstance(value, str):
+        return value
     raise InventoryError(path, key, f"expected {_describe(hint)}, got {value!r}")
 
 

@@ -1,0 +1,517 @@
+"""The pipeline: inventory → hypervisors → guests → parsers → analysis → outputs.
+
+This module only wires the stages together. Each stage reports bad input as
+data (an error string on the host or domain, a collection status, a parse
+error), so one broken guest or Dom0 never hides the rest of the fleet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from xenaudit import __version__
+from xenaudit.analysis.default import DefaultAnalyzer
+from xenaudit.analysis.history import HistoryError, HistoryStore, night_from_facts
+from xenaudit.analysis.interface import (
+    Assessment,
+    ConfigFacts,
+    DomainInput,
+    Finding,
+    HistoryNight,
+)
+from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
+from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
+from xenaudit.collector.targets import targets_for
+from xenaudit.formats.interface import write_formats
+from xenaudit.hypervisor.cfgfind import find_cfg
+from xenaudit.hypervisor.drift import drift
+from xenaudit.hypervisor.factory import make_source
+from xenaudit.hypervisor.interface import Domain, HostView, HypervisorError
+from xenaudit.hypervisor.snapshot import SnapshotSource, save_host_snapshot
+from xenaudit.inventory.interface import HypervisorSpec, Inventory
+from xenaudit.parsers.guest import parse_guest
+from xenaudit.parsers.interface import GuestFacts
+from xenaudit.report import AuditReport, DomainReport, HostReport
+from xenaudit.snapshots import HYPERVISOR_DIR, host_dirs, safe_name
+from xenaudit.xlcfg import CfgSyntaxError, parse, propose_memory_patch
+
+#: Where a run keeps the cfg files it judged, so a replay sees the same files.
+CFG_DIR = "_cfg"
+CFG_INDEX = "index.json"
+#: Largest cfg file we read; real ones are a few KiB.
+MAX_CFG_BYTES = 1024 * 1024
+
+ALL_FORMATS: tuple[str, ...] = ("html", "json", "csv", "prom", "patches")
+
+#: States in which a guest can be reached and has a kernel to read.
+RUNNING_STATES = frozenset({"running", "blocked", "paused", "unknown"})
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    outdir: Path
+    formats: tuple[str, ...] = ALL_FORMATS
+    #: History store directory; None uses the inventory's state_dir.
+    state_dir: Path | None = None
+    #: Replay the hypervisor outputs, cfgs and guests saved under this snapshots folder.
+    from_snapshots: Path | None = None
+    #: Treat this directory as `/` when looking for cfg files.
+    root: Path = Path("/")
+    demo: bool = False
+    record_history: bool = True
+    #: Seed the history store from a JSON list of earlier nights (the demo does).
+    seed_history: Path | None = None
+    progress: Callable[[str], None] | None = None
+    collector: GuestCollector | None = None
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _LoadedConfig:
+    facts: ConfigFacts
+    text: bytes | None
+
+
+def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
+    """Run every stage and write the chosen outputs under `options.outdir`."""
+    now = options.now or datetime.now(UTC)
+    generated_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    outdir = options.outdir
+    snapshot_root = outdir / "snapshots"
+    snapshot_root.mkdir(parents=True, exist_ok=True)
+    say = options.progress or (lambda _msg: None)
+    errors: list[str] = []
+
+    hosts = _read_hosts(inventory, options, snapshot_root, generated_at, say)
+    replay_cfgs = _CfgReplay(options.from_snapshots) if options.from_snapshots else None
+    cfg_store = _CfgStore(snapshot_root / CFG_DIR)
+
+    pending: list[tuple[str, Domain, _LoadedConfig | None, tuple[str, ...]]] = []
+    targets: list[GuestTarget] = []
+    for spec, view, _error in hosts:
+        if view is None:
+            continue
+        for domain in view.guests:
+            override = inventory.override(domain.name, spec.name)
+            if override.skip:
+                continue
+            if replay_cfgs is not None:
+                loaded = replay_cfgs.load(spec.name, domain.name)
+            else:
+                loaded = _load_config(spec, domain, inventory, options.root)
+            if loaded is not None and loaded.text is not None and loaded.facts.path:
+                cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.text)
+            drifted: tuple[str, ...] = ()
+            if loaded is not None and loaded.facts.error is None:
+                drifted = drift(domain, loaded.facts.memory_mib, loaded.facts.maxmem_mib)
+            pending.append((spec.name, domain, loaded, drifted))
+        reachable = [
+            d.name
+            for d in view.guests
+            if d.state in RUNNING_STATES and not inventory.override(d.name, spec.name).skip
+        ]
+        try:
+            targets.extend(targets_for(inventory, spec.name, reachable))
+        except ValueError as exc:
+            errors.append(f"{spec.name}: inventory: {exc}")
+    cfg_store.write_index()
+
+    snapshots = _collect(inventory, options, targets, snapshot_root, say)
+
+    analyzer = DefaultAnalyzer()
+    with _history(inventory, options, errors) as store:
+        inputs: list[DomainInput] = []
+        for host_name, domain, loaded, drifted in pending:
+            view = next(v for s, v, _ in hosts if s.name == host_name and v is not None)
+            snap = snapshots.get((host_name, domain.name))
+            facts = _parse(snap, domain.name, errors)
+            history: tuple[HistoryNight, ...] = ()
+            if store is not None:
+                history = store.nights(host_name, domain.name)
+            inputs.append(
+                DomainInput(
+                    host=view,
+                    domain=domain,
+                    config=loaded.facts if loaded else None,
+                    snapshot=snap,
+                    facts=facts,
+                    override=inventory.override(domain.name, host_name),
+                    thresholds=inventory.thresholds,
+                    history=history,
+                    drift=drifted,
+                )
+            )
+        assessments = [_assess(analyzer, item, errors) for item in inputs]
+        host_reports, assessments = _plan(analyzer, hosts, inputs, assessments, inventory)
+        if store is not None and options.record_history:
+            _record(store, generated_at, inputs, assessments, errors)
+
+    domain_reports = _domain_reports(inputs, assessments, pending)
+    report = AuditReport(
+        generated_at=generated_at,
+        tool_version=__version__,
+        hosts=tuple(host_reports),
+        domains=tuple(domain_reports),
+        inventory_path=inventory.path,
+        demo=options.demo,
+        errors=tuple(errors),
+    )
+    write_formats(report, outdir, options.formats)
+    return report
+
+
+# --- hosts -----------------------------------------------------------------------
+
+
+def _read_hosts(
+    inventory: Inventory,
+    options: AuditOptions,
+    snapshot_root: Path,
+    collected_at: str,
+    say: Callable[[str], None],
+) -> list[tuple[HypervisorSpec, HostView | None, str | None]]:
+    results: list[tuple[HypervisorSpec, HostView | None, str | None]] = []
+    taken: set[str] = set()
+    for spec in inventory.hypervisors:
+        try:
+            if spec.backend == "snapshot" and spec.snapshot_dir:
+                view = SnapshotSource(Path(spec.snapshot_dir)).read()
+            else:
+                view = make_source(spec, inventory.ssh).read()
+        except HypervisorError as exc:
+            say(f"{spec.name}: {exc.message}")
+            results.append((spec, None, str(exc)))
+            continue
+        view = replace(view, name=spec.name)
+        folder = snapshot_root / HYPERVISOR_DIR / safe_name(spec.name, taken)
+        save_host_snapshot(view, folder, collected_at)
+        say(f"{spec.name}: {len(view.guests)} domains")
+        results.append((spec, view, None))
+    return results
+
+
+def snapshot_hypervisors(snapshot_root: Path) -> tuple[HypervisorSpec, ...]:
+    """One replaying hypervisor per host saved under a snapshots folder."""
+    specs = []
+    for folder in host_dirs(snapshot_root):
+        try:
+            meta = json.loads((folder / "host.json").read_text(encoding="utf-8"))
+            name = str(meta["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            name = folder.name
+        specs.append(HypervisorSpec(name=name, backend="snapshot", snapshot_dir=str(folder)))
+    return tuple(specs)
+
+
+# --- cfg files -------------------------------------------------------------------
+
+
+def _load_config(
+    spec: HypervisorSpec, domain: Domain, inventory: Inventory, root: Path
+) -> _LoadedConfig:
+    override = inventory.override(domain.name, spec.name)
+    path, note = find_cfg(domain.name, spec, override, root)
+    if path is None:
+        return _LoadedConfig(
+            ConfigFacts(None, None, None, None, error=note or "no cfg file found"), None
+        )
+    real_path = "/" + str(Path(path).resolve().relative_to(root.resolve())).lstrip("/")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CFG_BYTES + 1)
+    except OSError as exc:
+        return _LoadedConfig(
+            ConfigFacts(real_path, None, None, None, error=f"cannot read: {exc.strerror}"), None
+        )
+    if len(data) > MAX_CFG_BYTES:
+        return _LoadedConfig(
+            ConfigFacts(real_path, None, None, None, error="larger than 1 MiB; not a cfg?"), None
+        )
+    return _LoadedConfig(config_facts(real_path, data), data)
+
+
+def config_facts(path: str, data: bytes) -> ConfigFacts:
+    """Read memory, maxmem and type the way xl does; a parse error becomes `error`."""
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        cfg = parse(data, path)
+    except CfgSyntaxError as exc:
+        return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
+    try:
+        memory, maxmem, guest_type = cfg.memory_mib, cfg.maxmem_mib, cfg.guest_type
+    except (ValueError, TypeError) as exc:
+        return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
+    return ConfigFacts(path, memory, maxmem, guest_type, sha256=digest)
+
+
+class _CfgStore:
+    """Saves each judged cfg beside the guest snapshots for replays."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.index: dict[str, dict[str, dict[str, str]]] = {}
+        self.taken: dict[str, set[str]] = {}
+        self.host_dirs: dict[str, str] = {}
+        self.host_taken: set[str] = set()
+
+    def save(self, host: str, domain: str, real_path: str, data: bytes) -> None:
+        host_dir = self.host_dirs.setdefault(host, safe_name(host, self.host_taken))
+        file_name = safe_name(domain, self.taken.setdefault(host, set())) + ".cfg"
+        target = self.folder / host_dir
+        target.mkdir(parents=True, exist_ok=True)
+        (target / file_name).write_bytes(data)
+        self.index.setdefault(host, {})[domain] = {
+            "path": real_path,
+            "file": f"{host_dir}/{file_name}",
+        }
+
+    def write_index(self) -> None:
+        if self.index:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / CFG_INDEX).write_text(
+                json.dumps(self.index, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+
+
+class _CfgReplay:
+    """Reads the cfg files an earlier run saved with `_CfgStore`."""
+
+    def __init__(self, snapshot_root: Path) -> None:
+        self.folder = snapshot_root / CFG_DIR
+        self.index: dict[str, dict[str, dict[str, str]]] = {}
+        index_file = self.folder / CFG_INDEX
+        if index_file.is_file():
+            self.index = json.loads(index_file.read_text(encoding="utf-8"))
+
+    def load(self, host: str, domain: str) -> _LoadedConfig:
+        entry = self.index.get(host, {}).get(domain)
+        if entry is None:
+            return _LoadedConfig(
+                ConfigFacts(None, None, None, None, error="no cfg in the snapshot"), None
+            )
+        source = (self.folder / entry["file"]).resolve()
+        if self.folder.resolve() not in source.parents or not source.is_file():
+            return _LoadedConfig(
+                ConfigFacts(None, None, None, None, error="cfg missing from the snapshot"), None
+            )
+        data = source.read_bytes()[: MAX_CFG_BYTES + 1]
+        return _LoadedConfig(config_facts(entry["path"], data), data)
+
+
+# --- guests ----------------------------------------------------------------------
+
+
+def _collect(
+    inventory: Inventory,
+    options: AuditOptions,
+    targets: Sequence[GuestTarget],
+    snapshot_root: Path,
+    say: Callable[[str], None],
+) -> dict[tuple[str, str], GuestSnapshot]:
+    collector = options.collector
+    if collector is None:
+        replay = options.from_snapshots or (
+            Path(inventory.guest_snapshot_dir) if inventory.guest_snapshot_dir else None
+        )
+        if replay is not None:
+            collector = SnapshotCollector(replay)
+        else:
+            from xenaudit.collector.ssh import SshCollector
+
+            collector = SshCollector(inventory.ssh)
+
+    def done(snap: GuestSnapshot) -> None:
+        detail = f" ({snap.error})" if snap.error else ""
+        say(f"{snap.host}/{snap.domain}: {snap.status}{detail}")
+
+    taken: set[str] = set()
+    results: dict[tuple[str, str], GuestSnapshot] = {}
+    for snap in collector.collect(targets, on_done=done):
+        save_guest_snapshot(snap, snapshot_root, taken)
+        results[(snap.host, snap.domain)] = snap
+    return results
+
+
+def _parse(snap: GuestSnapshot | None, domain: str, errors: list[str]) -> GuestFacts | None:
+    if snap is None or not snap.sections:
+        return None
+    facts = parse_guest(snap.sections, snap.section_status, domain)
+    errors.extend(facts.errors)
+    return facts
+
+
+# --- analysis --------------------------------------------------------------------
+
+
+@contextmanager
+def _history(
+    inventory: Inventory, options: AuditOptions, errors: list[str]
+) -> Iterator[HistoryStore | None]:
+    """Open the history store; a broken one is reported and the audit goes on without it."""
+    with tempfile.TemporaryDirectory(prefix="xenaudit-state-") as scratch:
+        if options.state_dir is not None:
+            state_dir = options.state_dir
+        elif options.demo:
+            state_dir = Path(scratch)
+        else:
+            state_dir = Path(inventory.state_dir)
+        try:
+            store = HistoryStore.open(state_dir)
+        except HistoryError as exc:
+            errors.append(f"history: {exc}")
+            yield None
+            return
+        try:
+            if options.seed_history is not None:
+                _seed_history(store, options.seed_history)
+            yield store
+        finally:
+            store.close()
+
+
+def _seed_history(store: HistoryStore, path: Path) -> None:
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    for row in rows:
+        night = HistoryNight(
+            run_at=row["run_at"],
+            mem_total_kib=row.get("mem_total_kib"),
+            mem_available_kib=row.get("mem_available_kib"),
+            swap_used_kib=row.get("swap_used_kib"),
+            pswpin=row.get("pswpin"),
+            pgmajfault=row.get("pgmajfault"),
+            oom_kill_counter=row.get("oom_kill_counter"),
+            psi_some_avg60=row.get("psi_some_avg60"),
+            page_alloc_failures=row.get("page_alloc_failures", 0),
+            oom_kills=row.get("oom_kills", 0),
+            finding_codes=tuple(row.get("finding_codes", ())),
+        )
+        store.record(row["run_at"], row["host"], row["domain"], night)
+
+
+def _assess(analyzer: DefaultAnalyzer, item: DomainInput, errors: list[str]) -> Assessment:
+    try:
+        return analyzer.assess(item)
+    except Exception as exc:  # one domain's bug must not end the audit
+        message = f"{item.domain.name}: analysis: {type(exc).__name__}: {exc}"
+        errors.append(message)
+        return Assessment(
+            domain=item.domain.name,
+            host=item.host.name,
+            severity="warning",
+            findings=(
+                Finding(
+                    code="insufficient_data",
+                    severity="warning",
+                    title="Could not be analysed",
+                    detail=message,
+                ),
+            ),
+        )
+
+
+def _plan(
+    analyzer: DefaultAnalyzer,
+    hosts: Sequence[tuple[HypervisorSpec, HostView | None, str | None]],
+    inputs: Sequence[DomainInput],
+    assessments: Sequence[Assessment],
+    inventory: Inventory,
+) -> tuple[list[HostReport], list[Assessment]]:
+    by_key = {(a.host, a.domain): a for a in assessments}
+    reports: list[HostReport] = []
+    for spec, view, error in hosts:
+        if view is None:
+            reports.append(HostReport(spec.name, spec.backend, None, None, error))
+            continue
+        host_inputs = [i for i in inputs if i.host.name == view.name]
+        host_assessments = [by_key[(view.name, i.domain.name)] for i in host_inputs]
+        plan, updated = analyzer.plan_host(
+            view, host_assessments, host_inputs, xen_reserve_mib=spec.xen_reserve_mib
+        )
+        for a in updated:
+            by_key[(a.host, a.domain)] = a
+        reports.append(HostReport(spec.name, view.backend, view, plan, None))
+    return reports, [by_key[(a.host, a.domain)] for a in assessments]
+
+
+def _record(
+    store: HistoryStore,
+    run_at: str,
+    inputs: Sequence[DomainInput],
+    assessments: Sequence[Assessment],
+    errors: list[str],
+) -> None:
+    rows = []
+    for item, assessment in zip(inputs, assessments, strict=True):
+        if item.facts is None or item.facts.meminfo is None:
+            continue
+        codes = tuple(f.code for f in assessment.findings)
+        night = replace(night_from_facts(item.facts, run_at), finding_codes=codes)
+        rows.append((item.host.name, item.domain.name, night))
+    try:
+        store.record_run(run_at, rows)
+    except HistoryError as exc:
+        errors.append(f"history: {exc}")
+
+
+# --- report ----------------------------------------------------------------------
+
+
+def _domain_reports(
+    inputs: Sequence[DomainInput],
+    assessments: Sequence[Assessment],
+    pending: Sequence[tuple[str, Domain, _LoadedConfig | None, tuple[str, ...]]],
+) -> list[DomainReport]:
+    reports = []
+    taken: set[str] = set()
+    for item, assessment, (_host, _domain, loaded, drifted) in zip(
+        inputs, assessments, pending, strict=True
+    ):
+        patch_text = None
+        patch_path = None
+        rec = assessment.recommendation
+        if (
+            rec is not None
+            and rec.fits
+            and rec.change != "none"
+            and loaded is not None
+            and loaded.text is not None
+            and loaded.facts.error is None
+            and loaded.facts.path
+        ):
+            patch_text = propose_memory_patch(
+                loaded.facts.path, loaded.text, rec.memory_mib, rec.maxmem_mib
+            )
+            if patch_text:
+                patch_path = f"patches/{safe_name(item.domain.name, taken)}.cfg.diff"
+        reports.append(
+            DomainReport(
+                host=item.host.name,
+                domain=item.domain,
+                config=item.config,
+                snapshot=item.snapshot,
+                facts=item.facts,
+                assessment=assessment,
+                drift=drifted,
+                patch_path=patch_path,
+                patch_text=patch_text,
+            )
+        )
+    return reports
+
+
+def exit_code(report: AuditReport, fail_on: str) -> int:
+    """3 when incomplete, else 1 when a finding reaches `fail_on`, else 0."""
+    from xenaudit.analysis.interface import SEVERITY_ORDER
+
+    if report.incomplete:
+        return 3
+    if fail_on != "never" and report.worst_severity_rank() >= SEVERITY_ORDER.index(fail_on):  # type: ignore[arg-type]
+        return 1
+    return 0

@@ -1,0 +1,201 @@
+"""The `xenaudit` command line: a thin layer over the pipeline and its stages."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from xenaudit import __version__
+
+EXIT_CODES = """\
+exit codes:
+  0  nothing to change
+  1  at least one finding at or above --fail-on (default: warning)
+  2  usage or inventory error
+  3  the audit is incomplete: some guest or hypervisor could not be read
+  The most serious applicable code wins, in the order 2, 3, 1, 0.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xenaudit",
+        description="Audit the memory sizing of Xen guests from Dom0: read what each guest "
+        "saw, explain shortages, and propose sized xl.cfg changes.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"xenaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_audit(sub)
+    for module in (
+        "xenaudit.hypervisor.cli",
+        "xenaudit.parsers.logscan",
+        "xenaudit.xlcfg.cli",
+        "xenaudit.apply.cli",
+    ):
+        try:
+            __import__(module, fromlist=["add_parser"]).add_parser(sub)
+        except ImportError:  # a stage that is not installed in this build
+            continue
+    return parser
+
+
+def _add_audit(sub: argparse._SubParsersAction) -> None:
+    from xenaudit.audit import ALL_FORMATS
+
+    p = sub.add_parser(
+        "audit",
+        help="run the whole audit and write the report",
+        description="Read every Dom0 in the inventory, collect each guest's memory facts over "
+        "SSH, judge each domain's memory/maxmem and write report.html, report.json, "
+        "summary.csv, xenaudit.prom and patches/ under OUTDIR. Nothing under /etc/xen is "
+        "changed: review the patches, then use `xenaudit apply OUTDIR`.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("-i", "--inventory", type=Path, help="inventory TOML file")
+    source.add_argument(
+        "--demo", action="store_true", help="audit the bundled demo fleet (no Xen, no network)"
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    p.add_argument(
+        "--from-snapshots",
+        type=Path,
+        metavar="DIR",
+        help="replay the snapshots/ folder of an earlier run instead of reading live systems",
+    )
+    p.add_argument("--state-dir", type=Path, help="history store (default: inventory state_dir)")
+    p.add_argument(
+        "--format",
+        action="append",
+        metavar="LIST",
+        help=f"outputs to write, comma-separated (default: all of {','.join(ALL_FORMATS)})",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=("info", "warning", "critical", "never"),
+        default="warning",
+        help="lowest severity that makes the exit code 1 (default: warning)",
+    )
+    p.add_argument(
+        "--no-history", action="store_true", help="do not record tonight in the history store"
+    )
+    p.add_argument(
+        "--root", type=Path, default=Path("/"), help="treat DIR as / when looking for cfg files"
+    )
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="print progress even when not on a terminal"
+    )
+    p.set_defaults(func=_run_audit)
+
+
+def _formats(values: Sequence[str] | None) -> tuple[str, ...]:
+    from xenaudit.audit import ALL_FORMATS
+
+    if not values:
+        return ALL_FORMATS
+    chosen = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name == "all":
+                return ALL_FORMATS
+            if name not in ALL_FORMATS:
+                raise ValueError(f"unknown format {name!r} (choose from {', '.join(ALL_FORMATS)})")
+            chosen.append(name)
+    return tuple(dict.fromkeys(chosen))
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
+    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY
+    from xenaudit.inventory.interface import Inventory, InventoryError
+    from xenaudit.inventory.toml import load_inventory
+
+    try:
+        formats = _formats(args.format)
+    except ValueError as exc:
+        print(f"xenaudit: error: {exc}", file=sys.stderr)
+        return 2
+    interactive = sys.stderr.isatty()
+    show_progress = not args.quiet and (args.verbose or interactive)
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    snapshots = args.from_snapshots
+    seed = None
+    try:
+        if args.demo:
+            inventory = load_inventory(INVENTORY)
+            snapshots, seed = FLEET_DIR, HISTORY
+        elif args.inventory is not None:
+            inventory = load_inventory(args.inventory)
+        elif snapshots is not None:
+            inventory = Inventory(path=str(snapshots), hypervisors=())
+        else:
+            print(
+                "xenaudit: error: give -i INVENTORY, --demo or --from-snapshots DIR",
+                file=sys.stderr,
+            )
+            return 2
+    except InventoryError as exc:
+        print(f"xenaudit: inventory error: {exc}", file=sys.stderr)
+        return 2
+    if snapshots is not None:
+        if not snapshots.is_dir():
+            print(f"xenaudit: error: {snapshots}: not a snapshots folder", file=sys.stderr)
+            return 2
+        replayed = []
+        configured = {h.name: h for h in inventory.hypervisors}
+        for spec in snapshot_hypervisors(snapshots):
+            if spec.name in configured:
+                spec = dataclasses.replace(
+                    configured[spec.name], backend="snapshot", snapshot_dir=spec.snapshot_dir
+                )
+            replayed.append(spec)
+        if not replayed:
+            print(f"xenaudit: error: {snapshots}: no hypervisor snapshots found", file=sys.stderr)
+            return 2
+        inventory = dataclasses.replace(inventory, hypervisors=tuple(replayed))
+
+    options = AuditOptions(
+        outdir=args.output,
+        formats=formats,
+        state_dir=args.state_dir,
+        from_snapshots=snapshots,
+        root=args.root,
+        demo=args.demo,
+        record_history=not args.no_history,
+        seed_history=seed,
+        progress=progress if show_progress else None,
+    )
+    report = run_audit(inventory, options)
+    if not args.quiet:
+        for error in report.errors:
+            print(f"xenaudit: {error}", file=sys.stderr)
+    if "html" in formats and (args.demo or sys.stdout.isatty() or args.verbose):
+        print(f"Report: {(args.output / 'report.html').resolve()}")
+    return exit_code(report, args.fail_on)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
