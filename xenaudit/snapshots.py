@@ -43,9 +43,7 @@ def guest_dirs(snapshot_root: Path) -> list[Path]:
     """Every guest folder under a snapshots root, in a stable order."""
     if not snapshot_root.is_dir():
         return []
-    return sorted(
-        p for p in snapshot_root.iterdir() if p.is_dir() and (p / GUEST_META).is_file()
-    )
+    return sorted(p for p in snapshot_root.iterdir() if p.is_dir() and (p / GUEST_META).is_file())
 
 
 def host_dirs(snapshot_root: Path) -> list[Path]:
