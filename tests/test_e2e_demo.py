@@ -1,0 +1,186 @@
+"""The demo: the whole pipeline on the bundled fleet, as the README's first command runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xenaudit.cli import main
+from xenaudit.demo import FLEET_DIR
+
+FLEET_DOMAINS = {
+    "web-frontend",
+    "db-primary",
+    "build-runner",
+    "cache-node",
+    "legacy-hvm",
+    "mail-relay",
+    "monitor",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    out = tmp_path_factory.mktemp("demo") / "report"
+    code = main(["audit", "--demo", "-o", str(out), "-q"])
+    return out, code
+
+
+@pytest.fixture(scope="module")
+def demo_json(demo_out: tuple[Path, int]) -> dict:
+    return json.loads((demo_out[0] / "report.json").read_text())
+
+
+def domain(report: dict, name: str) -> dict:
+    return next(d for d in report["domains"] if d["name"] == name)
+
+
+def test_demo_writes_every_output(demo_out: tuple[Path, int]) -> None:
+    out, code = demo_out
+    # mail-relay is unreachable on purpose: the audit is incomplete.
+    assert code == 3
+    for name in ("report.html", "report.json", "summary.csv", "xenaudit.prom"):
+        assert (out / name).is_file(), name
+    assert (out / "snapshots" / "web-frontend" / "meta.json").is_file()
+    assert (out / "snapshots" / "_hypervisor").is_dir()
+
+
+def test_demo_covers_every_domain(demo_json: dict) -> None:
+    assert {d["name"] for d in demo_json["domains"]} == FLEET_DOMAINS
+    assert demo_json["schema_version"] == 1
+    assert [h["name"] for h in demo_json["hosts"]] == ["xen-demo"]
+    assert demo_json["hosts"][0]["total_memory_kib"] == 16383 * 1024
+
+
+def test_classic_domu_is_flagged_with_its_failures(demo_json: dict) -> None:
+    web = domain(demo_json, "web-frontend")
+    failures = [e for e in web["events"] if e["kind"] == "page_alloc_failure"]
+    assert len(failures) == 5
+    assert all(e["process"] == "swapper" and e["order"] == 0 for e in failures)
+    assert all(e["gfp_mask"] == "0x20" for e in failures)
+    assert not [e for e in web["events"] if e["kind"] == "oom_kill"]
+    assert web["meminfo_kib"]["MemAvailable"] == 128436
+    assert web["config"]["memory_mib"] == 512
+    assert web["severity"] in ("warning", "critical")
+    codes = {f["code"] for f in web["findings"]}
+    assert "atomic_reserve" in codes
+    rec = web["recommendation"]
+    assert rec is not None and rec["memory_mib"] > 512
+    # A sized step, not a blanket doubling.
+    assert rec["memory_mib"] < 1024
+    assert rec["reasons"]
+    assert web["patch"] == "patches/web-frontend.cfg.diff"
+
+
+def test_classic_patch_applies_with_patch_p1(demo_out: tuple[Path, int], tmp_path: Path) -> None:
+    out, _ = demo_out
+    if shutil.which("patch") is None:
+        pytest.fail("the patch tool is missing; scripts/test.sh installs it")
+    etc = tmp_path / "etc" / "xen"
+    etc.mkdir(parents=True)
+    original = FLEET_DIR / "_cfg" / "xen-demo" / "web-frontend.cfg"
+    shutil.copy(original, etc / "web-frontend.cfg")
+    diff = (out / "patches" / "web-frontend.cfg.diff").read_text()
+    assert diff.startswith("--- a/etc/xen/web-frontend.cfg")
+    subprocess.run(
+        ["patch", "-p1", "--dry-run"],
+        input=diff,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["patch", "-p1"], input=diff, text=True, cwd=tmp_path, check=True, capture_output=True
+    )
+    patched = (etc / "web-frontend.cfg").read_text()
+    before = original.read_text().splitlines()
+    after = patched.splitlines()
+    changed = [line for line in after if line not in before]
+    assert changed and all(line.startswith(("memory", "maxmem")) for line in changed)
+    # every other line survives byte for byte, in order
+    assert [line for line in before if not line.startswith(("memory", "maxmem"))] == [
+        line for line in after if not line.startswith(("memory", "maxmem"))
+    ]
+
+
+def test_unreachable_guest_is_reported_not_dropped(demo_json: dict) -> None:
+    mail = domain(demo_json, "mail-relay")
+    assert mail["collection"]["status"] == "unreachable"
+    assert "No route to host" in mail["collection"]["error"]
+    assert mail["recommendation"] is None or mail["recommendation"]["memory_mib"] >= 768
+    assert demo_json["incomplete"] is True
+
+
+def test_oom_guest_and_hvm_guest(demo_json: dict) -> None:
+    db = domain(demo_json, "db-primary")
+    kills = [e for e in db["events"] if e["kind"] == "oom_kill"]
+    assert [k["victim_pid"] for k in kills] == [2231, 3310]
+    assert db["recommendation"]["memory_mib"] > 2048
+    hvm = domain(demo_json, "legacy-hvm")
+    assert hvm["guest_type"] == "hvm"
+    assert "hvm_pod_risk" in {f["code"] for f in hvm["findings"]}
+    assert hvm["recommendation"]["maxmem_mib"] == hvm["recommendation"]["memory_mib"]
+
+
+def test_fragmented_and_overprovisioned_guests(demo_json: dict) -> None:
+    cache = domain(demo_json, "cache-node")
+    assert "fragmentation" in {f["code"] for f in cache["findings"]}
+    orders = sorted({e["order"] for e in cache["events"] if e["kind"] == "page_alloc_failure"})
+    assert orders == [2, 3, 4]
+    runner = domain(demo_json, "build-runner")
+    assert "over_provisioned" in {f["code"] for f in runner["findings"]}
+    assert runner["recommendation"]["memory_mib"] < 6144
+
+
+def test_replay_from_snapshots_gives_the_same_verdicts(
+    demo_out: tuple[Path, int], demo_json: dict, tmp_path: Path
+) -> None:
+    out, _ = demo_out
+    again = tmp_path / "again"
+    code = main(
+        [
+            "audit",
+            "--from-snapshots",
+            str(out / "snapshots"),
+            "-o",
+            str(again),
+            "-q",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    assert code == 3
+    replayed = json.loads((again / "report.json").read_text())
+    assert {d["name"] for d in replayed["domains"]} == FLEET_DOMAINS
+    for name in ("web-frontend", "db-primary", "cache-node"):
+        first, second = domain(demo_json, name), domain(replayed, name)
+        assert first["events"] == second["events"]
+        assert first["meminfo_kib"] == second["meminfo_kib"]
+        assert first["config"] == second["config"]
+
+
+def test_audit_never_touches_the_cfg_files(demo_out: tuple[Path, int]) -> None:
+    before = (FLEET_DIR / "_cfg" / "xen-demo" / "web-frontend.cfg").read_bytes()
+    assert b"memory = 512" in before
+
+
+def test_module_entry_point_help_lists_exit_codes() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "xenaudit", "audit", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "exit codes" in result.stdout and "incomplete" in result.stdout
+
+
+def test_bad_inventory_exits_2_naming_file_and_key(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "inv.toml"
+    bad.write_text('[[hypervisor]]\nname = "a"\nbackend = "xm"\n')
+    assert main(["audit", "-i", str(bad), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "hypervisor[0].backend" in err
