@@ -66,6 +66,10 @@ class HostView:
     autoballoon: str | None = None
     #: Raw outputs by file name (e.g. "xl-info.txt"), saved as the host's snapshot.
     raw: Mapping[str, str] = field(default_factory=dict)
+    #: Things the source noticed that did not stop it (partial output, suspicious
+    #: values), each naming the command or file. Derived from `raw` only, so a
+    #: replayed snapshot carries the same warnings.
+    warnings: tuple[str, ...] = ()
 
     @property
     def dom0(self) -> Domain | None:

@@ -1,0 +1,151 @@
+"""Finding the xl.cfg a running domain was created from.
+
+Order: the inventory's `cfg_path`, then `<cfg_dir>/<NAME>.cfg`, then
+`<cfg_dir>/<NAME>`, then any file in cfg_dir or cfg_dir/auto (the
+xendomains autostart folder) whose `name =` is the domain's name.
+
+Domain names come from the hypervisor and are hostile: a name is only
+turned into a file name when it is a plain one, and the result must sit
+directly in cfg_dir. Files found by their `name =` may be symlinks (auto/
+holds links); the real file is returned, because that is what a patch must
+change. Backups, editor leftovers, package-manager copies and xl.conf are
+never taken for a domain's cfg, and two files claiming the same name are
+reported rather than guessed between.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_cfg_facts
+from xenaudit.inventory.interface import DomainOverride, HypervisorSpec
+
+#: Larger files are not xl.cfg files (and are not read whole).
+MAX_CFG_BYTES = 1024 * 1024
+_MAX_LINK_HOPS = 16
+
+_NOT_A_CFG = re.compile(
+    r"""^(
+        xl\.conf.* | xend-config.* | xl-devd.* | cpupool.* | README.* | .*\.(sxp|xml|sh|py)
+      | .*~ | .*\.(sw[op]|tmp|rej|orig|save|sav|dist|disabled|rpmnew|rpmsave)
+      | .*\.(dpkg|ucf)-[a-z]+ | .*\.(bak|old|backup)(\.[^/]*)? | .*\.xenaudit-[a-z]+.*
+    )$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def _under_root(path: str, root: Path) -> Path:
+    """`path` as seen from `root` (tests use a scratch directory as /)."""
+    p = Path(path)
+    return root / p.relative_to(p.anchor) if p.is_absolute() else root / p
+
+
+def real_path(path: Path, root: Path = Path("/")) -> Path:
+    """Follow symlinks by hand so absolute link targets stay under `root`."""
+    current = path
+    for _ in range(_MAX_LINK_HOPS):
+        if not current.is_symlink():
+            return Path(os.path.normpath(current))
+        target = Path(os.readlink(current))
+        current = (
+            _under_root(str(target), root) if target.is_absolute() else current.parent / target
+        )
+    return Path(os.path.normpath(current))
+
+
+def is_plain_domain_name(name: str) -> bool:
+    """Whether a domain name can safely become a file name in cfg_dir."""
+    return (
+        0 < len(name) <= 200
+        and name not in (".", "..")
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and all(ch.isprintable() for ch in name)
+    )
+
+
+def looks_like_domain_cfg(file_name: str) -> bool:
+    return not file_name.startswith(".") and not _NOT_A_CFG.match(file_name)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CFG_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_CFG_BYTES or b"\0" in data:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _declared_name(path: Path) -> tuple[str | None, str | None]:
+    """(name, error) of a cfg file."""
+    text = _read_text(path)
+    if text is None:
+        return None, f"{path} cannot be read as a text file"
+    try:
+        return read_cfg_facts(text, str(path)).name, None
+    except CfgReadError as exc:
+        return None, f"{path} does not parse: {exc}"
+
+
+def find_cfg(
+    domain_name: str,
+    spec: HypervisorSpec,
+    override: DomainOverride,
+    root: Path = Path("/"),
+) -> tuple[Path | None, str | None]:
+    """(path, note): the domain's cfg file, or None and a note saying why not.
+
+    A note next to a path tells something worth knowing (it does not parse).
+    """
+    cfg_dir = _under_root(spec.cfg_dir, root)
+    if override.cfg_path:
+        given = Path(override.cfg_path)
+        path = _under_root(str(given), root) if given.is_absolute() else cfg_dir / given
+        if path.is_file():
+            return real_path(path, root), None
+        return None, f"cfg_path {override.cfg_path} from the inventory is not a file"
+    if not cfg_dir.is_dir():
+        return None, f"cfg_dir {spec.cfg_dir} is not a directory"
+
+    notes: list[str] = []
+    if is_plain_domain_name(domain_name):
+        for candidate in (cfg_dir / f"{domain_name}.cfg", cfg_dir / domain_name):
+            if candidate.parent != cfg_dir or not candidate.is_file():
+                continue
+            declared, error = _declared_name(candidate)
+            if error is not None:
+                # Its conventional name makes it the cfg; let the later stages
+                # report the syntax error against this domain.
+                return real_path(candidate, root), error
+            if declared == domain_name:
+                return real_path(candidate, root), None
+            notes.append(f"{candidate.name} declares name = {declared!r}")
+    else:
+        notes.append("the domain name cannot be a file name, so only name = was searched")
+
+    matches: dict[Path, Path] = {}
+    for folder in (cfg_dir, cfg_dir / "auto"):
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            if not looks_like_domain_cfg(entry.name) or not entry.is_file():
+                continue
+            declared, _ = _declared_name(entry)
+            if declared == domain_name:
+                matches.setdefault(real_path(entry, root), entry)
+    if len(matches) == 1:
+        return next(iter(matches)), None
+    if len(matches) > 1:
+        listed = ", ".join(str(p) for p in matches)
+        return None, (
+            f"several files declare name = {domain_name!r} ({listed}); "
+            "set cfg_path for this domain in the inventory"
+        )
+    notes.insert(0, f"no file in {spec.cfg_dir} or its auto/ declares name = {domain_name!r}")
+    return None, "; ".join(notes)

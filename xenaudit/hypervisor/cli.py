@@ -1,0 +1,220 @@
+"""`xenaudit domains`: the domains as each hypervisor sees them, with cfg and drift.
+
+Exit codes: 0 all hosts read, 2 inventory or usage error, 3 some host could
+not be read (the others are still printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from xenaudit.hypervisor.cfgfind import MAX_CFG_BYTES, find_cfg
+from xenaudit.hypervisor.drift import drift, format_mib
+from xenaudit.hypervisor.factory import read_hosts
+from xenaudit.hypervisor.interface import Domain, HostView
+from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_cfg_facts
+from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_HOST_UNREADABLE = 3
+
+OverrideLookup = Callable[[str, str], DomainOverride]
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("-i", "--inventory", metavar="INVENTORY", help="inventory TOML file")
+    source.add_argument(
+        "--backend", choices=("xl", "libvirt"), help="read this machine with xl or libvirt"
+    )
+    parser.add_argument("--uri", help="libvirt URI (with --backend libvirt)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `domains` on the main CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "domains",
+        help="list domains as the hypervisor sees them, with cfg file and drift",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _configure(parser)
+    parser.set_defaults(func=handle)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="xenaudit domains",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _configure(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return handle(args)
+
+
+def _plain(text: str) -> str:
+    """A hostile string made safe for a terminal: control characters escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _targets(
+    args: argparse.Namespace,
+) -> tuple[list[HypervisorSpec], SshSettings, OverrideLookup]:
+    if args.uri and args.backend != "libvirt":
+        raise InventoryError("-", "--uri", "--uri goes with --backend libvirt")
+    if args.inventory:
+        from xenaudit.inventory.toml import load_inventory
+
+        inventory = load_inventory(args.inventory)
+        return (
+            list(inventory.hypervisors),
+            inventory.ssh,
+            lambda domain, host: inventory.override(domain, host),
+        )
+    spec = HypervisorSpec(
+        name=socket.gethostname() or "localhost",
+        backend=args.backend or "xl",
+        uri=args.uri if args.backend == "libvirt" else None,
+    )
+    return [spec], SshSettings(), lambda domain, _host: DomainOverride(name=domain)
+
+
+def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
+    if path is None:
+        return None, None
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(MAX_CFG_BYTES).decode("utf-8", errors="replace")
+        facts = read_cfg_facts(text, str(path))
+    except (OSError, CfgReadError):
+        return None, None
+    return facts.memory_mib, facts.maxmem_mib
+
+
+def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
+    cfg_path, note = find_cfg(domain.name, spec, override)
+    memory_mib, maxmem_mib = _cfg_memory(cfg_path)
+    return {
+        "name": domain.name,
+        "domid": domain.domid,
+        "state": domain.state,
+        "guest_type": domain.guest_type,
+        "target_kib": domain.target_kib,
+        "max_kib": domain.max_kib,
+        "vcpus": domain.vcpus,
+        "cfg_path": str(cfg_path) if cfg_path is not None else None,
+        "drift": list(drift(domain, memory_mib, maxmem_mib)),
+        # Only for the text table; dropped from --json (its keys are a contract).
+        "_cfg_note": note,
+    }
+
+
+def _host_entry(
+    spec: HypervisorSpec, view: HostView | None, error: str | None, overrides: OverrideLookup
+) -> dict[str, Any]:
+    domains = []
+    if view is not None:
+        domains = [_domain_entry(d, spec, overrides(d.name, spec.name)) for d in view.guests]
+    return {
+        "name": spec.name,
+        "total_memory_kib": view.total_memory_kib if view else None,
+        "free_memory_kib": view.free_memory_kib if view else None,
+        "error": error,
+        "domains": domains,
+        "_view": view,
+    }
+
+
+def _public(hosts: list[dict[str, Any]]) -> dict[str, Any]:
+    def strip(entry: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in entry.items() if not k.startswith("_")}
+
+    return {"hosts": [{**strip(h), "domains": [strip(d) for d in h["domains"]]} for h in hosts]}
+
+
+def _mib(kib: int | None) -> str:
+    return "-" if kib is None else format_mib(kib).removesuffix(" MiB")
+
+
+def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
+    columns = ("NAME", "ID", "STATE", "TYPE", "TARGET", "MAX", "VCPUS", "CFG")
+    for index, host in enumerate(hosts):
+        if index:
+            out.write("\n")
+        view: HostView | None = host["_view"]
+        out.write(f"== {_plain(host['name'])}")
+        if host["error"]:
+            out.write(f": ERROR {_plain(host['error'])}\n")
+            continue
+        assert view is not None
+        out.write(
+            f" ({view.backend}): total {_mib(view.total_memory_kib)} MiB, "
+            f"free {_mib(view.free_memory_kib)} MiB"
+        )
+        dom0 = view.dom0
+        if dom0 is not None:
+            out.write(f", Dom0 {_mib(dom0.current_kib or dom0.target_kib)} MiB")
+        out.write("\n")
+        for warning in view.warnings:
+            out.write(f"   warning: {_plain(warning)}\n")
+        rows = [columns]
+        for d in host["domains"]:
+            rows.append(
+                (
+                    _plain(d["name"]),
+                    "-" if d["domid"] is None else str(d["domid"]),
+                    d["state"],
+                    d["guest_type"] or "-",
+                    _mib(d["target_kib"]),
+                    _mib(d["max_kib"]),
+                    "-" if d["vcpus"] is None else str(d["vcpus"]),
+                    _plain(d["cfg_path"] or "-"),
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+        for row_index, row in enumerate(rows):
+            out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            out.write("\n")
+            if row_index == 0:
+                continue
+            entry = host["domains"][row_index - 1]
+            if entry["cfg_path"] is None and entry["_cfg_note"]:
+                out.write(f"    cfg: {_plain(entry['_cfg_note'])}\n")
+            for item in entry["drift"]:
+                out.write(f"    drift: {_plain(item)}\n")
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        specs, ssh, overrides = _targets(args)
+    except InventoryError as exc:
+        print(f"xenaudit domains: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    hosts = [
+        _host_entry(spec, view, error, overrides) for spec, view, error in read_hosts(specs, ssh)
+    ]
+    if args.json:
+        json.dump(_public(hosts), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_table(hosts, sys.stdout)
+    for host in hosts:
+        if host["error"]:
+            print(f"xenaudit domains: {host['error']}", file=sys.stderr)
+    return EXIT_HOST_UNREADABLE if any(h["error"] for h in hosts) else EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
