@@ -8,7 +8,7 @@ dataclasses. They never do I/O; a section that cannot be understood raises
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 
@@ -142,6 +142,14 @@ class Slabinfo:
     #: Caches sorted by size, largest first.
     caches: tuple[SlabCache, ...] = ()
 
+    def top(self, n: int = 10) -> tuple[SlabCache, ...]:
+        """The n largest caches (the list is already sorted)."""
+        return self.caches[: max(0, n)]
+
+    @property
+    def total_kib(self) -> int:
+        return sum(c.size_kib for c in self.caches)
+
 
 # --- ps ----------------------------------------------------------------------
 
@@ -182,17 +190,43 @@ class PageAllocFailure:
     context: tuple[LogLine, ...] = ()
     #: Per-zone free blocks by order, when the report printed buddy lists.
     buddy_lines: tuple[str, ...] = ()
+    #: "N callbacks suppressed" printed just before this report: failures not shown.
+    callbacks_suppressed: int = 0
+    #: Kernel release named by the report's "CPU: ... Comm:" / "Pid: ..." line.
+    kernel_version: str | None = None
+    #: Bit layout used when the flags were decoded ("pre-4.4", "4.4", ...); None if printed.
+    gfp_era: str | None = None
 
     @property
     def is_atomic(self) -> bool:
-        """True for allocations that could not sleep to reclaim (GFP_ATOMIC and kin)."""
+        """True for allocations that could not sleep to reclaim (GFP_ATOMIC and kin).
+
+        Decoded flags list every bit that was set, so a decoded mask without any
+        reclaim bit could not sleep either (pre-4.4 GFP_NOWAIT was 0).
+        """
         flags = set(self.gfp_flags)
         if "GFP_ATOMIC" in flags or "GFP_NOWAIT" in flags:
             return True
-        can_reclaim = {"__GFP_DIRECT_RECLAIM", "__GFP_WAIT", "GFP_KERNEL", "GFP_USER",
-                       "GFP_HIGHUSER", "GFP_HIGHUSER_MOVABLE", "GFP_NOIO", "GFP_NOFS",
-                       "GFP_KERNEL_ACCOUNT", "GFP_TRANSHUGE", "GFP_TRANSHUGE_LIGHT"}
-        return "__GFP_HIGH" in flags and not flags & can_reclaim
+        can_reclaim = {
+            "__GFP_DIRECT_RECLAIM",
+            "__GFP_WAIT",
+            "__GFP_RECLAIM",
+            "GFP_KERNEL",
+            "GFP_USER",
+            "GFP_HIGHUSER",
+            "GFP_HIGHUSER_MOVABLE",
+            "GFP_NOIO",
+            "GFP_NOFS",
+            "GFP_KERNEL_ACCOUNT",
+            "GFP_TEMPORARY",
+            "GFP_TRANSHUGE",
+            "GFP_TRANSHUGE_LIGHT",
+        }
+        if flags & can_reclaim:
+            return False
+        if "__GFP_HIGH" in flags or "__GFP_ATOMIC" in flags:
+            return True
+        return self.gfp_flags_source == "decoded" and bool(self.gfp_mask)
 
 
 @dataclass(frozen=True)
@@ -204,6 +238,20 @@ class OomInvoked:
     gfp_mask: str | None
     order: int | None
     oom_score_adj: int | None
+    #: Flags of the failed allocation, printed or decoded as for PageAllocFailure.
+    gfp_flags: tuple[str, ...] = ()
+    gfp_flags_source: GfpFlagsSource | None = None
+    gfp_era: str | None = None
+    #: Pre-2.6.36 kernels printed oom_adj (-17..15) instead of oom_score_adj.
+    oom_adj: int | None = None
+    #: "oom-kill:constraint=..." value (4.19+), e.g. "CONSTRAINT_MEMCG".
+    constraint: str | None = None
+    #: True when the report shows a memory cgroup limit was hit, not the guest's memory.
+    memcg: bool = False
+    kernel_version: str | None = None
+    #: The lines of the report that followed (call trace, Mem-Info, task list).
+    context: tuple[LogLine, ...] = ()
+    buddy_lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,6 +267,12 @@ class OomKill:
     shmem_rss_kib: int | None
     #: True for "Memory cgroup out of memory" kills (a limit, not the guest).
     memcg: bool = False
+    #: Extra numbers printed by newer kernels (None where the era does not print them).
+    uid: int | None = None
+    pgtables_kib: int | None = None
+    oom_score_adj: int | None = None
+    #: Badness score from the old "Kill process N (x) score S or sacrifice child" line.
+    score: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,292 @@
+"""Recognise the kernel messages xenaudit cares about, in every format they were printed.
+
+Each parse function takes message text (prefix already stripped) and returns a
+small record, or None when the text is not that message. They are tried only on
+lines that passed a cheap substring test (see MARKERS), so they may be thorough.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Substrings that every event header contains. A line without any of them can be
+#: skipped unseen, which is what makes scanning large logs fast. "illed process"
+#: covers "Killed process" and "killed process"; the older "Kill process ... or
+#: sacrifice child" line is read from the report around it instead.
+MARKERS: tuple[str, ...] = ("allocation failure", "oom-killer", "illed process", "balloon")
+MARKERS_BYTES: tuple[bytes, ...] = tuple(m.encode("ascii") for m in MARKERS)
+
+
+def has_marker(line: str) -> bool:
+    """Cheap pre-check: could this line be an event header?"""
+    return (
+        "allocation failure" in line
+        or "oom-killer" in line
+        or "illed process" in line
+        or "balloon" in line
+    )
+
+
+# --- page allocation failure ------------------------------------------------------
+
+# "<comm>: page allocation failure. order:3, mode:0x8020"              (2.6.x, RHEL 6)
+# "<comm>: page allocation failure: order:2, mode:0x2080020(GFP_ATOMIC)" (4.6+)
+# "<comm>: page allocation failure: order:0, mode:0xa20(GFP_ATOMIC), nodemask=(null),cpuset=/,..."
+_PA_RE = re.compile(r"\s*(?P<proc>.*?):? page allocation failure[.:,]? *order: *(?P<order>\d+)")
+_MODE_RE = re.compile(
+    r"\s*,? *mode: *(?P<mask>0x[0-9a-fA-F]+)(?P<paren>\((?P<names>[^)]*)(?P<close>\))?)?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PageAllocHeader:
+    process: str
+    order: int
+    #: The mode as printed ("0x20"), or "" when the line was cut before it.
+    gfp_mask: str
+    #: Names printed in parentheses, or None when the kernel printed none.
+    names: str | None
+    #: False when the line stops early (cut or wrapped): a continuation may complete it.
+    complete: bool
+    nodemask: bool
+
+
+def parse_page_alloc(text: str) -> PageAllocHeader | None:
+    match = _PA_RE.match(text)
+    if match is None:
+        return None
+    rest = text[match.end() :]
+    mode = _MODE_RE.match(rest)
+    nodemask = "nodemask=" in rest
+    if mode is None:
+        return PageAllocHeader(
+            match["proc"].strip(), int(match["order"]), "", None, False, nodemask
+        )
+    names = mode["names"] if mode["paren"] else None
+    complete = not mode["paren"] or mode["close"] is not None
+    if mode["paren"] and not complete:
+        names = None
+    return PageAllocHeader(
+        match["proc"].strip(), int(match["order"]), mode["mask"], names, complete, nodemask
+    )
+
+
+# --- OOM killer invoked -----------------------------------------------------------
+
+# "<comm> invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0"             (2.6.3x)
+# "<comm> invoked oom-killer: gfp_mask=0x15000c0(GFP_KERNEL_ACCOUNT), nodemask=(null), order=0,
+#  oom_score_adj=0"                                                                (4.x)
+# "<comm> invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0" (5.x+)
+_OOM_RE = re.compile(r"\s*(?:(?P<proc>.*?) invoked )?oom-killer: *(?P<args>.*)$")
+_KV_RE = re.compile(r"(?P<key>\w+)=(?P<value>\(null\)|[^,\s(]*)(?:\((?P<names>[^)]*)\))?")
+
+
+@dataclass(frozen=True, slots=True)
+class OomHeader:
+    process: str
+    gfp_mask: str | None
+    names: str | None
+    order: int | None
+    oom_score_adj: int | None
+    oom_adj: int | None
+    complete: bool
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def parse_oom_invoked(text: str) -> OomHeader | None:
+    match = _OOM_RE.match(text)
+    if match is None:
+        return None
+    args = match["args"]
+    values: dict[str, str] = {}
+    names: str | None = None
+    for kv in _KV_RE.finditer(args):
+        values.setdefault(kv["key"], kv["value"])
+        if kv["key"] == "gfp_mask" and kv["names"] is not None:
+            names = kv["names"]
+    if "gfp_mask" not in values and match["proc"] is None:
+        return None
+    adj = values.get("oom_adj", values.get("oomkilladj"))
+    mask = values.get("gfp_mask") or None
+    if mask is not None and not mask.lower().startswith("0x"):
+        mask = None
+    return OomHeader(
+        process=(match["proc"] or "").strip(),
+        gfp_mask=mask,
+        names=names,
+        order=_int_or_none(values.get("order")),
+        oom_score_adj=_int_or_none(values.get("oom_score_adj")),
+        oom_adj=_int_or_none(adj),
+        complete="order" in values,
+    )
+
+
+# --- OOM kills --------------------------------------------------------------------
+
+# "Killed process 27438 (R) total-vm:38349780kB, anon-rss:1041924kB, file-rss:4kB, shmem-rss:0kB"
+# "Out of memory: Killed process 15784 (python3) total-vm:11964kB, ..., UID:0 pgtables:48kB
+#  oom_score_adj:0"
+# "Memory cgroup out of memory: Killed process ..."
+# "Killed process 3458, UID 0, (mysqld) total-vm:..."                           (RHEL 6)
+# "Killed process 1234 (foo) vsz:1234kB, anon-rss:..., file-rss:..."             (2.6.3x)
+# The name may hold parentheses ("((resolved))"): it ends at the ")" before a space,
+# a comma or the end of the line.
+_KILLED_RE = re.compile(
+    r"(?P<head>.*?)[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? "
+    r"\((?P<name>.*?)\)(?=[ ,.]|$)(?P<rest>.*)$"
+)
+_KILL_RE = re.compile(
+    r"(?P<head>.*?)[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\) score (?P<score>-?\d+)"
+    r" or (?:sacrifice child|a child)"
+)
+_FIELD_RE = re.compile(r"(?P<key>[A-Za-z_-]+):\s?(?P<value>-?\d+)(?P<kb>kB)?")
+
+
+@dataclass(frozen=True, slots=True)
+class KillLine:
+    pid: int
+    name: str
+    memcg: bool
+    total_vm_kib: int | None = None
+    anon_rss_kib: int | None = None
+    file_rss_kib: int | None = None
+    shmem_rss_kib: int | None = None
+    uid: int | None = None
+    pgtables_kib: int | None = None
+    oom_score_adj: int | None = None
+    score: int | None = None
+
+
+def parse_killed(text: str) -> KillLine | None:
+    match = _KILLED_RE.match(text)
+    if match is None:
+        return None
+    head = match["head"]
+    if "reaped" in head:
+        return None
+    fields: dict[str, int] = {}
+    for field in _FIELD_RE.finditer(match["rest"]):
+        fields.setdefault(field["key"].lower(), int(field["value"]))
+    uid = match["uid"]
+    return KillLine(
+        pid=int(match["pid"]),
+        name=match["name"],
+        memcg="cgroup" in head.lower(),
+        total_vm_kib=fields.get("total-vm", fields.get("vsz")),
+        anon_rss_kib=fields.get("anon-rss"),
+        file_rss_kib=fields.get("file-rss"),
+        shmem_rss_kib=fields.get("shmem-rss"),
+        uid=int(uid) if uid is not None else fields.get("uid"),
+        pgtables_kib=fields.get("pgtables"),
+        oom_score_adj=fields.get("oom_score_adj"),
+    )
+
+
+def parse_kill_sacrifice(text: str) -> KillLine | None:
+    """The pre-5.0 "Kill process N (x) score S or sacrifice child" line."""
+    if "ill process" not in text:
+        return None
+    match = _KILL_RE.match(text)
+    if match is None:
+        return None
+    return KillLine(
+        pid=int(match["pid"]),
+        name=match["name"],
+        memcg="cgroup" in match["head"].lower(),
+        score=int(match["score"]),
+    )
+
+
+# --- Xen balloon ------------------------------------------------------------------
+
+_BALLOON_RE = re.compile(r"\s*xen[:/_-]balloon: ?(?P<msg>.*?)\s*$")
+
+
+def parse_balloon(text: str) -> str | None:
+    match = _BALLOON_RE.match(text)
+    return None if match is None else match["msg"]
+
+
+# --- neighbours of a report -----------------------------------------------------
+
+_SUPPRESSED_RE = re.compile(r"\s*(?P<func>\S+): (?P<n>\d+) callbacks suppressed")
+
+
+def parse_suppressed(text: str) -> int | None:
+    """N from "warn_alloc: N callbacks suppressed" (allocation-failure ratelimit only)."""
+    match = _SUPPRESSED_RE.match(text)
+    if match is None or "alloc" not in match["func"]:
+        return None
+    return int(match["n"])
+
+
+_DUMP_VERSION_RE = re.compile(
+    r"\s*(?:CPU: \d+ .*?(?:PID|Comm)|Pid: \d+, comm: ).*?"
+    r"(?:Not tainted|Tainted:[A-Z ]*?)\s+(?P<release>\d+\.\d+[\w.+~-]*)"
+)
+_BANNER_RE = re.compile(r"\s*Linux version (?P<release>\d+\.\d+[\w.+~-]*)")
+
+
+def dump_release(text: str) -> str | None:
+    """Kernel release named by a "CPU: 0 PID: 3 Comm: x Not tainted 4.3.3 #2" style line."""
+    match = _DUMP_VERSION_RE.match(text)
+    return None if match is None else match["release"]
+
+
+def banner_release(text: str) -> str | None:
+    match = _BANNER_RE.match(text)
+    return None if match is None else match["release"]
+
+
+def is_old_dump_line(text: str) -> bool:
+    """ "Pid: N, comm: x" headers were printed by kernels before 3.10."""
+    return text.lstrip().startswith("Pid: ") and ", comm: " in text
+
+
+# --- report continuation ------------------------------------------------------------
+
+_CONTINUATION_RE = re.compile(
+    r"""
+    \s|$
+  | Call\ [Tt]race | <(?:/?(?:IRQ|NMI|TASK|SOFTIRQ)|EOI)> | \[< | \(unwind | Exception\ stack
+  | Backtrace | Stack: | Code: | [0-9a-f]{4}: | [0-9a-f]{8,16}(?:\s|$)
+  | (?:CPU|Pid|PID|Comm|UID)[:\s] | Hardware\ name | Workqueue: | task: | RIP | RSP | R[A-D]X
+  | R[SD]I | RBP | R\d{1,2}: | [ECDFG]S: | CR[0-4] | DR[0-7]
+  | Mem-[Ii]nfo | Node\ \d | (?:DMA32|DMA|Normal|HighMem|Movable|Device)\b | lowmem_reserve
+  | [\w-]+\ per-cpu | [Aa]ctive_ | [Ii]nactive_ | isolated | unevictable | dirty | writeback
+  | slab | mapped | shmem | pagetables | bounce | free | kernel_misc | sec_pagetables | unstable
+  | \d+\ (?:total\ pagecache|pages) | Swap\ cache | (?:Free|Total)\ swap | Tasks\ state
+  | \[\s*(?:pid|\d+)\s*\] | Unreclaimable\ slab | Name\s+Used | SLUB: | oom-kill: | Memory\ cgroup
+  | Task\ in\  | (?:memory|memory\+swap|swap|kmem):\ usage | [\w.$]+\+0x[0-9a-f]+/0x[0-9a-f]+
+  | \?\  | warn_alloc | dump_stack | show_stack | hugepages_total | Out\ of\ memory
+  | oom_reaper | [\w-]+\s+\d+KB\s+\d+KB
+    """,
+    re.VERBOSE,
+)
+_CONTINUATION_SUBSTRINGS = ("mems_allowed=", "+0x", "kB", "cpuset=")
+
+
+def is_continuation(text: str) -> bool:
+    """Does this line look like part of an allocation-failure or OOM report?"""
+    if _CONTINUATION_RE.match(text) is not None:
+        return True
+    return any(s in text for s in _CONTINUATION_SUBSTRINGS)
+
+
+_BUDDY_RE = re.compile(
+    r"\s*(?:Node \d+ )?(?:DMA32|DMA|Normal|HighMem|Movable|Device)\w*: *\d+\*\d+kB"
+)
+
+
+def is_buddy_line(text: str) -> bool:
+    """'Node 0 DMA32: 12*4kB (UM) ...' (or the older 'DMA32: 12*4kB ...')."""
+    return _BUDDY_RE.match(text) is not None

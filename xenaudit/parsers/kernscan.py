@@ -1,0 +1,516 @@
+"""The kernel-log state machine: lines in, events out, in input order.
+
+A scanner is fed lines with their 1-based numbers. While no report is open it
+only needs the lines that contain a marker (kernpatterns.MARKERS), plus the
+line just before each of them (``note_prev``); everything else is remembered
+as "the previous line" and otherwise ignored. That contract is what lets the
+byte-level driver in kernlog.py skip most of a large file without changing
+the result: both drivers call exactly the same methods for every line that can
+matter.
+
+Once a header opens a report (page allocation failure or OOM), every line is
+fed until the report closes: at the next header, after a few lines that do not
+look like report lines (other CPUs may interleave a line or two), or at a cap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from xenaudit.parsers import gfp
+from xenaudit.parsers import kernpatterns as kp
+from xenaudit.parsers.interface import (
+    BalloonMessage,
+    GfpFlagsSource,
+    KernelEvent,
+    LogLine,
+    OomInvoked,
+    OomKill,
+    PageAllocFailure,
+)
+from xenaudit.parsers.lineprefix import Stripped, looks_like_cut_start, strip_prefix
+
+#: Longest line looked at; the rest of a longer line is ignored (logs do contain
+#: megabyte-long garbage lines, and regexes must stay linear).
+LINE_CAP = 4096
+#: Lines at the start of a log that are always read (boot banner, cut first line).
+HEAD_LINES = 64
+#: Context lines kept per report.
+CONTEXT_CAP = 200
+#: An OOM report (with its task list) may run this long before its kill line.
+OOM_SPAN_CAP = 5000
+#: Consecutive non-report lines tolerated inside a report (interleaved CPUs).
+GAP_TOLERANCE = 3
+#: Lines to wait for the "Killed process" line after "Kill process ... sacrifice child".
+PENDING_KILL_WINDOW = 50
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_NO_EVENTS: tuple[KernelEvent, ...] = ()
+
+
+@dataclass
+class _Report:
+    """A page-allocation-failure or OOM report whose context is still being read."""
+
+    kind: str  # "page_alloc_failure" or "oom_invoked"
+    line: int
+    timestamp: str | None
+    header: kp.PageAllocHeader | kp.OomHeader
+    suppressed: int = 0
+    context: list[LogLine] = field(default_factory=list)
+    buddy: list[str] = field(default_factory=list)
+    gap: list[LogLine] = field(default_factory=list)
+    span: int = 0
+    release: str | None = None
+    old_dump: bool = False
+    constraint: str | None = None
+    memcg: bool = False
+
+
+@dataclass
+class _Partial:
+    """A header line that stopped early; the next, unprefixed line may complete it."""
+
+    line: int
+    stripped: Stripped
+    prev: str | None
+
+
+@dataclass
+class _Pending:
+    """'Kill process N (x) score S or sacrifice child', waiting for its 'Killed process'."""
+
+    line: int
+    timestamp: str | None
+    kill: kp.KillLine
+    waited: int = 0
+
+
+_CONSTRAINT_RE = re.compile(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
+
+
+class Scanner:
+    """Feed lines, collect events. Not thread-safe; one per log."""
+
+    def __init__(self, kernel_release: str | None = None) -> None:
+        self._release_hint = kernel_release
+        self._banner_release: str | None = None
+        self._report: _Report | None = None
+        self._partial: _Partial | None = None
+        self._pending: _Pending | None = None
+        self._prev: str | None = None
+        self._out: list[KernelEvent] = []
+        self._first: Stripped | None = None
+        self._first_cut = False
+        self._first_decided = False
+        self.lines_seen = 0
+
+    # --- driver interface ------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """True while every line must be fed (a report, a wrapped header or a kill pending)."""
+        return self._report is not None or self._partial is not None or self._pending is not None
+
+    def note_prev(self, raw: str | bytes) -> None:
+        """Remember a line that was skipped, when it is the one just before a marker line."""
+        self._prev = _decode(raw)
+
+    def feed(self, lineno: int, raw: str | bytes) -> tuple[KernelEvent, ...] | list[KernelEvent]:
+        """Process one line (terminator optional); returns the events it completed."""
+        line = _decode(raw)
+        self.lines_seen = lineno
+        if not self.busy and lineno > HEAD_LINES and not kp.has_marker(line):
+            self._prev = line
+            return _NO_EVENTS
+        self._process(lineno, line)
+        self._prev = line
+        if not self._out:
+            return _NO_EVENTS
+        out, self._out = self._out, []
+        return out
+
+    def finish(
+        self, last_partial: str | bytes | None, complete_lines: int
+    ) -> tuple[list[KernelEvent], bool]:
+        """Flush open state at the end of the log.
+
+        ``complete_lines`` is how many terminated lines there were; ``last_partial`` is
+        a final line that had no terminator. Returns the remaining events and whether
+        the log looked cut.
+        """
+        self.lines_seen = complete_lines
+        cut_end = False
+        prev_had_prefix = self._prev is not None and strip_prefix(_clean(self._prev)).has_prefix
+        if last_partial is not None:
+            line = _decode(last_partial)
+            if line.strip():
+                lineno = self.lines_seen + 1
+                self.lines_seen = lineno
+                self._process(lineno, line)
+                cut_end = self._looks_cut_at_end(line, prev_had_prefix)
+                self._prev = line
+        if self._partial is not None:
+            self._emit_incomplete(self._partial)
+            self._partial = None
+        self._close_report()
+        self._flush_pending()
+        self._decide_first(None)
+        out, self._out = self._out, []
+        return out, cut_end or self._first_cut
+
+    # --- per line ----------------------------------------------------------------
+
+    def _process(self, lineno: int, line: str) -> None:
+        line = _clean(line)
+        if "\r" in line:
+            for segment in line.split("\r"):
+                if segment:
+                    self._segment(lineno, segment)
+            return
+        self._segment(lineno, line)
+
+    def _segment(self, lineno: int, line: str) -> None:
+        stripped = strip_prefix(line)
+        if lineno <= 2:
+            self._track_first(lineno, line, stripped)
+        if not stripped.is_kernel:
+            return
+        text = stripped.text
+        if lineno <= HEAD_LINES and self._banner_release is None:
+            self._banner_release = kp.banner_release(text)
+        if self._partial is not None:
+            partial, self._partial = self._partial, None
+            if not stripped.has_prefix and text.strip() and self._join(partial, text):
+                return
+            self._emit_incomplete(partial)
+        if kp.has_marker(text) and self._header(lineno, stripped):
+            return
+        self._other(lineno, stripped)
+
+    def _header(self, lineno: int, stripped: Stripped) -> bool:
+        """Handle an event header; False when the line only looked like one."""
+        text = stripped.text
+        if "allocation failure" in text:
+            header = kp.parse_page_alloc(text)
+            if header is None:
+                # vmalloc and other allocation reports still end the report before them.
+                self._close_report()
+                return False
+            self._close_report()
+            self._flush_pending()
+            if not header.complete:
+                self._partial = _Partial(lineno, stripped, self._prev)
+                return True
+            self._open_page_alloc(lineno, stripped.timestamp, header, self._prev)
+            return True
+        if "oom-killer" in text:
+            oom = kp.parse_oom_invoked(text)
+            if oom is None:
+                return False
+            self._close_report()
+            self._flush_pending()
+            if not oom.complete:
+                self._partial = _Partial(lineno, stripped, self._prev)
+                return True
+            self._report = _Report("oom_invoked", lineno, stripped.timestamp, oom)
+            return True
+        if "illed process" in text:
+            kill = kp.parse_killed(text)
+            if kill is None:
+                return False
+            memcg_report = self._report is not None and self._report.memcg
+            self._close_report()
+            # The sacrifice line names the parent; when a child was killed instead the
+            # "Killed process" line names the child. Either way it is one kill.
+            pending = self._pending or self._pending_from_prev()
+            self._pending = None
+            score = pending.kill.score if pending and pending.kill.pid == kill.pid else None
+            memcg = kill.memcg or memcg_report or (pending is not None and pending.kill.memcg)
+            self._out.append(
+                _kill_event(lineno, stripped.timestamp, kill, memcg=memcg, score=score)
+            )
+            return True
+        if "balloon" in text:
+            message = kp.parse_balloon(text)
+            if message is None:
+                return False
+            self._close_report()
+            self._flush_pending()
+            self._out.append(BalloonMessage(lineno, stripped.timestamp, message))
+            return True
+        return False
+
+    def _other(self, lineno: int, stripped: Stripped) -> None:
+        text = stripped.text
+        if self._pending is not None:
+            self._pending.waited += 1
+            if self._pending.waited > PENDING_KILL_WINDOW:
+                self._flush_pending()
+        sacrifice = kp.parse_kill_sacrifice(text) if self.busy else None
+        if sacrifice is not None:
+            memcg = self._report is not None and self._report.memcg
+            self._close_report()
+            self._flush_pending()
+            if memcg and not sacrifice.memcg:
+                sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
+            self._pending = _Pending(lineno, stripped.timestamp, sacrifice)
+            return
+        report = self._report
+        if report is None:
+            return
+        report.span += 1
+        if not text.strip():
+            return
+        entry = LogLine(lineno, stripped.timestamp, text.rstrip())
+        if kp.is_continuation(text):
+            if report.gap:
+                self._add_context(report, report.gap)
+                report.gap = []
+            self._add_context(report, [entry])
+            self._note_facts(report, text)
+        else:
+            report.gap.append(entry)
+            if len(report.gap) > GAP_TOLERANCE:
+                report.gap = []
+                self._close_report()
+                return
+        limit = CONTEXT_CAP if report.kind == "page_alloc_failure" else OOM_SPAN_CAP
+        if report.span >= limit:
+            self._close_report()
+
+    @staticmethod
+    def _add_context(report: _Report, entries: list[LogLine]) -> None:
+        for entry in entries:
+            if len(report.context) < CONTEXT_CAP:
+                report.context.append(entry)
+            if kp.is_buddy_line(entry.text):
+                report.buddy.append(entry.text.strip())
+
+    @staticmethod
+    def _note_facts(report: _Report, text: str) -> None:
+        if report.release is None and (text.startswith(("CPU", "Pid")) or "Comm:" in text):
+            report.release = kp.dump_release(text)
+            if kp.is_old_dump_line(text):
+                report.old_dump = True
+        if report.kind == "oom_invoked":
+            if "oom-kill:constraint=" in text:
+                match = _CONSTRAINT_RE.search(text)
+                if match is not None:
+                    report.constraint = match["c"]
+                    report.memcg = report.memcg or match["c"] == "CONSTRAINT_MEMCG"
+            if (
+                "killed as a result of limit" in text
+                or "memory: usage" in text
+                or "mem_cgroup_out_of_memory" in text
+            ):
+                report.memcg = True
+
+    # --- opening and closing ------------------------------------------------------
+
+    def _open_page_alloc(
+        self, lineno: int, timestamp: str | None, header: kp.PageAllocHeader, prev: str | None
+    ) -> None:
+        suppressed = 0
+        if prev is not None and "callbacks suppressed" in prev:
+            suppressed = kp.parse_suppressed(strip_prefix(_clean(prev)).text) or 0
+        self._report = _Report("page_alloc_failure", lineno, timestamp, header, suppressed)
+
+    def _join(self, partial: _Partial, continuation: str) -> bool:
+        """Try the wrapped header with its continuation; True when that made a header."""
+        head = partial.stripped
+        for glue in ("", " "):
+            text = head.text.rstrip() + glue + continuation.strip()
+            pa = kp.parse_page_alloc(text) if "allocation failure" in text else None
+            oom = kp.parse_oom_invoked(text) if "oom-killer" in text else None
+            if (pa is not None and pa.complete) or (oom is not None and oom.complete):
+                joined = Stripped(head.timestamp, text, head.is_kernel, head.has_prefix)
+                saved, self._prev = self._prev, partial.prev
+                try:
+                    return self._header(partial.line, joined)
+                finally:
+                    self._prev = saved
+        return False
+
+    def _emit_incomplete(self, partial: _Partial) -> None:
+        """A header that never completed still reports a failure, with what it printed."""
+        text = partial.stripped.text
+        pa = kp.parse_page_alloc(text)
+        if pa is not None:
+            # A cut name list is not trusted; the hex mask still decodes.
+            self._open_page_alloc(partial.line, partial.stripped.timestamp, pa, partial.prev)
+            self._close_report()
+            return
+        oom = kp.parse_oom_invoked(text)
+        if oom is not None:
+            self._report = _Report("oom_invoked", partial.line, partial.stripped.timestamp, oom)
+            self._close_report()
+
+    def _close_report(self) -> None:
+        report = self._report
+        if report is None:
+            return
+        self._report = None
+        if report.kind == "page_alloc_failure":
+            assert isinstance(report.header, kp.PageAllocHeader)
+            self._out.append(self._page_alloc_event(report, report.header))
+        else:
+            assert isinstance(report.header, kp.OomHeader)
+            self._out.append(self._oom_event(report, report.header))
+
+    def _flush_pending(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._out.append(_kill_event(pending.line, pending.timestamp, pending.kill))
+
+    def _pending_from_prev(self) -> _Pending | None:
+        """The sacrifice line right before a 'Killed process' line read while idle."""
+        if self._prev is None or "ill process" not in self._prev:
+            return None
+        stripped = strip_prefix(_clean(self._prev))
+        kill = kp.parse_kill_sacrifice(stripped.text)
+        if kill is None:
+            return None
+        return _Pending(self.lines_seen - 1, stripped.timestamp, kill)
+
+    # --- events ---------------------------------------------------------------
+
+    def _era(self, report: _Report) -> str:
+        for release in (report.release, self._release_hint, self._banner_release):
+            era = gfp.era_for_release(release)
+            if era is not None:
+                return era
+        return gfp.DEFAULT_ERA
+
+    def _flags(
+        self, report: _Report, mask: str | None, names: str | None
+    ) -> tuple[tuple[str, ...], GfpFlagsSource, str | None]:
+        if names is not None:
+            return gfp.split_printed(names), "printed", None
+        value = gfp.parse_mask(mask) if mask else None
+        if value is None:
+            return (), "decoded", None
+        era = self._era(report)
+        return gfp.decode_mask(value, era), "decoded", era
+
+    def _page_alloc_event(self, report: _Report, header: kp.PageAllocHeader) -> PageAllocFailure:
+        flags, source, era = self._flags(report, header.gfp_mask, header.names)
+        return PageAllocFailure(
+            line=report.line,
+            timestamp=report.timestamp,
+            process=header.process,
+            order=header.order,
+            gfp_mask=header.gfp_mask,
+            gfp_flags=flags,
+            gfp_flags_source=source,
+            context=tuple(report.context),
+            buddy_lines=tuple(report.buddy),
+            callbacks_suppressed=report.suppressed,
+            kernel_version=report.release,
+            gfp_era=era,
+        )
+
+    def _oom_event(self, report: _Report, header: kp.OomHeader) -> OomInvoked:
+        flags: tuple[str, ...] = ()
+        source: GfpFlagsSource | None = None
+        era = None
+        if header.gfp_mask is not None:
+            flags, source, era = self._flags(report, header.gfp_mask, header.names)
+        return OomInvoked(
+            line=report.line,
+            timestamp=report.timestamp,
+            process=header.process,
+            gfp_mask=header.gfp_mask,
+            order=header.order,
+            oom_score_adj=header.oom_score_adj,
+            gfp_flags=flags,
+            gfp_flags_source=source,
+            gfp_era=era,
+            oom_adj=header.oom_adj,
+            constraint=report.constraint,
+            memcg=report.memcg,
+            kernel_version=report.release,
+            context=tuple(report.context),
+            buddy_lines=tuple(report.buddy),
+        )
+
+    # --- truncation ---------------------------------------------------------------
+
+    def _track_first(self, lineno: int, line: str, stripped: Stripped) -> None:
+        if lineno == 1:
+            if not line.strip():
+                self._first_decided = True
+                return
+            self._first = stripped
+            if looks_like_cut_start(line):
+                self._first_cut = True
+                self._first_decided = True
+        elif lineno == 2:
+            self._decide_first(stripped)
+
+    def _decide_first(self, second: Stripped | None) -> None:
+        if self._first_decided:
+            return
+        self._first_decided = True
+        first = self._first
+        if first is None or second is None:
+            return
+        if not first.has_prefix and second.has_prefix and second.timestamp is not None:
+            self._first_cut = True
+
+    def _looks_cut_at_end(self, line: str, prev_had_prefix: bool) -> bool:
+        stripped = strip_prefix(_clean(line))
+        if prev_had_prefix and not stripped.has_prefix:
+            return True
+        if self._partial is not None:
+            return True
+        text = stripped.text
+        return text.count("(") > text.count(")") or text.count("[") > text.count("]")
+
+
+def _kill_event(
+    line: int,
+    timestamp: str | None,
+    kill: kp.KillLine,
+    *,
+    memcg: bool | None = None,
+    score: int | None = None,
+) -> OomKill:
+    return OomKill(
+        line=line,
+        timestamp=timestamp,
+        victim_pid=kill.pid,
+        victim_process=kill.name,
+        total_vm_kib=kill.total_vm_kib,
+        anon_rss_kib=kill.anon_rss_kib,
+        file_rss_kib=kill.file_rss_kib,
+        shmem_rss_kib=kill.shmem_rss_kib,
+        memcg=kill.memcg if memcg is None else memcg,
+        uid=kill.uid,
+        pgtables_kib=kill.pgtables_kib,
+        oom_score_adj=kill.oom_score_adj,
+        score=kill.score if score is None else score,
+    )
+
+
+def _decode(raw: str | bytes) -> str:
+    """Cap the line and drop its terminator; bytes are decoded leniently."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
+    else:
+        raw = raw[:LINE_CAP]
+    if raw.endswith("\n"):
+        raw = raw[:-1]
+    if raw.endswith("\r"):
+        raw = raw[:-1]
+    return raw
+
+
+def _clean(line: str) -> str:
+    if "\x00" in line:
+        line = line.replace("\x00", "")
+    if "\x1b" in line:
+        line = _ANSI_RE.sub("", line)
+    return line
