@@ -381,3 +381,48 @@ class IsolatedJudge:
             self._proc.stdin.close()
             self._proc.wait()
             self._proc = None
+
+
+def _tree_bytes(value: Any) -> Tree:
+    if isinstance(value, list):
+        return [_tree_bytes(v) for v in value]
+    return value.encode("utf-8", "surrogateescape")
+
+
+def disagreements(cfg: Any, snap: Snapshot) -> list[str]:
+    """Where a parsed `XlConfig` and a libxlutil `Snapshot` of the same bytes differ.
+
+    Compares the keys and their order, the ``=``/``+=`` operator of every
+    assignment, and what get_long, get_string and get_list return for every key.
+    """
+    out: list[str] = []
+    ours_names = [(a.key, XLU_OP_ADDITION if a.op == "+=" else 0) for a in cfg.statements]
+    if ours_names != snap.names:
+        out.append(f"assignments: ours {ours_names} libxlutil {snap.names}")
+    if cfg.keys() != snap.key_order():
+        out.append(f"keys: ours {cfg.keys()} libxlutil {snap.key_order()}")
+    for key in snap.key_order():
+        rc, value = snap.long[key]
+        read = cfg.read_long(key)
+        if read.value != value or (rc == 0) != (read.problem is None):
+            out.append(f"get_long({key}): ours {read} libxlutil {(rc, value)}")
+        elif rc == ERANGE and read.problem != "range":
+            out.append(f"get_long({key}): ours {read.problem} libxlutil ERANGE")
+        s = cfg.get_string(key)
+        ours_s = s.encode("utf-8", "surrogateescape") if s is not None else None
+        if ours_s != snap.string[key][1]:
+            out.append(f"get_string({key}): ours {ours_s!r} libxlutil {snap.string[key][1]!r}")
+        items = cfg.get_list(key)
+        if (items is None) != (snap.listitems[key][1] is None):
+            out.append(f"get_list({key}): ours {items!r} libxlutil {snap.listitems[key]!r}")
+        elif items is not None:
+            if _tree_bytes(items) != snap.tree[key]:
+                out.append(f"list items({key}): ours {items!r} libxlutil {snap.tree[key]!r}")
+            flat = [
+                i.encode("utf-8", "surrogateescape") if isinstance(i, str) else None for i in items
+            ]
+            if flat != snap.listitems[key][1]:
+                out.append(
+                    f"get_listitem({key}): ours {flat!r} libxlutil {snap.listitems[key][1]!r}"
+                )
+    return out

@@ -14,6 +14,7 @@ Settings are resolved as ``xlu__cfg_set_store`` does (libxlu_cfg.c):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -165,6 +166,11 @@ class XlConfig:
 
     def token_position(self, index: int) -> tuple[int, int]:
         return self.position(self.tokens[index].start)
+
+    def token_at(self, offset: int) -> Token:
+        """The token covering byte `offset`."""
+        starts = [t.start for t in self.tokens]
+        return self.tokens[bisect.bisect_right(starts, offset) - 1]
 
     # -- settings ----------------------------------------------------------
 

@@ -1,0 +1,227 @@
+"""``xenaudit cfg show|set|lint``: look at, edit and check xl.cfg files.
+
+`add_parser` plugs the ``cfg`` command into the main CLI; `main` runs it on
+its own (``python -m xenaudit.xlcfg.cli``).  Exit codes: 0 fine, 1 lint
+found problems, 2 a file does not parse (nothing is written) or bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from xenaudit.xlcfg import lexer
+from xenaudit.xlcfg.config import XlConfig, parse
+from xenaudit.xlcfg.editor import EditValue, Raw, set_value
+from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError
+from xenaudit.xlcfg.lint import lint
+from xenaudit.xlcfg.patch import unified_diff
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_UNUSABLE = 2
+
+_DECIMAL = re.compile(r"-?[0-9]+\Z")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``cfg`` on an argparse subparsers object; the handler is ``args.func``.
+
+    ``args.func(args)`` returns the exit code.
+    """
+    cfg = subparsers.add_parser(
+        "cfg",
+        help="show, edit or lint xl.cfg files as xl reads them",
+        description="Read, edit and check xl domain configuration files (xl.cfg(5)).",
+    )
+    sub = cfg.add_subparsers(dest="cfg_command", metavar="COMMAND")
+    sub.required = True
+
+    show = sub.add_parser("show", help="every setting with the value xl uses")
+    show.add_argument("file", metavar="FILE")
+    show.add_argument("--json", action="store_true", help="one JSON object key -> value")
+    show.set_defaults(func=_cmd_show)
+
+    st = sub.add_parser(
+        "set",
+        help="print the diff that sets KEY=VALUE (apply it with --write)",
+        description=(
+            "VALUE is 512 (a number), \"text\" or 'text' (a string with that quoting),"
+            " 0x200 (a number written as given) or [ ... ] (a list)."
+        ),
+    )
+    st.add_argument("file", metavar="FILE")
+    st.add_argument("assignments", metavar="KEY=VALUE", nargs="+")
+    st.add_argument(
+        "--write", action="store_true", help="replace FILE atomically, keeping FILE.bak"
+    )
+    st.set_defaults(func=_cmd_set)
+
+    ln = sub.add_parser("lint", help="report problems; exit 1 when any is found")
+    ln.add_argument("files", metavar="FILE", nargs="+")
+    ln.set_defaults(func=_cmd_lint)
+    return cfg
+
+
+def _read(path: str, err: TextIO) -> XlConfig | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        print(f"xenaudit cfg: {path}: {e.strerror}", file=err)
+        return None
+    try:
+        return parse(data, path)
+    except CfgSyntaxError as e:
+        print(f"xenaudit cfg: {e}", file=err)
+        return None
+
+
+def _write_text(out: TextIO, text: str) -> None:
+    """Write text that may carry surrogate escapes (non-UTF-8 bytes of the file)."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        out.flush()
+        buffer.write(text.encode("utf-8", "surrogateescape"))
+        buffer.flush()
+    else:
+        out.write(text)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    cfg = _read(args.file, sys.stderr)
+    if cfg is None:
+        return EXIT_UNUSABLE
+    values = cfg.settings()
+    if args.json:
+        _write_text(sys.stdout, json.dumps(values, indent=2, ensure_ascii=False) + "\n")
+    else:
+        lines = [f"{k} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in values.items()]
+        _write_text(sys.stdout, "".join(lines))
+    return EXIT_OK
+
+
+def parse_assignment(text: str) -> tuple[str, EditValue]:
+    """``KEY=VALUE`` from the command line to a key and an editor value.
+
+    Plain decimal -> int (written in the style of the value it replaces);
+    a quoted string, another NUMBER spelling (0x.., 0..) or a list -> the
+    text exactly as given, checked by the parser.
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise CfgEditError(f"expected KEY=VALUE, got {text!r}")
+    value = value.strip(" \t")
+    if _DECIMAL.match(value):
+        return key, int(value)
+    if value[:1] in ("'", '"', "["):
+        return key, Raw(value)
+    try:
+        kinds = [t.kind for t in lexer.tokenize(value) if t.kind != lexer.WS]
+    except CfgSyntaxError:
+        kinds = []
+    if kinds == [lexer.NUMBER]:
+        return key, Raw(value)
+    raise CfgEditError(
+        f'{key}: {value!r} is not an xl.cfg value; quote strings, e.g. {key}="{value}"'
+    )
+
+
+def _atomic_replace(path: str, data: bytes) -> None:
+    """Write `data` over `path` through a temp file in the same directory.
+
+    The old content is kept as PATH.bak; owner and mode of PATH are kept.
+    """
+    st = os.stat(path)
+    directory = os.path.dirname(path) or "."
+    shutil.copy2(path, path + ".bak")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), st.st_mode & 0o7777)
+            try:
+                os.fchown(f.fileno(), st.st_uid, st.st_gid)
+            except PermissionError:
+                if (os.geteuid(), os.getegid()) != (st.st_uid, st.st_gid):
+                    raise
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _cmd_set(args: argparse.Namespace) -> int:
+    path = os.path.realpath(args.file)
+    cfg = _read(path, sys.stderr)
+    if cfg is None:
+        return EXIT_UNUSABLE
+    new = cfg
+    try:
+        for item in args.assignments:
+            key, value = parse_assignment(item)
+            new = set_value(new, key, value)
+    except CfgEditError as e:
+        print(f"xenaudit cfg set: {e}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    before, after = cfg.to_bytes(), new.to_bytes()
+    if before == after:
+        return EXIT_OK
+    _write_text(sys.stdout, unified_diff(path, before, after))
+    if args.write:
+        try:
+            _atomic_replace(path, after)
+        except OSError as e:
+            print(f"xenaudit cfg set: cannot write {path}: {e}", file=sys.stderr)
+            return EXIT_UNUSABLE
+    return EXIT_OK
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    unusable = False
+    found = False
+    for path in args.files:
+        cfg = _read(path, sys.stderr)
+        if cfg is None:
+            unusable = True
+            continue
+        for p in lint(cfg):
+            found = True
+            print(f"{path}:{p.line}:{p.column}: {p.severity}: {p.message} [{p.code}]")
+    if unusable:
+        return EXIT_UNUSABLE
+    return EXIT_PROBLEMS if found else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``cfg`` on its own: ``python -m xenaudit.xlcfg.cli show FILE``."""
+    parser = argparse.ArgumentParser(prog="xenaudit")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    add_parser(subparsers)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0] != "cfg":
+        args_list.insert(0, "cfg")
+    args = parser.parse_args(args_list)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""Problems in a parsed xl.cfg that xl would not reject outright, but that matter.
+
+Each check names where its rule comes from:
+
+=============================  ========  ======================================
+code                           severity  source
+=============================  ========  ======================================
+unknown-key                    warning   not in xl.cfg(5) nor read by xl_parse.c
+                                         (xl ignores it silently; xen-tools adds
+                                         ``home``, ``dhcp``...)
+xm-leftover                    warning   xm-era settings xl ignores: keys it only
+                                         warns about, ``kernel=".../hvmloader"``
+                                         on HVM, ``vfb`` entries with ``type=``
+deprecated-key                 info      ``builder`` (Xen 4.10), ``altp2mhvm``
+overridden                     info      an assignment shadowed by a later ``=``
+non-integer-memory             error     memory/maxmem that xlu_cfg_get_long
+                                         refuses; xl then ignores the key
+maxmem-below-memory            error     xl.cfg(5): maxmem must be >= memory
+hvm-maxmem-above-memory        warning   xl.cfg(5): a pre-ballooned HVM guest
+                                         needs a balloon driver or it crashes
+                                         (populate-on-demand)
+invalid-type                   error     type=/builder= xl refuses
+=============================  ========  ======================================
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Literal
+
+from xenaudit.xlcfg.config import XlConfig
+from xenaudit.xlcfg.errors import CfgValueError
+from xenaudit.xlcfg.options import (
+    DEPRECATED,
+    IGNORED_WITH_WARNING,
+    KNOWN_KEYS,
+    XM_ONLY,
+)
+from xenaudit.xlcfg.syntax import Assignment, Atom
+
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class LintProblem:
+    line: int
+    column: int
+    code: str
+    severity: Severity
+    message: str
+
+
+def _at(cfg: XlConfig, a: Assignment, code: str, severity: Severity, message: str) -> LintProblem:
+    line, column = cfg.token_position(a.key_index)
+    return LintProblem(line, column, code, severity, message)
+
+
+def _key_problems(cfg: XlConfig) -> list[LintProblem]:
+    out: list[LintProblem] = []
+    for key in cfg:
+        setting = cfg.setting(key)
+        assert setting is not None
+        first = setting.assignments[0]
+        if key in IGNORED_WITH_WARNING:
+            out.append(_at(cfg, first, "xm-leftover", "warning", IGNORED_WITH_WARNING[key]))
+        elif key not in KNOWN_KEYS:
+            if key in XM_ONLY:
+                msg = f"unknown key `{key}': an xm option that xl ignores"
+            else:
+                msg = f"unknown key `{key}': not an xl.cfg option, xl ignores it"
+            out.append(_at(cfg, first, "unknown-key", "warning", msg))
+        if key in DEPRECATED:
+            out.append(_at(cfg, first, "deprecated-key", "info", DEPRECATED[key]))
+        winner = setting.assignment
+        history = setting.assignments
+        for i, a in enumerate(history[:-1]):
+            if any(b.op == "=" for b in history[i + 1 :]):
+                line, _ = cfg.token_position(winner.key_index)
+                out.append(
+                    _at(cfg, a, "overridden", "info", f"`{key}' is set again on line {line}")
+                )
+    return out
+
+
+def _memory_problems(cfg: XlConfig, guest: str | None) -> list[LintProblem]:
+    out: list[LintProblem] = []
+    for key in ("memory", "maxmem"):
+        read = cfg.read_long(key)
+        if read.problem not in (None, "absent"):
+            setting = cfg.setting(key)
+            assert setting is not None and read.message is not None
+            out.append(
+                _at(
+                    cfg,
+                    setting.assignment,
+                    "non-integer-memory",
+                    "error",
+                    f"{read.message.split(': ', 1)[1]}; xl ignores it",
+                )
+            )
+    memory = cfg.get_long("memory")
+    maxmem = cfg.get_long("maxmem")
+    if memory is not None and maxmem is not None:
+        maxmem_setting = cfg.setting("maxmem")
+        assert maxmem_setting is not None
+        where = maxmem_setting.assignment
+        if maxmem < memory:
+            out.append(
+                _at(
+                    cfg,
+                    where,
+                    "maxmem-below-memory",
+                    "error",
+                    f"maxmem ({maxmem}) is below memory ({memory}); xl.cfg(5) requires"
+                    " maxmem >= memory",
+                )
+            )
+        elif maxmem > memory and guest == "hvm":
+            out.append(
+                _at(
+                    cfg,
+                    where,
+                    "hvm-maxmem-above-memory",
+                    "warning",
+                    f"HVM guest starts pre-ballooned (maxmem {maxmem} > memory {memory}):"
+                    " without a balloon driver in the guest it will crash"
+                    " (populate-on-demand)",
+                )
+            )
+    return out
+
+
+def _xm_value_problems(cfg: XlConfig, guest: str | None) -> list[LintProblem]:
+    out: list[LintProblem] = []
+    kernel = cfg.get_string("kernel")
+    if guest == "hvm" and kernel is not None and posixpath.basename(kernel) == "hvmloader":
+        setting = cfg.setting("kernel")
+        assert setting is not None
+        out.append(
+            _at(
+                cfg,
+                setting.assignment,
+                "xm-leftover",
+                "warning",
+                'kernel=".../hvmloader" is how xm booted HVM guests; xl ignores it'
+                " (use firmware_override only for a non-default firmware)",
+            )
+        )
+    vfb = cfg.setting("vfb")
+    if vfb is not None and not isinstance(vfb.assignment.value, Atom):
+        for item in cfg.get_list("vfb") or []:
+            if isinstance(item, str) and any(
+                part.strip(" ").startswith("type=") for part in item.split(",")
+            ):
+                out.append(
+                    _at(
+                        cfg,
+                        vfb.assignment,
+                        "xm-leftover",
+                        "warning",
+                        "vfb entry uses xm's type=vnc/type=sdl, which xl ignores;"
+                        " write vnc=1 or sdl=1",
+                    )
+                )
+                break
+    return out
+
+
+def lint(cfg: XlConfig) -> list[LintProblem]:
+    """Every problem found, sorted by position."""
+    problems: list[LintProblem] = []
+    guest: str | None
+    try:
+        guest = cfg.guest_type
+    except CfgValueError as e:
+        guest = None
+        # Point at the key at fault: an unknown type=, else builder= (unknown
+        # or contradicting type=).
+        t = cfg.get_string("type")
+        bad_type = t is not None and not any(v.startswith(t) for v in ("hvm", "pv", "pvh"))
+        s = cfg.setting("type" if bad_type else "builder")
+        assert s is not None
+        problems.append(_at(cfg, s.assignment, "invalid-type", "error", str(e)))
+    problems += _key_problems(cfg)
+    problems += _memory_problems(cfg, guest)
+    problems += _xm_value_problems(cfg, guest)
+    return sorted(problems, key=lambda p: (p.line, p.column, p.code))
