@@ -185,8 +185,8 @@ def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         for row_index, row in enumerate(rows):
-            out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-            out.write("\n")
+            cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            out.write("  ".join(cells).rstrip() + "\n")
             if row_index == 0:
                 continue
             entry = host["domains"][row_index - 1]
