@@ -88,6 +88,9 @@ class DomainInput:
     history: tuple[HistoryNight, ...] = ()
     #: Live-vs-cfg differences reported by the hypervisor stage.
     drift: tuple[str, ...] = ()
+    #: Memory Xen itself keeps on this domain's host (HypervisorSpec.xen_reserve_mib),
+    #: so the host plan can be checked without handing it the inventory.
+    xen_reserve_mib: int = 256
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,25 @@ class Advice:
 
 
 @dataclass(frozen=True)
+class MinFreeSuggestion:
+    """A guest-side vm.min_free_kbytes proposal, sized to the guest.
+
+    Kept apart from `Advice` so reports and tests can read the numbers, not
+    only the prose: the kernel's own default for this size, what the guest
+    runs with now and what we propose.
+    """
+
+    #: What the guest runs with now (/proc/sys/vm/min_free_kbytes), when read.
+    current_kib: int | None
+    #: What the kernel would pick by itself for the guest's low memory.
+    kernel_default_kib: int
+    suggested_kib: int
+    #: The guest size (MemTotal, KiB) the proposal was scaled to.
+    sized_for_kib: int
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Recommendation:
     memory_mib: int
     maxmem_mib: int
@@ -150,6 +172,8 @@ class Assessment:
     need_mib: int | None = None
     #: Need over the nights in history plus tonight, oldest first, for the sparkline.
     need_history_mib: tuple[int, ...] = ()
+    #: Proposed vm.min_free_kbytes for the guest (also spelled out in `advice`).
+    min_free: MinFreeSuggestion | None = None
 
     @property
     def diagnosis(self) -> tuple[str, ...]:

@@ -1,0 +1,105 @@
+"""Evidence lines quoted in findings, built the same way everywhere.
+
+Kernel-log text is hostile: it is quoted shortened and without control
+characters, and the formats escape it again when rendering.
+"""
+
+from __future__ import annotations
+
+from xenaudit.analysis.interface import Evidence
+from xenaudit.analysis.signals import CounterDelta, Signals
+from xenaudit.parsers.interface import OomKill, PageAllocFailure
+
+#: Longest quoted text from a guest; longer text is cut with an ellipsis.
+MAX_QUOTE = 300
+#: At most this many events are quoted per finding; the rest are counted.
+MAX_EVENTS = 5
+
+
+def clean(text: str, limit: int = MAX_QUOTE) -> str:
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return printable if len(printable) <= limit else printable[: limit - 1] + "…"
+
+
+def meminfo(s: Signals) -> Evidence:
+    text = f"MemTotal: {s.mem_total_kib} kB, MemAvailable: {s.mem_available_kib} kB"
+    if s.available_pct is not None:
+        text += f" ({s.available_pct:.1f}% available)"
+    if s.available_estimated:
+        text += (
+            " — MemAvailable estimated from MemFree + Buffers + Cached − Shmem (pre-3.14 kernel)"
+        )
+    return Evidence("meminfo", text)
+
+
+def swap(s: Signals) -> Evidence:
+    text = f"SwapTotal: {s.swap_total_kib} kB, swap used: {s.swap_used_kib} kB"
+    if s.swap_used_pct is not None:
+        text += f" ({s.swap_used_pct:.1f}% used)"
+    return Evidence("meminfo", text)
+
+
+def psi(s: Signals) -> Evidence:
+    parts = []
+    if s.psi_some_avg60 is not None:
+        parts.append(f"some avg10={s.psi_some_avg10:.2f} avg60={s.psi_some_avg60:.2f}")
+    if s.psi_full_avg60 is not None:
+        parts.append(f"full avg10={s.psi_full_avg10:.2f} avg60={s.psi_full_avg60:.2f}")
+    return Evidence("psi_memory", "; ".join(parts) or "no pressure lines")
+
+
+def counter(delta: CounterDelta) -> Evidence:
+    return Evidence("vmstat", delta.describe())
+
+
+def failure(s: Signals, event: PageAllocFailure) -> Evidence:
+    stamp = f"[{event.timestamp}] " if event.timestamp else ""
+    flags = f" ({'|'.join(event.gfp_flags)})" if event.gfp_flags else ""
+    decoded = " decoded" if event.gfp_flags_source == "decoded" and event.gfp_flags else ""
+    text = (
+        f"{stamp}{event.process}: page allocation failure: order:{event.order}, "
+        f"mode:{event.gfp_mask}{flags}{decoded}"
+    )
+    return Evidence(f"kernlog ({s.kernlog_source})", clean(text), event.line)
+
+
+def kill(s: Signals, event: OomKill) -> Evidence:
+    stamp = f"[{event.timestamp}] " if event.timestamp else ""
+    rss = rss_kib(event)
+    what = "Memory cgroup out of memory: " if event.memcg else ""
+    text = f"{stamp}{what}Killed process {event.victim_pid} ({event.victim_process})"
+    details = []
+    if event.total_vm_kib is not None:
+        details.append(f"total-vm:{event.total_vm_kib}kB")
+    for label, value in (
+        ("anon-rss", event.anon_rss_kib),
+        ("file-rss", event.file_rss_kib),
+        ("shmem-rss", event.shmem_rss_kib),
+    ):
+        if value is not None:
+            details.append(f"{label}:{value}kB")
+    if details:
+        text += " " + ", ".join(details)
+    if rss is not None:
+        text += f" (RSS {round(rss / 1024)} MiB)"
+    return Evidence(f"kernlog ({s.kernlog_source})", clean(text), event.line)
+
+
+def rss_kib(event: OomKill) -> int | None:
+    parts = [event.anon_rss_kib, event.file_rss_kib, event.shmem_rss_kib]
+    if all(p is None for p in parts):
+        return None
+    return sum(p or 0 for p in parts)
+
+
+def more(count: int, what: str) -> Evidence:
+    return Evidence("kernlog", f"… and {count} more {what} not quoted")
+
+
+def processes(s: Signals) -> Evidence | None:
+    if not s.top_processes:
+        return None
+    listed = ", ".join(
+        f"{clean(p.comm, 40)} (pid {p.pid}) {round(p.rss_kib / 1024)} MiB" for p in s.top_processes
+    )
+    return Evidence("ps", f"largest processes by RSS: {listed}")

@@ -1,0 +1,348 @@
+"""From a measured need to a memory/maxmem recommendation in xl.cfg terms.
+
+The rule, in the order the reasons quote it:
+
+1. need = the peak of MemTotal − MemAvailable over the nights in history and
+   tonight (tonight only without history);
+2. + the kernel/firmware reservation: the gap between what the guest was
+   given and the MemTotal it reports, so the number is in cfg terms;
+3. × (1 + margin), rounded up to the step;
+4. after a new guest-wide OOM kill, at least max(used + oom_bump_mib,
+   used × 1.2), where used is what the guest had when it ran out (its
+   current memory, or the measured need if that is larger): MemAvailable
+   measured after the kill says nothing about what the victim needed;
+5. new atomic failures or warning-level pressure: at least one step above
+   the current memory;
+6. never below floor_mib nor the domain's min_memory_mib.
+
+A proposal below the current size becomes a decrease only with at least
+decrease_min_nights of history, no pressure on any of those nights or
+tonight, and a saving of at least decrease_min_fraction; otherwise memory
+is kept and the reasons say which condition failed.
+
+Confidence grows with history: fewer than 3 nights is low, fewer than 7
+medium, then high; an estimated MemAvailable (pre-3.14 guest) lowers it
+one level.
+
+When nothing should change the result is a Recommendation with change
+"none" and the reasons, so the report can say why; None is kept for
+domains that could not be sized at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from xenaudit.analysis.diagnosis import Diagnosis
+from xenaudit.analysis.interface import (
+    Confidence,
+    DomainInput,
+    Evidence,
+    Finding,
+    Recommendation,
+)
+from xenaudit.analysis.signals import Signals
+from xenaudit.analysis.units import kib_to_mib, round_up_to_step
+
+OOM_BUMP_FACTOR = 1.2
+LOW_CONFIDENCE_BELOW_NIGHTS = 3
+MEDIUM_CONFIDENCE_BELOW_NIGHTS = 7
+_CONFIDENCE_ORDER: tuple[Confidence, ...] = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class Sizing:
+    recommendation: Recommendation | None
+    #: Findings only the sizing can raise (over_provisioned, balloon_below_need, headroom).
+    findings: tuple[Finding, ...] = ()
+    #: The memory the guest would have after the change (MiB), for the reserve proposal.
+    planned_memory_mib: int | None = None
+
+
+def confidence(nights: int, estimated: bool) -> tuple[Confidence, str]:
+    if nights < LOW_CONFIDENCE_BELOW_NIGHTS:
+        level = 0
+    elif nights < MEDIUM_CONFIDENCE_BELOW_NIGHTS:
+        level = 1
+    else:
+        level = 2
+    why = (
+        f"confidence from {nights} night(s) of history "
+        f"(< {LOW_CONFIDENCE_BELOW_NIGHTS} low, < {MEDIUM_CONFIDENCE_BELOW_NIGHTS} medium, "
+        "else high)"
+    )
+    if estimated and level > 0:
+        level -= 1
+        why += ", one level lower because MemAvailable had to be estimated"
+    return _CONFIDENCE_ORDER[level], why
+
+
+def _need_reason(s: Signals, peak_kib: int, peak_at: str) -> str:
+    tonight = s.need_kib
+    if peak_at == "tonight" and tonight is not None:
+        text = (
+            f"need {kib_to_mib(peak_kib)} MiB tonight (MemTotal {kib_to_mib(s.mem_total_kib or 0)} "
+            f"MiB − MemAvailable {kib_to_mib(s.mem_available_kib or 0)} MiB)"
+        )
+        if s.nights:
+            text += f", the peak over {len(s.nights)} night(s) of history and tonight"
+        return text
+    text = (
+        f"need {kib_to_mib(peak_kib)} MiB: peak of MemTotal − MemAvailable over "
+        f"{len(s.nights)} night(s) and tonight, seen on {peak_at}"
+    )
+    if tonight is not None:
+        text += f" (tonight {kib_to_mib(tonight)} MiB"
+        if s.median_need_kib is not None:
+            text += f", median {kib_to_mib(s.median_need_kib)} MiB"
+        text += ")"
+    return text
+
+
+def _maxmem(item: DomainInput, s: Signals, memory: int, increase: bool) -> tuple[int, list[str]]:
+    t = item.thresholds
+    current_max = max(s.current_maxmem_mib or memory, 0)
+    reasons: list[str] = []
+    if s.guest_type == "hvm" and not s.balloon_confirmed:
+        if current_max != memory:
+            reasons.append(
+                f"maxmem = memory = {memory} MiB: an HVM guest without a confirmed balloon "
+                "driver must not run in populate-on-demand mode (it crashes when it touches "
+                f"memory Xen did not back; {s.balloon_basis})"
+            )
+        return memory, reasons
+    if s.balloon_confirmed and s.guest_type in ("pv", "pvh", "hvm") and increase:
+        with_headroom = round_up_to_step(memory * (1 + t.maxmem_headroom), t.step_mib)
+        maxmem = max(current_max, with_headroom)
+        if maxmem > current_max:
+            reasons.append(
+                f"maxmem {maxmem} MiB: {t.maxmem_headroom:.0%} headroom above memory so the "
+                f"next increase can be done live with `xl mem-set` ({s.balloon_basis})"
+            )
+        return maxmem, reasons
+    maxmem = max(current_max, memory)
+    if increase and maxmem == memory and current_max < memory:
+        why = "guest type unknown" if s.guest_type is None else s.balloon_basis
+        reasons.append(f"maxmem raised to memory only, no headroom: {why}")
+    return maxmem, reasons
+
+
+def _live(item: DomainInput, s: Signals, memory: int, raising: bool) -> tuple[bool, str | None]:
+    name = s.domain
+    if not raising:
+        return False, None
+    if not s.running:
+        return False, "the domain is not running: the new size applies at its next start"
+    if s.guest_type not in ("pv", "pvh", "hvm"):
+        return False, "guest type unknown: change memory with a restart, not live"
+    if not s.balloon_confirmed:
+        return False, f"not safe live: {s.balloon_basis}; apply with a restart"
+    if s.live_max_kib is None:
+        return False, "the live maxmem is unknown: apply with a restart"
+    live_max = s.live_max_kib // 1024
+    if memory > live_max:
+        return False, (
+            f"{memory} MiB is above the live maxmem {live_max} MiB: needs a restart "
+            "(maxmem cannot grow on a running domain)"
+        )
+    return True, f"safe live: `xl mem-set {name} {memory}m` (within the live maxmem {live_max} MiB)"
+
+
+def _balloon_findings(s: Signals, d: Diagnosis, proposal: int) -> list[Finding]:
+    findings: list[Finding] = []
+    cfg = s.cfg_memory_mib
+    if cfg is not None and s.live_target_kib is not None:
+        target = s.live_target_kib // 1024
+        if target < cfg and (d.pressure_tonight or target < proposal):
+            findings.append(
+                Finding(
+                    "balloon_below_need",
+                    "warning",
+                    "Balloon target below what the guest needs",
+                    f"The live balloon target {target} MiB is below the cfg memory {cfg} MiB "
+                    f"(an earlier `xl mem-set`), and the guest needs about {proposal} MiB. "
+                    f"Give it back with `xl mem-set {s.domain} {max(cfg, proposal)}m` "
+                    "or the next restart will.",
+                    (
+                        Evidence(
+                            "hypervisor",
+                            f"target {s.live_target_kib} KiB, cfg memory {cfg} MiB",
+                        ),
+                    ),
+                )
+            )
+    if (
+        s.balloon_target_kib is not None
+        and s.balloon_current_kib is not None
+        and s.balloon_current_kib + 1024 < s.balloon_target_kib
+    ):
+        short = s.balloon_target_kib - s.balloon_current_kib
+        findings.append(
+            Finding(
+                "balloon_below_need",
+                "warning",
+                "The balloon driver could not reach its target",
+                f"The guest holds {kib_to_mib(short)} MiB less than Xen's target for it: the "
+                "host had no free memory to give when the target was raised.",
+                (
+                    Evidence(
+                        "balloon",
+                        f"target_kb={s.balloon_target_kib} current_kb={s.balloon_current_kib}",
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+def size(item: DomainInput, s: Signals, d: Diagnosis) -> Sizing:
+    """A recommendation for one sizable domain, with the reasons behind each number."""
+    t = item.thresholds
+    current = s.current_memory_mib
+    peak = s.peak_need
+    if not s.sizable or current is None or peak is None:
+        return Sizing(None)
+    peak_kib, peak_at = peak
+    reasons = [_need_reason(s, peak_kib, peak_at), s.reservation_note]
+    need_cfg_kib = peak_kib + s.reservation_kib
+    with_margin = need_cfg_kib / 1024 * (1 + t.margin)
+    sized = round_up_to_step(with_margin, t.step_mib)
+    reasons.append(
+        f"× {1 + t.margin:.2f} margin = {with_margin:.0f} MiB, rounded up to "
+        f"{t.step_mib} MiB steps = {sized} MiB"
+    )
+    proposal = sized
+
+    if d.fresh_oom_kills:
+        used = max(current, math.ceil(need_cfg_kib / 1024))
+        bumped = round_up_to_step(max(used + t.oom_bump_mib, used * OOM_BUMP_FACTOR), t.step_mib)
+        if bumped > proposal:
+            proposal = bumped
+            reasons.append(
+                f"after {d.fresh_oom_kills} OOM kill(s): at least max({used} + "
+                f"{t.oom_bump_mib}, {used} × {OOM_BUMP_FACTOR}) MiB, rounded up = {bumped} MiB "
+                "(MemAvailable after a kill understates what the victim needed)"
+            )
+    if d.atomic_reserve or d.shortage_level in ("warning", "critical"):
+        stepped = round_up_to_step(current + t.step_mib, t.step_mib)
+        if stepped > proposal:
+            proposal = stepped
+            why = "atomic allocations failed" if d.atomic_reserve else "the guest is under pressure"
+            reasons.append(
+                f"{why}: at least one step above the current {current} MiB = {stepped} MiB"
+            )
+    floor = max(t.floor_mib, item.override.min_memory_mib or 0)
+    if proposal < floor:
+        proposal = floor
+        reasons.append(f"raised to the floor of {floor} MiB")
+
+    findings: list[Finding] = []
+    memory = current
+    change = "none"
+    if proposal > current:
+        memory, change = proposal, "increase"
+        reasons.append(f"increase {current} → {proposal} MiB ({s.current_memory_source} {current})")
+    elif proposal < current:
+        saving = current - proposal
+        nights = len(s.nights)
+        blocked: str | None = None
+        if d.pressure_tonight:
+            blocked = "the guest shows pressure tonight"
+        elif d.pressure_nights:
+            blocked = (
+                f"pressure was seen on {len(d.pressure_nights)} of the last {nights} nights "
+                f"(latest {d.pressure_nights[-1]})"
+            )
+        elif nights < t.decrease_min_nights:
+            blocked = (
+                f"only {nights} night(s) of history; a decrease needs at least "
+                f"{t.decrease_min_nights}"
+            )
+        elif saving < current * t.decrease_min_fraction:
+            blocked = (
+                f"it would save only {saving} MiB ({saving / current:.0%}), less than the "
+                f"{t.decrease_min_fraction:.0%} worth a change"
+            )
+        if blocked is None:
+            memory, change = proposal, "decrease"
+            reasons.append(
+                f"decrease {current} → {proposal} MiB: the peak need with margin stayed below it "
+                f"for {nights} nights without pressure"
+            )
+            findings.append(
+                Finding(
+                    "over_provisioned",
+                    "info",
+                    "Over-provisioned",
+                    f"Over {nights} nights the guest never needed more than "
+                    f"{kib_to_mib(peak_kib)} MiB of its {current} MiB; {proposal} MiB keeps a "
+                    f"{t.margin:.0%} margin and frees {saving} MiB for the host.",
+                    (Evidence("history", reasons[0]),),
+                )
+            )
+        else:
+            reasons.append(f"keep {current} MiB although {proposal} MiB would do: {blocked}")
+            if (
+                not d.pressure_tonight
+                and not d.pressure_nights
+                and (saving >= current * t.decrease_min_fraction)
+            ):
+                findings.append(
+                    Finding(
+                        "over_provisioned",
+                        "info",
+                        "Possibly over-provisioned (not enough history yet)",
+                        f"{proposal} MiB would cover the need seen so far, but {blocked}.",
+                        (Evidence("history", reasons[0]),),
+                    )
+                )
+    else:
+        reasons.append(f"keep {current} MiB: it matches the sized need")
+
+    increase = change == "increase"
+    maxmem, maxmem_reasons = _maxmem(item, s, memory, increase)
+    reasons.extend(maxmem_reasons)
+    if change == "none" and maxmem != (s.current_maxmem_mib or memory):
+        change = "maxmem"
+
+    findings.extend(_balloon_findings(s, d, proposal))
+    below_cfg = (
+        s.cfg_memory_mib is not None
+        and s.live_target_kib is not None
+        and s.live_target_kib // 1024 < s.cfg_memory_mib
+    )
+    live_safe, live_reason = _live(
+        item, s, memory, increase or (below_cfg and change != "decrease")
+    )
+    if live_reason:
+        reasons.append(live_reason)
+    if (
+        increase
+        and s.balloon_confirmed
+        and s.guest_type in ("pv", "pvh")
+        and (s.current_maxmem_mib or current) <= current
+    ):
+        findings.append(
+            Finding(
+                "balloon_below_need",
+                "info",
+                "maxmem leaves no headroom",
+                f"maxmem equals memory ({current} MiB), so the guest cannot be given memory "
+                f"live; this change needs a restart. The proposed maxmem {maxmem} MiB leaves "
+                "room to grow without one next time.",
+                (Evidence("cfg", f"memory = {current}, maxmem = {s.current_maxmem_mib}"),),
+            )
+        )
+    level, why = confidence(len(s.nights), s.available_estimated)
+    reasons.append(why)
+    recommendation = Recommendation(
+        memory_mib=memory,
+        maxmem_mib=maxmem,
+        reasons=tuple(r for r in reasons if r),
+        confidence=level,
+        need_mib=kib_to_mib(peak_kib),
+        change=change,  # type: ignore[arg-type]
+        live_change_safe=live_safe,
+    )
+    return Sizing(recommendation, tuple(findings), memory)
