@@ -503,7 +503,7 @@ def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
     domains = _merge(rows, details)
     described = {d.domid for d in details}
     undescribed = [d.name for d in domains if not d.is_dom0 and d.domid not in described]
-    if undescribed and details:
+    if undescribed and (RAW_LIST_LONG_SXP in raw or RAW_LIST_LONG_JSON in raw):
         warnings.append(
             "`xl list -l` gave no details for "
             + ", ".join(repr(n) for n in undescribed)
