@@ -107,8 +107,9 @@ def find_cfg(
     if override.cfg_path:
         given = Path(override.cfg_path)
         path = _under_root(str(given), root) if given.is_absolute() else cfg_dir / given
-        if path.is_file():
-            return real_path(path, root), None
+        real = real_path(path, root)
+        if real.is_file():
+            return real, None
         return None, f"cfg_path {override.cfg_path} from the inventory is not a file"
     if not cfg_dir.is_dir():
         return None, f"cfg_dir {spec.cfg_dir} is not a directory"
@@ -116,15 +117,18 @@ def find_cfg(
     notes: list[str] = []
     if is_plain_domain_name(domain_name):
         for candidate in (cfg_dir / f"{domain_name}.cfg", cfg_dir / domain_name):
-            if candidate.parent != cfg_dir or not candidate.is_file():
+            if candidate.parent != cfg_dir:
                 continue
-            declared, error = _declared_name(candidate)
+            real = real_path(candidate, root)
+            if not real.is_file():
+                continue
+            declared, error = _declared_name(real)
             if error is not None:
                 # Its conventional name makes it the cfg; let the later stages
                 # report the syntax error against this domain.
-                return real_path(candidate, root), error
+                return real, error
             if declared == domain_name:
-                return real_path(candidate, root), None
+                return real, None
             notes.append(f"{candidate.name} declares name = {declared!r}")
     else:
         notes.append("the domain name cannot be a file name, so only name = was searched")
@@ -134,11 +138,14 @@ def find_cfg(
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir()):
-            if not looks_like_domain_cfg(entry.name) or not entry.is_file():
+            if not looks_like_domain_cfg(entry.name):
                 continue
-            declared, _ = _declared_name(entry)
+            real = real_path(entry, root)
+            if not real.is_file():
+                continue
+            declared, _ = _declared_name(real)
             if declared == domain_name:
-                matches.setdefault(real_path(entry, root), entry)
+                matches.setdefault(real, entry)
     if len(matches) == 1:
         return next(iter(matches)), None
     if len(matches) > 1:
