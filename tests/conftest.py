@@ -9,6 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.standin.fixtures"]
+
 
 def corpus_dir() -> Path:
     """The shared corpus of real samples sits beside the checkout (../shared/corpus)."""
