@@ -26,16 +26,8 @@ from xenaudit.analysis.interface import (
 from xenaudit.atomicwrite import atomic_write_bytes
 from xenaudit.formats.interface import FormatError, ReportFormat
 from xenaudit.formats.patches import patch_paths
-from xenaudit.parsers.interface import (
-    BalloonMessage,
-    GuestFacts,
-    KernelEvent,
-    OomInvoked,
-    OomKill,
-    PageAllocFailure,
-    Psi,
-    PsiLine,
-)
+from xenaudit.parsers.interface import GuestFacts, Psi, PsiLine
+from xenaudit.parsers.logscan import event_to_json
 from xenaudit.report import SCHEMA_VERSION, AuditReport, DomainReport, HostReport
 
 REPORT_FILE = "report.json"
@@ -65,45 +57,6 @@ def _psi(psi: Psi | None) -> dict[str, Any] | None:
     if psi is None:
         return None
     return {"some": _psi_line(psi.some), "full": _psi_line(psi.full)}
-
-
-def event_to_dict(event: KernelEvent) -> dict[str, Any]:
-    """One kernel-log event with the same field names as its dataclass."""
-    base: dict[str, Any] = {
-        "kind": event.kind,
-        "line": event.line,
-        "timestamp": event.timestamp,
-    }
-    if isinstance(event, PageAllocFailure):
-        base.update(
-            process=event.process,
-            order=event.order,
-            gfp_mask=event.gfp_mask,
-            gfp_flags=list(event.gfp_flags),
-            gfp_flags_source=event.gfp_flags_source,
-            is_atomic=event.is_atomic,
-            buddy_lines=list(event.buddy_lines),
-        )
-    elif isinstance(event, OomInvoked):
-        base.update(
-            process=event.process,
-            gfp_mask=event.gfp_mask,
-            order=event.order,
-            oom_score_adj=event.oom_score_adj,
-        )
-    elif isinstance(event, OomKill):
-        base.update(
-            victim_pid=event.victim_pid,
-            victim_process=event.victim_process,
-            total_vm_kib=event.total_vm_kib,
-            anon_rss_kib=event.anon_rss_kib,
-            file_rss_kib=event.file_rss_kib,
-            shmem_rss_kib=event.shmem_rss_kib,
-            memcg=event.memcg,
-        )
-    elif isinstance(event, BalloonMessage):
-        base.update(message=event.message)
-    return base
 
 
 def _evidence(item: Evidence) -> dict[str, Any]:
@@ -206,7 +159,7 @@ def _collection(dom: DomainReport) -> dict[str, Any]:
     }
 
 
-def _facts_parts(facts: GuestFacts | None) -> dict[str, Any]:
+def _facts_parts(facts: GuestFacts | None, kernlog_source: str | None) -> dict[str, Any]:
     """The parsed-guest part of a domain entry; empty containers when nothing was parsed."""
     if facts is None:
         return {
@@ -225,7 +178,12 @@ def _facts_parts(facts: GuestFacts | None) -> dict[str, Any]:
         "meminfo_kib": dict(meminfo.fields_kib) if meminfo else {},
         "mem_available_estimated": meminfo.mem_available_estimated if meminfo else None,
         "psi": _psi(facts.psi),
-        "events": [event_to_dict(e) for e in facts.kernlog.events] if facts.kernlog else [],
+        # Same objects as `xenaudit logscan --json`, "file" naming where the log came from.
+        "events": (
+            [event_to_json(e, kernlog_source or "kernlog") for e in facts.kernlog.events]
+            if facts.kernlog
+            else []
+        ),
         "kernlog_truncated": facts.kernlog.truncated if facts.kernlog else None,
         "balloon": {
             "target_kib": facts.balloon_target_kib,
@@ -279,7 +237,7 @@ def domain_to_dict(dom: DomainReport, patch_path: str | None = None) -> dict[str
         "drift": list(dom.drift),
         "collection": _collection(dom),
     }
-    entry.update(_facts_parts(dom.facts))
+    entry.update(_facts_parts(dom.facts, dom.snapshot.kernlog_source if dom.snapshot else None))
     entry.update(_assessment_parts(dom.assessment))
     entry["patch"] = patch_path if dom.patch_text is not None else None
     return entry

@@ -46,9 +46,14 @@ def patch_paths(report: AuditReport) -> dict[int, str]:
 def _inside(outdir: Path, relative: str, domain: str) -> Path:
     """`outdir/relative`, or FormatError when it would escape `outdir`."""
     pure = PurePosixPath(relative)
-    if not relative or pure.is_absolute() or "\\" in relative or "\0" in relative:
-        raise FormatError(PatchesFormat.name, f"{domain}: refusing patch path {relative!r}")
-    if any(part in ("..", "") for part in pure.parts) or pure.name in (".", ""):
+    refused = (
+        not relative.endswith(".diff")
+        or pure.is_absolute()
+        or "\\" in relative
+        or "\0" in relative
+        or any(part in ("..", ".") for part in relative.split("/"))
+    )
+    if refused:
         raise FormatError(PatchesFormat.name, f"{domain}: refusing patch path {relative!r}")
     target = outdir.joinpath(*pure.parts)
     root = outdir.resolve()
