@@ -17,6 +17,7 @@ from tests.libxlutil import LibXlutil, available, disagreements
 from xenaudit.xlcfg import CfgSyntaxError, CfgValueError, parse
 
 DATA = Path(__file__).parent / "xlcfg_data"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 needs_libxlutil = pytest.mark.skipif(not available(), reason="libxlutil.so not installed")
 
