@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -306,3 +307,34 @@ def test_report_without_patches_is_nothing_to_do(tmp_path: Path) -> None:
         '[{"name": "ok", "host": "h", "patch": null, "recommendation": null}]}'
     )
     assert run_apply(tmp_path, "--root", tmp_path, "--yes") == 0
+
+
+def test_a_second_apply_while_one_runs_is_refused(scratch: tuple[Path, Path], corpus: Path) -> None:
+    root, report = scratch
+    guest = Guest("web", (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes(), 768, 768)
+    make_report(report, root, [guest])
+    state = root / "var/lib/xenaudit"
+    state.mkdir(parents=True)
+    with (state / "apply.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert run_apply(report, "--root", root, "--yes") == 2
+        assert (root / "etc/xen/web.cfg").read_bytes() == guest.cfg
+    assert run_apply(report, "--root", root, "--yes") == 0
+
+
+def test_a_torn_last_log_line_does_not_stop_undo(scratch: tuple[Path, Path], corpus: Path) -> None:
+    root, report = scratch
+    guest = Guest("web", (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes(), 768, 768)
+    make_report(report, root, [guest])
+    assert run_apply(report, "--root", root, "--yes") == 0
+    with (root / "var/lib/xenaudit/apply-log.jsonl").open("a") as log:
+        log.write('{"event": "apply", "id": "x", "res')
+
+    # The torn line is reported (exit 1) but the real apply is still undone,
+    # and the undo's own line is not glued onto the torn one.
+    assert run_apply(report, "--root", root, "--yes", "--undo") == 1
+    assert (root / "etc/xen/web.cfg").read_bytes() == guest.cfg
+    assert [r["event"] for r in log_records(root, skip_torn=True)][-1] == "undo"
+    assert run_apply(report, "--root", root, "--yes") == 0
+    assert run_apply(report, "--root", root, "--yes", "--undo") == 1
+    assert (root / "etc/xen/web.cfg").read_bytes() == guest.cfg

@@ -203,8 +203,15 @@ def file_mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def log_records(root: Path) -> list[dict[str, Any]]:
+def log_records(root: Path, skip_torn: bool = False) -> list[dict[str, Any]]:
     log = root / "var/lib/xenaudit/apply-log.jsonl"
     if not log.exists():
         return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    records = []
+    for line in log.read_text().splitlines():
+        if not line.strip():
+            continue
+        if skip_torn and not line.endswith("}"):
+            continue
+        records.append(json.loads(line))
+    return records

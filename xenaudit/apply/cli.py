@@ -1,8 +1,8 @@
 """`xenaudit apply`: act on a reviewed report, one confirmed cfg change at a time.
 
 Exit codes: 0 everything applied (or nothing to do), 1 something was
-skipped or failed, 2 usage error or refusal (no terminal and no --yes, an
-unreadable report, another apply running).
+skipped, declined or failed, 2 usage error or refusal (no terminal and no
+--yes, an unreadable report, another apply running).
 
 `--root DIR` takes DIR as `/` for every path apply touches: the cfgs named
 in the report, their backups and the state directory with the action log.

@@ -223,8 +223,8 @@ class Applier(_Run):
             raise ApplyError(change.label, "patch", str(exc)) from exc
         source = f"patch {change.patch_relpath}"
         try:
-            with patch_path.open("rb") as handle:
-                diff = handle.read(unidiff.MAX_DIFF_BYTES + 1)
+            with files.directory(patch_path.parent) as dir_fd:
+                diff, _ = files.read_regular(dir_fd, patch_path.name, unidiff.MAX_DIFF_BYTES)
             patch = unidiff.parse(diff)
         except unidiff.DiffError as exc:
             raise ApplyError(change.label, source, str(exc)) from exc
@@ -275,8 +275,8 @@ class Applier(_Run):
 
     def _show(self, prepared: _Prepared) -> None:
         change = prepared.change
-        old_memory = change.cfg_memory_mib
-        old_maxmem = change.cfg_maxmem_mib
+        old_memory = "?" if change.cfg_memory_mib is None else change.cfg_memory_mib
+        old_maxmem = "?" if change.cfg_maxmem_mib is None else change.cfg_maxmem_mib
         self.say(
             f"   memory {old_memory} -> {change.memory_mib} MiB, "
             f"maxmem {old_maxmem} -> {change.maxmem_mib} MiB ({printable(change.change)})"
