@@ -360,6 +360,9 @@ class Applier(_Run):
     # -- live -------------------------------------------------------------------
 
     def _live_plan(self, change: ProposedChange) -> LivePlan:
+        if self.report.demo:
+            note = "no live change: this is a demo report; its hosts are recordings"
+            return LivePlan(domain=change.domain, host=change.host, steps=(), notes=(note,))
         return plan_live(change, self.report.hosts.get(change.host))
 
     def _show_live_plan(self, plan: LivePlan) -> None:

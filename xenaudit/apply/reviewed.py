@@ -47,6 +47,8 @@ class ReviewedReport:
     problems: tuple[str, ...]
     #: Every "name" and "host/name" in the report, for --domain.
     labels: frozenset[str]
+    #: Made from the bundled demo fleet: its hosts are recordings, never live.
+    demo: bool = False
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -232,4 +234,5 @@ def load(report_dir: Path) -> ReviewedReport:
         changes=tuple(changes),
         problems=tuple(problems),
         labels=frozenset(labels),
+        demo=document.get("demo") is True,
     )

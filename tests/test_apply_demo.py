@@ -1,0 +1,59 @@
+"""The real pipeline's report, applied: the demo audit's patches land on a staged /etc/xen."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_apply_support import log_records, run_apply
+from xenaudit.xlcfg import parse
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[Path, Path, dict, dict[str, bytes]]:
+    cli = pytest.importorskip("xenaudit.cli")
+    demo_pkg = pytest.importorskip("xenaudit.demo")
+    report = tmp_path / "report"
+    cli.main(["audit", "--demo", "-o", str(report), "-q"])
+    document = json.loads((report / "report.json").read_text())
+
+    # Stage the demo's cfgs where the report says they live.
+    cfg_dir = Path(demo_pkg.FLEET_DIR) / "_cfg"
+    index = json.loads((cfg_dir / "index.json").read_text())
+    root = tmp_path / "root"
+    originals: dict[str, bytes] = {}
+    for entries in index.values():
+        for entry in entries.values():
+            target = root / entry["path"].lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cfg_dir / entry["file"], target)
+            originals[entry["path"]] = target.read_bytes()
+    return report, root, document, originals
+
+
+def test_demo_report_applies_and_undoes_cleanly(
+    demo: tuple[Path, Path, dict, dict[str, bytes]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    report, root, document, originals = demo
+    proposed = [d for d in document["domains"] if d["patch"] and d["recommendation"]]
+    assert proposed, "the demo proposes no change; nothing to apply"
+
+    assert run_apply(report, "--root", root, "--yes", "--live") == 0
+    assert "this is a demo report" in capsys.readouterr().out
+    for domain in proposed:
+        path = domain["config"]["path"]
+        cfg = parse((root / path.lstrip("/")).read_bytes(), path)
+        rec = domain["recommendation"]
+        assert (cfg.memory_mib, cfg.maxmem_mib) == (rec["memory_mib"], rec["maxmem_mib"])
+    untouched = set(originals) - {d["config"]["path"] for d in proposed}
+    for path in untouched:
+        assert (root / path.lstrip("/")).read_bytes() == originals[path]
+    # The demo's hosts are recordings: no live command was even tried.
+    assert not [r for r in log_records(root) if r["event"] == "live"]
+
+    assert run_apply(report, "--root", root, "--yes", "--undo") == 0
+    for path, data in originals.items():
+        assert (root / path.lstrip("/")).read_bytes() == data
