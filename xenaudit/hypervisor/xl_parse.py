@@ -463,6 +463,7 @@ def _merge(rows: tuple[XlListRow, ...], details: tuple[XlDetail, ...]) -> tuple[
                 vcpus=row.vcpus,
                 target_kib=detail.target_kib if detail else None,
                 max_kib=detail.max_kib if detail else None,
+                # xl's Mem column: (current + outstanding claim) KiB / 1024, rounded down.
                 current_kib=row.mem_mib * 1024,
                 is_dom0=row.domid == 0,
             )
@@ -525,6 +526,7 @@ def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
         name=name,
         backend="xl",
         total_memory_kib=total_kib,
+        # xl already subtracts outstanding claims from free_memory (xl_info.c).
         free_memory_kib=info.mib_as_kib("free_memory"),
         domains=domains,
         outstanding_claims_kib=info.mib_as_kib("outstanding_claims"),
