@@ -81,6 +81,8 @@ class Signals:
     current_memory_source: str
     #: maxmem in effect: cfg maxmem, else cfg memory (xl's default), else the live max.
     current_maxmem_mib: int | None
+    #: What the guest actually had: the live target when ballooned below the cfg.
+    experienced_memory_mib: int | None
     live_target_kib: int | None
     live_max_kib: int | None
     live_current_kib: int | None
@@ -364,6 +366,9 @@ def extract(item: DomainInput) -> Signals:
         current, current_source = domain.current_kib // 1024, "live memory"
     else:
         current, current_source = None, "unknown"
+    experienced = current
+    if current is not None and domain.target_kib is not None:
+        experienced = min(current, domain.target_kib // 1024)
     if cfg_maxmem is not None:
         current_maxmem: int | None = cfg_maxmem
     elif cfg_memory is not None:
@@ -461,6 +466,7 @@ def extract(item: DomainInput) -> Signals:
         current_memory_mib=current,
         current_memory_source=current_source,
         current_maxmem_mib=current_maxmem,
+        experienced_memory_mib=experienced,
         live_target_kib=domain.target_kib,
         live_max_kib=domain.max_kib,
         live_current_kib=domain.current_kib,

@@ -214,8 +214,11 @@ def size(item: DomainInput, s: Signals, d: Diagnosis) -> Sizing:
     )
     proposal = sized
 
+    # Pressure was felt at the size the guest had, which is the live target
+    # when it was ballooned below its cfg memory.
+    had = s.experienced_memory_mib or current
     if d.fresh_oom_kills:
-        used = max(current, math.ceil(need_cfg_kib / 1024))
+        used = max(had, math.ceil(need_cfg_kib / 1024))
         bumped = round_up_to_step(max(used + t.oom_bump_mib, used * OOM_BUMP_FACTOR), t.step_mib)
         if bumped > proposal:
             proposal = bumped
@@ -225,17 +228,20 @@ def size(item: DomainInput, s: Signals, d: Diagnosis) -> Sizing:
                 "(MemAvailable after a kill understates what the victim needed)"
             )
     if d.atomic_reserve or d.shortage_level in ("warning", "critical"):
-        stepped = round_up_to_step(current + t.step_mib, t.step_mib)
+        stepped = round_up_to_step(had + t.step_mib, t.step_mib)
         if stepped > proposal:
             proposal = stepped
             why = "atomic allocations failed" if d.atomic_reserve else "the guest is under pressure"
-            reasons.append(
-                f"{why}: at least one step above the current {current} MiB = {stepped} MiB"
+            where = (
+                f"the current {current} MiB"
+                if had == current
+                else f"the {had} MiB it had (live target)"
             )
+            reasons.append(f"{why}: at least one step above {where} = {stepped} MiB")
     floor = max(t.floor_mib, item.override.min_memory_mib or 0)
     if proposal < floor:
-        proposal = floor
-        reasons.append(f"raised to the floor of {floor} MiB")
+        proposal = round_up_to_step(floor, t.step_mib)
+        reasons.append(f"raised to the floor of {floor} MiB (on the {t.step_mib} MiB grid)")
 
     findings: list[Finding] = []
     memory = current
