@@ -249,6 +249,8 @@ def test_dry_run_shows_the_diff_and_changes_nothing(
     assert "-memory = 512" in out and "+memory = 768" in out and "+maxmem = 1024" in out
     assert (root / "etc/xen/web.cfg").read_bytes() == guest.cfg
     assert not list((root / "etc/xen").glob("*.bak"))
+    # Nothing written at all, not even the state directory.
+    assert not (root / "var").exists()
 
 
 def test_a_recommendation_that_does_not_fit_the_host_is_not_applied(

@@ -21,6 +21,7 @@ with the domain and the source, and the run goes on with the next domain):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import uuid
@@ -170,13 +171,17 @@ class Applier(_Run):
         if not selected:
             self.say("nothing to apply: the report proposes no cfg change for these domains")
         log = ActionLog(self.options.state_path())
-        with log.locked():
-            for change in selected:
-                self.outcomes.append(self._one(change, cfg_dirs, log))
-        for changer in self._changers.values():
-            close = getattr(changer, "close", None)
-            if close is not None:
-                close()
+        # A dry run writes nothing, so it needs neither the lock nor the state directory.
+        guard = contextlib.nullcontext() if self.options.dry_run else log.locked()
+        try:
+            with guard:
+                for change in selected:
+                    self.outcomes.append(self._one(change, cfg_dirs, log))
+        finally:
+            for changer in self._changers.values():
+                close = getattr(changer, "close", None)
+                if close is not None:
+                    close()
         return RunSummary(tuple(self.outcomes), self.report.problems)
 
     # -- one domain ------------------------------------------------------------
@@ -351,7 +356,8 @@ class Applier(_Run):
             message = f"{change.label}: {location.logical}: the written cfg {problem}; "
             message += "restored from the backup" if result == "rolled_back" else "RESTORE FAILED"
             log.append({**record, "result": result, "error": message, "at": iso(self.clock())})
-            self.say(f"   ROLLED BACK: {printable(message)}")
+            shown = "ROLLED BACK" if result == "rolled_back" else "FAILED"
+            self.say(f"   {shown}: {printable(message)}")
             return DomainOutcome(change.domain, change.host, result, message, backup_logical)
         log.append({**record, "result": "applied", "at": iso(self.clock())})
         self.say(f"   applied: {printable(location.logical)}")
@@ -454,7 +460,8 @@ class Undoer(_Run):
         cfg_dirs = normalise_cfg_dirs(self.options.cfg_dirs)
         log = ActionLog(self.options.state_path())
         errors: list[str] = []
-        with log.locked():
+        guard = contextlib.nullcontext() if self.options.dry_run else log.locked()
+        with guard:
             read = log.read()
             errors.extend(read.skipped)
             applied = self._applied(read.records)

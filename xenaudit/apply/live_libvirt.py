@@ -29,6 +29,18 @@ def _open(uri: str) -> Any:
     return libvirt.open(uri)
 
 
+def _libvirt() -> Any | None:
+    """The libvirt module, or None where the optional libvirt-python is not installed."""
+    try:
+        import libvirt
+    except ImportError:
+        return None
+    return libvirt
+
+
+_NO_LIBVIRT = "libvirt-python is not installed (pip install xenaudit[libvirt])"
+
+
 class LibvirtLiveChanger(LiveChanger):
     def __init__(self, uri: str, connect: Callable[[str], Any] | None = None) -> None:
         self._uri = uri
@@ -52,8 +64,9 @@ class LibvirtLiveChanger(LiveChanger):
         return f"virsh -c {self._uri}: setMemoryFlags({domain}, {kib} KiB, {flags})"
 
     def check_identity(self, change: ProposedChange) -> str | None:
-        import libvirt
-
+        libvirt = _libvirt()
+        if libvirt is None:
+            return _NO_LIBVIRT
         try:
             dom = self._connection().lookupByName(change.domain)
             uuid = dom.UUIDString()
@@ -67,9 +80,10 @@ class LibvirtLiveChanger(LiveChanger):
         return None
 
     def run(self, domain: str, step: LiveStep) -> LiveResult:
-        import libvirt
-
         command = self.describe(domain, step)
+        libvirt = _libvirt()
+        if libvirt is None:
+            return LiveResult(step, command, "failed", _NO_LIBVIRT)
         flags = libvirt.VIR_DOMAIN_AFFECT_LIVE
         if step.kind == "max":
             flags |= libvirt.VIR_DOMAIN_MEM_MAXIMUM
