@@ -74,11 +74,11 @@ class Token:
 
     __slots__ = ("kind", "start", "text", "value")
 
-    def __init__(self, kind: str, text: str, start: int, value: str | None = None) -> None:
+    def __init__(self, kind: str, text: str, start: int, value: str) -> None:
         self.kind = kind
         self.text = text
         self.start = start
-        self.value = text if value is None else value
+        self.value = value
 
     @property
     def end(self) -> int:
@@ -144,7 +144,7 @@ def tokenize(src: str, filename: str = "<string>") -> list[Token]:
                 raise _error(src, filename, start, problem, text)
             append(Token(STRING, text, start, value))
         elif kind == "op":
-            append(Token(text, text, start))
+            append(Token(text, text, start, text))
         elif kind == "junk":
             if text in _PYTHONISH:
                 likely_python = True
@@ -158,7 +158,7 @@ def tokenize(src: str, filename: str = "<string>") -> list[Token]:
                         " no longer supports)"
                     )
                 raise _error(src, filename, start, message, near)
-            append(Token(JUNK, text, start))
+            append(Token(JUNK, text, start, text))
         else:
-            append(Token(kind, text, start))  # type: ignore[arg-type]
+            append(Token(kind, text, start, text))  # type: ignore[arg-type]
     return tokens

@@ -106,7 +106,11 @@ class _Parser:
         self.src = src
         self.tokens = tokens
         self.filename = filename
-        self.sig = [i for i, t in enumerate(tokens) if t.kind not in lexer.TRIVIA]
+        trivia = lexer.TRIVIA
+        self.sig = [i for i, t in enumerate(tokens) if t.kind not in trivia]
+        # kinds of the significant tokens, with a None sentinel for end of input
+        self.kinds: list[str | None] = [tokens[i].kind for i in self.sig]
+        self.kinds.append(None)
         self.pos = 0
 
     def _peek(self) -> int | None:
@@ -130,38 +134,41 @@ class _Parser:
         return CfgSyntaxError(self.filename, line, col, message, near)
 
     def _skip_newlines(self) -> None:
-        while self._kind(self._peek()) == lexer.NEWLINE:
+        kinds = self.kinds
+        while kinds[self.pos] == lexer.NEWLINE:
             self.pos += 1
 
     def parse_file(self) -> list[Assignment]:
         out: list[Assignment] = []
+        kinds = self.kinds
         while True:
-            idx = self._peek()
-            kind = self._kind(idx)
+            kind = kinds[self.pos]
             if kind is None:
                 return out
-            if kind in (lexer.NEWLINE, lexer.SEMICOLON):
+            if kind == lexer.NEWLINE or kind == lexer.SEMICOLON:
                 self.pos += 1
                 continue
             if kind != lexer.IDENT:
-                raise self._fail(idx, ["$end", "IDENT", "NEWLINE", "';'"])
+                raise self._fail(self._peek(), ["$end", "IDENT", "NEWLINE", "';'"])
             out.append(self._assignment())
 
     def _assignment(self) -> Assignment:
-        key_index = self.sig[self.pos]
+        sig = self.sig
+        kinds = self.kinds
+        key_index = sig[self.pos]
         self.pos += 1
-        op_index = self._peek()
-        if self._kind(op_index) not in (lexer.EQUALS, lexer.OP_ADD):
-            raise self._fail(op_index, ["+=", "'='"])
-        assert op_index is not None
+        if kinds[self.pos] not in (lexer.EQUALS, lexer.OP_ADD):
+            raise self._fail(self._peek(), ["+=", "'='"])
+        op_index = sig[self.pos]
         self.pos += 1
         value = self._value()
-        end = self._peek()
-        end_kind = self._kind(end)
-        if end_kind in (lexer.NEWLINE, lexer.SEMICOLON):
+        end_kind = kinds[self.pos]
+        end: int | None = None
+        if end_kind == lexer.NEWLINE or end_kind == lexer.SEMICOLON:
+            end = sig[self.pos]
             self.pos += 1
         elif end_kind is not None:
-            raise self._fail(end, ["$end", "NEWLINE", "';'"])
+            raise self._fail(self._peek(), ["$end", "NEWLINE", "';'"])
         return Assignment(
             key=self.tokens[key_index].text,
             key_index=key_index,
@@ -172,34 +179,34 @@ class _Parser:
         )
 
     def _value(self) -> Value:
-        idx = self._peek()
-        kind = self._kind(idx)
-        if kind in (lexer.STRING, lexer.NUMBER):
-            assert idx is not None
+        kinds = self.kinds
+        kind = kinds[self.pos]
+        if kind == lexer.STRING or kind == lexer.NUMBER:
+            idx = self.sig[self.pos]
             self.pos += 1
             return Atom(idx, self.tokens[idx])
         if kind != lexer.LBRACKET:
-            raise self._fail(idx, ["STRING", "NUMBER", "'['"])
-        assert idx is not None
+            raise self._fail(self._peek(), ["STRING", "NUMBER", "'['"])
+        idx = self.sig[self.pos]
         self.pos += 1
         self._skip_newlines()
         items: list[Value] = []
         while True:
-            nxt = self._peek()
-            if self._kind(nxt) == lexer.RBRACKET:
+            kind = kinds[self.pos]
+            if kind == lexer.RBRACKET:
+                close = self.sig[self.pos]
                 self.pos += 1
-                assert nxt is not None
-                return ListValue(idx, nxt, tuple(items))
+                return ListValue(idx, close, tuple(items))
             if items:
                 # after "values": either ']' or ',' then (nlok) ']' or a value
-                if self._kind(nxt) != lexer.COMMA:
-                    raise self._fail(nxt, ["','", "']'"])
+                if kind != lexer.COMMA:
+                    raise self._fail(self._peek(), ["','", "']'"])
                 self.pos += 1
                 self._skip_newlines()
-                if self._kind(self._peek()) == lexer.RBRACKET:
+                if kinds[self.pos] == lexer.RBRACKET:
                     continue
-            elif self._kind(nxt) not in (lexer.STRING, lexer.NUMBER, lexer.LBRACKET):
-                raise self._fail(nxt, ["STRING", "NUMBER", "'['", "']'"])
+            elif kind not in (lexer.STRING, lexer.NUMBER, lexer.LBRACKET):
+                raise self._fail(self._peek(), ["STRING", "NUMBER", "'['", "']'"])
             items.append(self._value())
             self._skip_newlines()
 

@@ -1,0 +1,95 @@
+"""Time our xl.cfg parser (and memory edit) against libxlutil on the corpus.
+
+Every corpus xl.cfg is parsed N times (default 1,000) with our parser, parsed
+and edited (``memory`` set, which re-parses to verify the result) N times, and
+parsed N times by libxlutil through ctypes (init + readdata + destroy).
+
+    .venv/bin/python benchmarks/cfg_parse.py [--iterations N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.libxlutil import LibXlutil, available  # noqa: E402
+from xenaudit.xlcfg import parse, set_value  # noqa: E402
+
+
+def corpus_files() -> list[tuple[str, bytes]]:
+    root = Path(os.environ.get("XENAUDIT_CORPUS", REPO.parent / "shared" / "corpus"))
+    rows = (line.split("\t") for line in (root / "MANIFEST.tsv").read_text().splitlines())
+    names = sorted(r[0] for r in rows if len(r) > 1 and r[1] == "xlcfg")
+    return [(n, (root / n).read_bytes()) for n in names]
+
+
+def _run(files: list[tuple[str, bytes]], n: int, fn: Callable[[bytes], object]) -> float:
+    start = time.perf_counter()
+    for _name, data in files:
+        for _ in range(n):
+            fn(data)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--iterations", type=int, default=1000)
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=10,
+        help="interleave the three measurements in this many rounds, so that load"
+        " from other processes hits all of them alike",
+    )
+    args = ap.parse_args(argv)
+    files = corpus_files()
+    n, rounds = args.iterations, max(1, args.rounds)
+    size = sum(len(d) for _, d in files)
+    print(f"{len(files)} corpus xl.cfg files, {size} bytes, {n} iterations each\n")
+
+    for _name, data in files:  # every file must parse before timing anything
+        parse(data)
+    lib = LibXlutil() if available() else None
+    if lib is not None:
+        for name, data in files:
+            if lib.readdata_rc(data, name) != 0:
+                raise SystemExit(f"libxlutil rejects {name}")
+
+    def edit(data: bytes) -> object:
+        return set_value(parse(data), "memory", 4096)
+
+    totals = {"parse": 0.0, "edit": 0.0, "xen": 0.0}
+    per_round = [n // rounds + (1 if r < n % rounds else 0) for r in range(rounds)]
+    for k in per_round:
+        totals["parse"] += _run(files, k, parse)
+        totals["edit"] += _run(files, k, edit)
+        if lib is not None:
+            totals["xen"] += _run(files, k, lib.readdata_rc)
+
+    count = n * len(files)
+    rows = [
+        ("ours: parse", totals["parse"]),
+        ("ours: parse + set memory", totals["edit"]),
+    ]
+    if lib is not None:
+        rows.append(("libxlutil: init+readdata+destroy", totals["xen"]))
+    for label, seconds in rows:
+        print(f"{label:<34} {seconds:8.3f} s  {seconds / count * 1e6:8.1f} us/file")
+    if lib is None:
+        print("\nlibxlutil not installed: no comparison")
+        return 0
+    print()
+    print(f"ratio ours parse / libxlutil parse:        {totals['parse'] / totals['xen']:6.1f}x")
+    print(f"ratio ours parse+edit / libxlutil parse:   {totals['edit'] / totals['xen']:6.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
