@@ -26,23 +26,33 @@ from xenaudit.apply.live_libvirt import LibvirtLiveChanger
 from xenaudit.apply.live_plan import plan_live
 from xenaudit.xlcfg import parse
 
-#: Logs its arguments; answers `domid NAME` from a "name id" file; fails the
-#: subcommand named in FAKE_XL_FAIL; records whether apply had already printed
-#: the command (its stdout file) when it ran.
+#: Logs its arguments; answers `list -l NAME` (JSON, as xl prints it) from a
+#: "name domid uuid" file; fails the subcommand named in FAKE_XL_FAIL; records
+#: whether apply had already printed the command (its stdout file) when it ran.
 FAKE_XL = """#!/bin/sh
 printf '%s\\n' "$*" >> "$FAKE_XL_LOG"
 if [ -n "$FAKE_XL_STDOUT" ] && grep -qF -- "live: $0 $*" "$FAKE_XL_STDOUT"; then
     printf 'printed before: %s\\n' "$*" >> "$FAKE_XL_LOG"
 fi
-case "$1" in
-    domid) awk -v n="$2" '$1 == n { print $2 }' "$FAKE_XL_DOMIDS"; exit 0 ;;
-esac
+if [ "$1" = list ]; then
+    line=$(awk -v n="$3" '$1 == n' "$FAKE_XL_DOMIDS")
+    if [ -z "$line" ]; then
+        echo "Error: Domain '$3' does not exist." >&2
+        exit 1
+    fi
+    echo "$line" | awk '{ printf "[{\\"domid\\": %s, \\"config\\": {\\"c_info\\": ", $2;
+                          printf "{\\"name\\": \\"%s\\", \\"uuid\\": \\"%s\\"}}}]\\n", $1, $3 }'
+    exit 0
+fi
 if [ "$1" = "$FAKE_XL_FAIL" ]; then
     echo "libxl: error: cannot set memory" >&2
     exit 1
 fi
 exit 0
 """
+
+
+UUID = "6f1c0003-2a41-4e3b-9d5c-000000000003"
 
 
 class FakeXl:
@@ -61,9 +71,9 @@ class FakeXl:
         monkeypatch.delenv("FAKE_XL_FAIL", raising=False)
         monkeypatch.delenv("FAKE_XL_STDOUT", raising=False)
 
-    def running(self, name: str, domid: int) -> None:
+    def running(self, name: str, domid: int, uuid: str = UUID) -> None:
         with self.domids.open("a") as handle:
-            handle.write(f"{name} {domid}\n")
+            handle.write(f"{name} {domid} {uuid}\n")
 
     def calls(self) -> list[str]:
         if not self.log.exists():
@@ -97,7 +107,7 @@ def test_growing_maxmem_runs_mem_max_before_mem_set_in_mib(
     xl.running("web", 7)
     guest = Guest("web", zabbix, 768, 1536, live_mib=(512, 1024))
     assert apply_live(tmp_path, [guest]) == 0
-    assert xl.calls() == ["domid web", "mem-max web 1536m", "mem-set web 768m"]
+    assert xl.calls() == ["list -l web", "mem-max web 1536m", "mem-set web 768m"]
     cfg = parse((tmp_path / "root/etc/xen/web.cfg").read_bytes(), "web")
     assert (cfg.memory_mib, cfg.maxmem_mib) == (768, 1536)
     live = [r for r in log_records(tmp_path / "root") if r["event"] == "live"]
@@ -182,8 +192,28 @@ def test_a_domain_that_restarted_since_the_audit_is_not_changed(
     xl.running("web", 12)
     guest = Guest("web", zabbix, 768, 768, domid=7, live_mib=(512, 1024))
     assert apply_live(tmp_path, [guest]) == 1
-    assert xl.calls() == ["domid web"]
+    assert xl.calls() == ["list -l web"]
     assert "restarted" in capsys.readouterr().out
+
+
+def test_a_same_named_domain_with_another_uuid_is_not_changed(
+    tmp_path: Path, xl: FakeXl, zabbix: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Same name and even the same domid, but a different domain (another Dom0's report).
+    xl.running("web", 7, uuid="00000000-0000-4000-8000-000000000001")
+    guest = Guest("web", zabbix, 768, 768, domid=7, uuid=UUID, live_mib=(512, 1024))
+    assert apply_live(tmp_path, [guest]) == 1
+    assert xl.memory_calls() == []
+    assert "another domain" in capsys.readouterr().out
+
+
+def test_a_domain_not_running_here_is_not_changed(
+    tmp_path: Path, xl: FakeXl, zabbix: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guest = Guest("web", zabbix, 768, 768, domid=7, uuid=UUID, live_mib=(512, 1024))
+    assert apply_live(tmp_path, [guest]) == 1
+    assert xl.calls() == ["list -l web"]
+    assert "does not exist" in capsys.readouterr().out
 
 
 def test_a_failed_mem_max_stops_before_mem_set(
@@ -247,7 +277,7 @@ def test_every_live_command_is_printed_before_it_runs(
         )
     assert done.returncode == 0
     assert xl.calls() == [
-        "domid web",
+        "list -l web",
         "mem-max web 1536m",
         "printed before: mem-max web 1536m",
         "mem-set web 768m",

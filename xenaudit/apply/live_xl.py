@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -11,8 +12,34 @@ from xenaudit.apply.interface import LiveChanger, LiveResult, LiveStep, Proposed
 #: xl answers in well under a second; a hung toolstack must not hang the run.
 XL_TIMEOUT_S = 60.0
 _MAX_DETAIL = 2000
+#: One domain's `xl list -l` is a few KiB.
+_MAX_LIST_BYTES = 4 * 1024 * 1024
 
 _SUBCOMMANDS = {"max": "mem-max", "target": "mem-set"}
+
+
+def _identity(output: str, name: str) -> tuple[int, str | None] | None:
+    """(domid, uuid) of `name` in `xl list -l NAME` output, as libxl prints it (JSON)."""
+    if len(output) > _MAX_LIST_BYTES:
+        return None
+    try:
+        document = json.loads(output)
+    except ValueError:
+        return None
+    if not isinstance(document, list):
+        return None
+    for entry in document:
+        if not isinstance(entry, dict):
+            continue
+        config = entry.get("config")
+        c_info = config.get("c_info") if isinstance(config, dict) else None
+        if not isinstance(c_info, dict) or c_info.get("name") != name:
+            continue
+        domid = entry.get("domid")
+        uuid = c_info.get("uuid")
+        if isinstance(domid, int) and not isinstance(domid, bool):
+            return domid, uuid if isinstance(uuid, str) else None
+    return None
 
 
 def _clip(text: str) -> str:
@@ -51,25 +78,32 @@ class XlLiveChanger(LiveChanger):
         return done.returncode, out, err
 
     def check_identity(self, change: ProposedChange) -> str | None:
-        """Compare the domid now with the audit's: a changed one means a restart or another host."""
+        """Compare domid and uuid now with the audit's: a change means a restart or another host.
+
+        xl only ever acts on the Dom0 apply runs on, while a report may cover
+        several Dom0s; a same-named domain here must not be taken for the one
+        the audit saw there.
+        """
         if self._xl is None:
             return "xl is not on PATH"
         if change.domain.startswith("-"):
             return "the domain name starts with '-', which xl would read as an option"
         if change.domid is None:
             return "the report has no domid to check the running domain against"
-        code, out, err = self._run([self._xl, "domid", change.domain])
+        code, out, err = self._run([self._xl, "list", "-l", change.domain])
         if code != 0:
-            return f"xl domid {change.domain} failed: {_clip(err) or f'exit {code}'}"
-        try:
-            domid = int(out.strip())
-        except ValueError:
-            return f"xl domid printed {_clip(out)!r}, not a number"
+            return f"xl list -l {change.domain} failed: {_clip(err) or f'exit {code}'}"
+        found = _identity(out, change.domain)
+        if found is None:
+            return f"xl list -l {change.domain} did not describe the domain"
+        domid, uuid = found
         if domid != change.domid:
             return (
                 f"domid is {domid} now but was {change.domid} in the audit: the domain "
                 "restarted, or this is not the Dom0 the audit read"
             )
+        if change.uuid is not None and uuid != change.uuid:
+            return f"uuid is {uuid} here but was {change.uuid} in the audit: another domain"
         return None
 
     def run(self, domain: str, step: LiveStep) -> LiveResult:
