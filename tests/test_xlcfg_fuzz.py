@@ -198,6 +198,17 @@ def test_arbitrary_bytes_raise_only_syntax_errors(data: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_arbitrary_text_raises_only_syntax_errors(text: str) -> None:
+    try:
+        cfg = parse(text)
+    except CfgSyntaxError:
+        return
+    assert cfg.text == text
+    cfg.settings()
+
+
+@settings(max_examples=200, deadline=None)
 @given(
     st.binary(max_size=60) | st.builds(bytes.__add__, st.sampled_from(SEEDS), st.binary(max_size=8))
 )

@@ -283,9 +283,8 @@ def test_plus_equal_concatenates_strings_not_numbers() -> None:
     cfg = parse((DATA / "plus_memory.cfg").read_bytes())
     assert cfg.get_string("memory") == "512256"
     assert cfg.memory_mib is None
-    assert cfg.read_long("memory").message == (
-        "<string>:3: can't use += with numbers for parameter `memory'"
-    )
+    read = cfg.read_long("memory")
+    assert (read.message, read.line) == ("can't use += with numbers for parameter `memory'", 3)
 
 
 def test_nested_file_values() -> None:

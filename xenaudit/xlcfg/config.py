@@ -72,11 +72,14 @@ class LongRead:
 
     `problem` is None on success, else one of:
     "absent" (ESRCH), "list", "addition", "invalid" (EINVAL) or "range" (ERANGE).
+    `message` is xl's warning text (without its "FILE:LINE: " prefix) and
+    `line` the line of the setting.
     """
 
     value: int | None
     problem: Literal["absent", "list", "addition", "invalid", "range"] | None
     message: str | None = None
+    line: int | None = None
 
 
 def _resolve(value: Value) -> Resolved:
@@ -214,26 +217,25 @@ class XlConfig:
         if s is None:
             return LongRead(None, "absent")
         line, _ = self.token_position(s.assignment.value.first)
-        where = f"{self.filename}:{line}"
         if not isinstance(s.value, Scalar):
             return LongRead(
-                None, "list", f"{where}: parameter `{key}' is a list but should be a single value"
+                None, "list", f"parameter `{key}' is a list but should be a single value", line
             )
         if s.op == "+=":
             return LongRead(
-                None, "addition", f"{where}: can't use += with numbers for parameter `{key}'"
+                None, "addition", f"can't use += with numbers for parameter `{key}'", line
             )
         value, problem = parse_long(s.value.text)
         if problem == "range":
             return LongRead(
                 None,
                 "range",
-                f"{where}: parameter `{key}' could not be parsed as a number:"
-                " Numerical result out of range",
+                f"parameter `{key}' could not be parsed as a number: Numerical result out of range",
+                line,
             )
         if problem == "invalid":
-            return LongRead(None, "invalid", f"{where}: parameter `{key}' is not a valid number")
-        return LongRead(value, None)
+            return LongRead(None, "invalid", f"parameter `{key}' is not a valid number", line)
+        return LongRead(value, None, None, line)
 
     def get_long(self, key: str) -> int | None:
         """The number xl reads for `key`, or None when absent or unusable.

@@ -96,7 +96,7 @@ def _memory_problems(cfg: XlConfig, guest: str | None) -> list[LintProblem]:
                     setting.assignment,
                     "non-integer-memory",
                     "error",
-                    f"{read.message.split(': ', 1)[1]}; xl ignores it",
+                    f"{read.message}; xl ignores it",
                 )
             )
     memory = cfg.get_long("memory")
