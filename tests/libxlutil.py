@@ -4,8 +4,9 @@ Only public libxlutil calls are used to read values (xlu_cfg_get_long,
 _get_string, _get_list, _get_listitem, _get_listitem2, _value_type,
 _value_get_string, _value_get_list).  libxlutil has no call that lists the
 keys of a file, so `snapshot` walks the settings list through the layout of
-``struct XLU_Config`` / ``XLU_ConfigSetting`` from libxlu_internal.h; that
-layout has been stable since the ``op`` field arrived for ``+=`` (Xen 4.6).
+``struct XLU_Config`` / ``XLU_ConfigSetting`` from libxlu_internal.h (the
+layout with the ``op`` field that ``+=`` support added).  `disagreements`
+cross-checks what that walk finds against the public getters.
 
 libxlutil aborts the whole process on a NUL byte inside a quoted string (an
 assert in xlu__cfgl_dequote).  `IsolatedJudge` runs it in a child process for

@@ -243,6 +243,7 @@ def test_remove_key(before: bytes, key: str, after: bytes) -> None:
         ("memory", Raw("1 2")),
         ("memory", Raw("1\nname = 'x'")),
         ("memory", Raw("'unterminated")),
+        ("memory", Raw("512 # a comment")),
         ("name", "nul\0byte"),
         ("memory", True),
     ],

@@ -197,7 +197,12 @@ def _raw_resolved(raw: Raw) -> Resolved:
         cfg = parse(probe, "<value>")
     except CfgSyntaxError as e:
         raise CfgEditError(f"not a valid xl.cfg value: {raw.text!r} ({e.message})") from e
-    if len(cfg.statements) != 1 or cfg.statements[0].end_index != len(cfg.tokens) - 1:
+    last = len(cfg.tokens) - 1
+    if (
+        len(cfg.statements) != 1
+        or cfg.statements[0].end_index != last
+        or cfg.tokens[last].text != "\n"  # a comment would swallow the rest of the line
+    ):
         raise CfgEditError(f"not a single xl.cfg value: {raw.text!r}")
     setting = cfg.setting("k")
     assert setting is not None
