@@ -48,6 +48,11 @@ class Guard:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    @property
+    def passed(self) -> bool:
+        """The deadline has passed, whether or not the watchdog has acted on it yet."""
+        return self.expired or time.monotonic() >= self.deadline
+
     def add(self, thing: _Closeable) -> None:
         """Close `thing` when the deadline passes (at once if it already has)."""
         with self._lock:

@@ -230,11 +230,11 @@ def _collect_one(run: _Run, target: GuestTarget) -> GuestSnapshot:
         _connect_with_retries(run, hops, guard, progress, transports)
         output = _run_probe(run, transports[-1], guard, progress)
     except _Fail as fail:
-        if guard.expired and fail.status != "host_key_rejected":
+        if guard.passed and fail.status in ("unreachable", "timeout"):
             return _timeout(target, progress, limit)
         return _snapshot(target, fail.status, fail.message, fingerprint=fail.fingerprint)
     except Exception as exc:
-        if guard.expired:
+        if guard.passed:
             return _timeout(target, progress, limit)
         return _snapshot(
             target, "unreachable", f"{progress.phase}: {type(exc).__name__}: {exc}".strip()
@@ -243,7 +243,7 @@ def _collect_one(run: _Run, target: GuestTarget) -> GuestSnapshot:
         guard.release()
         for transport in reversed(transports):
             _close(transport)
-    if guard.expired and not output.complete:
+    if guard.passed and not output.complete:
         return _timeout(target, progress, limit, output)
     return _from_output(target, output)
 
@@ -264,7 +264,7 @@ def _connect_with_retries(
             for transport in reversed(transports):
                 _close(transport)
             transports.clear()
-            if not fail.transient or guard.expired or attempt >= run.settings.retries:
+            if not fail.transient or guard.passed or attempt >= run.settings.retries:
                 raise
             delay = min(2.0, 0.25 * 2**attempt) * random.uniform(1.0, 1.5)
             if delay >= guard.remaining():
@@ -489,7 +489,7 @@ def _run_probe(
         progress.phase = "reading"
         while not stream.finished:
             remaining = guard.remaining()
-            if remaining <= 0 or guard.expired:
+            if remaining <= 0:
                 break
             channel.settimeout(min(remaining, 5.0))
             try:
@@ -500,17 +500,11 @@ def _run_probe(
                 break
             stream.feed(data)
         output = stream.result()
-        if not output.complete and not output.capped and channel.exit_status_ready():
-            status = channel.recv_exit_status()
-            if status != 0:
-                output.problems.append(f"the probe exited with status {status}")
-        if not output.complete and not guard.expired:
-            error = transport.get_exception()
-            if error is not None and not isinstance(error, EOFError):
-                output.problems.append(f"connection error: {error}")
+        if not output.complete and not output.capped and not guard.passed:
+            output.problems.append(_why_it_ended(transport, channel))
         return output
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        if guard.expired:
+        if guard.passed:
             raise _Fail("timeout", str(exc)) from None
         output = stream.result()
         output.problems.append(f"connection lost: {exc}")
@@ -600,6 +594,16 @@ def _snapshot(
         kernlog_source=kernlog_source,
         host_key_fingerprint=fingerprint,
     )
+
+
+def _why_it_ended(transport: paramiko.Transport, channel: paramiko.Channel) -> str:
+    """Why the output stopped early, for the error message."""
+    if channel.exit_status_ready() and channel.exit_status > 0:
+        return f"the probe exited with status {channel.exit_status}"
+    error = transport.get_exception()
+    if error is not None and not isinstance(error, EOFError):
+        return f"connection error: {error}"
+    return "the guest closed the connection"
 
 
 def _was_reset(exc: BaseException) -> bool:

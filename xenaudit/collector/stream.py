@@ -71,6 +71,7 @@ class ProbeStream:
         self._cut: set[str] = set()
         self._preamble = bytearray()
         self._out = ProbeOutput()
+        self._settled = False
 
     @property
     def finished(self) -> bool:
@@ -83,7 +84,7 @@ class ProbeStream:
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes; anything beyond `max_bytes` is dropped and sets `capped`."""
-        if self.finished or not data:
+        if self.finished or self._settled or not data:
             return
         room = self._max_bytes - self._out.bytes_read
         if len(data) >= room:
@@ -94,7 +95,10 @@ class ProbeStream:
         self._scan()
 
     def result(self) -> ProbeOutput:
-        """Close the stream: flush what is pending and settle every status."""
+        """Close the stream: flush what is pending and settle every status (once)."""
+        if self._settled:
+            return self._out
+        self._settled = True
         if not self._out.complete:
             # No more data is coming, so the look-behind is plain text.
             self._emit(len(self._pending))
