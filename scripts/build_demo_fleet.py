@@ -833,7 +833,8 @@ def build_host() -> None:
     details = []
     for name, domid, gtype, vcpus, target, maxm, _m, _x, state, cpu in DOMAINS:
         rows.append(f"{name:<40}{domid:>6}{target:>6}{vcpus:>6}     {state}{cpu:>10.1f}")
-        target_kib = target * 1024 - (8 * 1024 if gtype == "hvm" else 0)
+        # libxl reports the target with the video memory added back (retrieve_domain_configuration).
+        target_kib = target * 1024
         b_info: dict = {
             "max_vcpus": vcpus,
             "avail_vcpus": list(range(vcpus)),

@@ -181,7 +181,7 @@ def _run_audit(args: argparse.Namespace) -> int:
     if not args.quiet:
         for error in report.errors:
             print(f"xenaudit: {error}", file=sys.stderr)
-    if "html" in formats and (args.demo or sys.stdout.isatty() or args.verbose):
+    if "html" in formats and not args.quiet and (args.demo or sys.stdout.isatty() or args.verbose):
         print(f"Report: {(args.output / 'report.html').resolve()}")
     return exit_code(report, args.fail_on)
 
