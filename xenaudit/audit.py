@@ -32,9 +32,9 @@ from xenaudit.collector.targets import targets_for
 from xenaudit.formats.interface import write_formats
 from xenaudit.hypervisor.cfgfind import find_cfg
 from xenaudit.hypervisor.drift import drift
-from xenaudit.hypervisor.factory import make_source
-from xenaudit.hypervisor.interface import Domain, HostView, HypervisorError
-from xenaudit.hypervisor.snapshot import SnapshotSource, save_host_snapshot
+from xenaudit.hypervisor.factory import read_hosts
+from xenaudit.hypervisor.interface import Domain, HostView
+from xenaudit.hypervisor.snapshot import save_host_snapshot
 from xenaudit.inventory.interface import HypervisorSpec, Inventory
 from xenaudit.parsers.guest import parse_guest
 from xenaudit.parsers.interface import GuestFacts
@@ -89,7 +89,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     say = options.progress or (lambda _msg: None)
     errors: list[str] = []
 
-    hosts = _read_hosts(inventory, options, snapshot_root, generated_at, say)
+    hosts = _read_hosts(inventory, snapshot_root, generated_at, say, errors)
     replay_cfgs = _CfgReplay(options.from_snapshots) if options.from_snapshots else None
     cfg_store = _CfgStore(snapshot_root / CFG_DIR)
 
@@ -172,26 +172,22 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
 
 def _read_hosts(
     inventory: Inventory,
-    options: AuditOptions,
     snapshot_root: Path,
     collected_at: str,
     say: Callable[[str], None],
+    errors: list[str],
 ) -> list[tuple[HypervisorSpec, HostView | None, str | None]]:
     results: list[tuple[HypervisorSpec, HostView | None, str | None]] = []
     taken: set[str] = set()
-    for spec in inventory.hypervisors:
-        try:
-            if spec.backend == "snapshot" and spec.snapshot_dir:
-                view = SnapshotSource(Path(spec.snapshot_dir)).read()
-            else:
-                view = make_source(spec, inventory.ssh).read()
-        except HypervisorError as exc:
-            say(f"{spec.name}: {exc.message}")
-            results.append((spec, None, str(exc)))
+    for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh):
+        if view is None:
+            say(f"{spec.name}: {error}")
+            results.append((spec, None, error))
             continue
         view = replace(view, name=spec.name)
         folder = snapshot_root / HYPERVISOR_DIR / safe_name(spec.name, taken)
         save_host_snapshot(view, folder, collected_at)
+        errors.extend(f"{spec.name}: {warning}" for warning in view.warnings)
         say(f"{spec.name}: {len(view.guests)} domains")
         results.append((spec, view, None))
     return results
