@@ -153,7 +153,7 @@ def advise(
         advice.append(min_free_advice(min_free))
     if "fragmentation" in codes and s.high_order:
         advice.extend(fragmentation_advice(item, s, [f.order for f in s.high_order]))
-    guest_kills = bool(s.guest_oom_kills) or s.unlogged_oom_kills > 0
+    guest_kills = bool(s.guest_oom_kills or s.guest_oom_invocations) or s.unlogged_oom_kills > 0
     if "shortage" in codes or guest_kills:
         advice.append(_protect(s))
     if guest_kills and item.override.ha_cluster:

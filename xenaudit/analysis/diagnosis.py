@@ -155,11 +155,12 @@ def _shortage_signals(s: Signals, item: DomainInput) -> list[Signal]:
         )
     fresh_kills = s.fresh_guest_oom_kills + s.unlogged_oom_kills
     if fresh_kills:
-        evidence = (
-            ev.kill(s, s.guest_oom_kills[-1])
-            if s.guest_oom_kills
-            else ev.counter(s.oom_kill_counter)
-        )
+        if s.guest_oom_kills:
+            evidence = ev.kill(s, s.guest_oom_kills[-1])
+        elif s.guest_oom_invocations:
+            evidence = ev.invoked(s, s.guest_oom_invocations[-1])
+        else:
+            evidence = ev.counter(s.oom_kill_counter)
         found.append(Signal("critical", f"the OOM killer ran {fresh_kills} time(s)", evidence))
     return found
 
@@ -336,6 +337,27 @@ def _oom_findings(s: Signals, item: DomainInput) -> list[Finding]:
                 (ev.kill(s, kill),),
             )
         )
+    if not kills:
+        invocations = s.guest_oom_invocations
+        fresh_from = len(invocations) - s.fresh_guest_oom_kills
+        for index, invoked in list(enumerate(invocations))[-MAX_KILL_FINDINGS:]:
+            is_fresh = index >= fresh_from
+            who = ev.clean(invoked.process, 60)
+            detail = (
+                f"{who} could not get memory and invoked the OOM killer; the line naming the "
+                "killed process is not in the log (cut or rotated)."
+            )
+            if not is_fresh:
+                detail += " " + _stale_note(s) + "."
+            findings.append(
+                Finding(
+                    "oom_kill",
+                    "critical" if is_fresh else "info",
+                    f"OOM killer invoked by {who}",
+                    detail,
+                    (ev.invoked(s, invoked),),
+                )
+            )
     if len(kills) > MAX_KILL_FINDINGS:
         findings.append(
             Finding(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from xenaudit.analysis.interface import Evidence
 from xenaudit.analysis.signals import CounterDelta, Signals
-from xenaudit.parsers.interface import OomKill, PageAllocFailure
+from xenaudit.parsers.interface import OomInvoked, OomKill, PageAllocFailure
 
 #: Longest quoted text from a guest; longer text is cut with an ellipsis.
 MAX_QUOTE = 300
@@ -82,6 +82,14 @@ def kill(s: Signals, event: OomKill) -> Evidence:
         text += " " + ", ".join(details)
     if rss is not None:
         text += f" (RSS {round(rss / 1024)} MiB)"
+    return Evidence(f"kernlog ({s.kernlog_source})", clean(text), event.line)
+
+
+def invoked(s: Signals, event: OomInvoked) -> Evidence:
+    stamp = f"[{event.timestamp}] " if event.timestamp else ""
+    text = f"{stamp}{event.process} invoked oom-killer: gfp_mask={event.gfp_mask}"
+    if event.order is not None:
+        text += f", order={event.order}"
     return Evidence(f"kernlog ({s.kernlog_source})", clean(text), event.line)
 
 

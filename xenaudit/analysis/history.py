@@ -30,7 +30,8 @@ from pathlib import Path
 from types import TracebackType
 
 from xenaudit.analysis.interface import Assessment, HistoryNight
-from xenaudit.parsers.interface import GuestFacts, OomKill, PageAllocFailure
+from xenaudit.analysis.signals import guest_oom_events
+from xenaudit.parsers.interface import GuestFacts, PageAllocFailure
 
 FILE_NAME = "history.sqlite3"
 SCHEMA_VERSION = 1
@@ -360,7 +361,7 @@ def night_from_facts(
         oom_kill_counter=vmstat.get("oom_kill") if vmstat else None,
         psi_some_avg60=psi.some.avg60 if psi and psi.some else None,
         page_alloc_failures=len(failures) + suppressed,
-        oom_kills=sum(1 for e in events if isinstance(e, OomKill) and not e.memcg),
+        oom_kills=guest_oom_events(facts.kernlog if facts else None),
         finding_codes=tuple(sorted(set(finding_codes))),
     )
 

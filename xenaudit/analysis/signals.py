@@ -19,6 +19,7 @@ from xenaudit.hypervisor.interface import GuestType
 from xenaudit.parsers.interface import (
     GuestFacts,
     KernelLog,
+    OomInvoked,
     OomKill,
     PageAllocFailure,
     Process,
@@ -116,7 +117,9 @@ class Signals:
     fresh_failures: int
     guest_oom_kills: tuple[OomKill, ...]
     memcg_oom_kills: tuple[OomKill, ...]
-    #: Guest-wide OOM kills not yet seen by an earlier run.
+    #: "invoked oom-killer" reports for the guest as a whole (not a memory cgroup).
+    guest_oom_invocations: tuple[OomInvoked, ...]
+    #: Guest-wide OOM events (see guest_oom_events) not yet seen by an earlier run.
     fresh_guest_oom_kills: int
     #: Kills the vmstat counter saw that the log does not show (rotated away).
     unlogged_oom_kills: int
@@ -265,18 +268,39 @@ def _fresh(count: int, previous: int | None, rebooted: bool) -> int:
 
 def _events(
     kernlog: KernelLog | None,
-) -> tuple[tuple[PageAllocFailure, ...], tuple[OomKill, ...], tuple[OomKill, ...], int]:
+) -> tuple[
+    tuple[PageAllocFailure, ...],
+    tuple[OomKill, ...],
+    tuple[OomKill, ...],
+    tuple[OomInvoked, ...],
+    int,
+]:
     if kernlog is None:
-        return (), (), (), 0
+        return (), (), (), (), 0
     failures = tuple(e for e in kernlog.events if isinstance(e, PageAllocFailure))
     kills = tuple(e for e in kernlog.events if isinstance(e, OomKill))
+    invoked = tuple(
+        e for e in kernlog.events if isinstance(e, OomInvoked) and not getattr(e, "memcg", False)
+    )
     suppressed = sum(max(0, getattr(f, "callbacks_suppressed", 0) or 0) for f in failures)
     return (
         failures,
         tuple(k for k in kills if not k.memcg),
         tuple(k for k in kills if k.memcg),
+        invoked,
         suppressed,
     )
+
+
+def guest_oom_events(kernlog: KernelLog | None) -> int:
+    """Guest-wide OOM events in a log: kill lines, or invocations when the kill lines are cut.
+
+    Excerpts and rotated logs often keep the "invoked oom-killer" header but
+    lose the "Killed process" line (or the reverse); either proves the guest
+    ran out. This count is what history stores as a night's oom_kills.
+    """
+    _, kills, _, invoked, _ = _events(kernlog)
+    return max(len(kills), len(invoked))
 
 
 def _balloon(item: DomainInput, facts: GuestFacts | None) -> tuple[bool, str]:
@@ -415,17 +439,18 @@ def extract(item: DomainInput) -> Signals:
     rebooted = pswpin.reset or pgmajfault.reset or oom_counter.reset
 
     kernlog = facts.kernlog if facts else None
-    failures, guest_kills, memcg_kills, suppressed = _events(kernlog)
+    failures, guest_kills, memcg_kills, invoked, suppressed = _events(kernlog)
+    oom_events = max(len(guest_kills), len(invoked))
     last = nights[-1] if nights else None
     fresh_failures = _fresh(
         len(failures) + suppressed, last.page_alloc_failures if last else None, rebooted
     )
-    fresh_kills = _fresh(len(guest_kills), last.oom_kills if last else None, rebooted)
+    fresh_kills = _fresh(oom_events, last.oom_kills if last else None, rebooted)
     # The vmstat counter (4.13+) is the better judge of "new since last run"
     # when we have it, and it also sees kills whose log lines rotated away.
     unlogged = 0
     if oom_counter.delta is not None:
-        fresh_kills = min(len(guest_kills), oom_counter.delta)
+        fresh_kills = min(oom_events, oom_counter.delta)
         logged_new = fresh_kills + min(len(memcg_kills), max(0, oom_counter.delta - fresh_kills))
         unlogged = max(0, oom_counter.delta - logged_new)
 
@@ -493,6 +518,7 @@ def extract(item: DomainInput) -> Signals:
         fresh_failures=fresh_failures,
         guest_oom_kills=guest_kills,
         memcg_oom_kills=memcg_kills,
+        guest_oom_invocations=invoked,
         fresh_guest_oom_kills=fresh_kills,
         unlogged_oom_kills=unlogged,
         log_truncated=bool(kernlog and kernlog.truncated),
