@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from xenaudit.parsers.interface import KernelEvent, KernelLog
 from xenaudit.parsers.kernpatterns import MARKERS_BYTES
-from xenaudit.parsers.kernscan import HEAD_LINES, LINE_CAP, Scanner
+from xenaudit.parsers.kernscan import LINE_CAP, Scanner
 
 __all__ = [
     "ScanSummary",
@@ -109,70 +109,166 @@ def iter_kernlog_chunks(
 ) -> Iterator[KernelEvent]:
     """Stream events from consecutive byte blocks of a log (any block size)."""
     del source
-    scanner = Scanner(kernel_release)
-    lineno = 0
-    carry = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        buf = carry + chunk if carry else bytes(chunk)
-        end = buf.rfind(b"\n") + 1
-        if end == 0:
-            carry = buf if len(buf) <= _CARRY_CAP else buf[:LINE_CAP]
-            continue
-        lineno = yield from _scan_block(scanner, buf, end, lineno)
-        carry = buf[end:]
-        if len(carry) > _CARRY_CAP:
-            carry = carry[:LINE_CAP]
-    events, truncated = scanner.finish(carry or None, lineno)
-    yield from events
+    scan = ChunkScan(Scanner(kernel_release))
+    yield from scan.run(chunks)
     if summary is not None:
-        summary.lines_read = scanner.lines_seen
-        summary.truncated = truncated
+        summary.lines_read = scan.scanner.lines_seen
+        summary.truncated = scan.truncated
 
 
-def _scan_block(scanner: Scanner, buf: bytes, end: int, lineno: int) -> Iterator[KernelEvent]:
-    """Scan buf[:end] (whole lines); returns the line count reached (generator value)."""
-    markers = MARKERS_BYTES
-    next_hit = [buf.find(m, 0, end) for m in markers]
-    pos = 0
-    find = buf.find
-    count = buf.count
-    while pos < end:
-        if scanner.busy or lineno < HEAD_LINES:
-            nl = find(b"\n", pos, end)
-            lineno += 1
-            yield from scanner.feed(lineno, buf[pos:nl])
-            pos = nl + 1
-            continue
-        hit = -1
-        for i, at in enumerate(next_hit):
-            if 0 <= at < pos:
-                at = next_hit[i] = find(markers[i], pos, end)
-            if at >= 0 and (hit < 0 or at < hit):
-                hit = at
-        if hit < 0:
-            last_start = buf.rfind(b"\n", pos, end - 1) + 1
-            lineno += count(b"\n", pos, end)
-            scanner.note_prev(buf[max(pos, last_start) : end - 1])
-            break
-        start = max(pos, buf.rfind(b"\n", pos, hit) + 1)
-        if hit - start >= LINE_CAP:
-            # Beyond the part of the line that is read: not a hit. Look past it.
+class ChunkScan:
+    """Scan byte blocks, optionally only a region of a larger file.
+
+    With the defaults it scans everything. For a parallel scan each worker gets
+    blocks starting at a line start ``origin`` (some way before its region, so its
+    state has settled by then), keeps only events whose header lies in
+    [emit_from, stop_at), and stops after ``stop_at`` as soon as no report is
+    open. Line numbers are then relative to ``origin``; ``line_at_emit`` and
+    ``line_at_stop`` (lines before those offsets) let the caller make them absolute.
+    """
+
+    def __init__(
+        self,
+        scanner: Scanner,
+        *,
+        origin: int = 0,
+        emit_from: int = 0,
+        stop_at: int | None = None,
+    ) -> None:
+        self.scanner = scanner
+        self.origin = origin
+        self.emit_from = emit_from
+        self.stop_at = stop_at
+        self.line_at_emit: int | None = 0 if emit_from <= origin else None
+        self.line_at_stop: int | None = None
+        self.truncated = False
+        self._lineno = 0
+        self._stopped = False
+
+    def run(self, chunks: Iterable[bytes]) -> Iterator[KernelEvent]:
+        base = self.origin  # file offset of the first byte not yet scanned (carry included)
+        carry = b""
+        for chunk in chunks:
+            if not chunk:
+                continue
+            chunk = bytes(chunk)
+            begin = 0
+            if carry:
+                # Finish the line split across blocks without copying the whole block.
+                first = chunk.find(b"\n")
+                if first < 0:
+                    carry += chunk
+                    if len(carry) > _CARRY_CAP:
+                        base += len(carry) - LINE_CAP  # the dropped middle of a giant line
+                        carry = carry[:LINE_CAP]
+                    continue
+                joined = carry + chunk[: first + 1]
+                yield from self._keep(self._block(joined, 0, len(joined), base))
+                if self._stopped:
+                    return
+                base += len(joined)
+                begin = first + 1
+                carry = b""
+            end = chunk.rfind(b"\n") + 1
+            if end > begin:
+                yield from self._keep(self._block(chunk, begin, end, base - begin))
+                if self._stopped:
+                    return
+                base += end - begin
+            else:
+                end = begin
+            carry = chunk[end:]
+            if len(carry) > _CARRY_CAP:
+                base += len(carry) - LINE_CAP
+                carry = carry[:LINE_CAP]
+        if self.line_at_emit is None:
+            self.line_at_emit = self._lineno
+        events, self.truncated = self.scanner.finish(carry or None, self._lineno)
+        yield from self._keep(events)
+        if self.line_at_stop is None:
+            self.line_at_stop = self.scanner.lines_seen
+
+    def _keep(self, events: Iterable[KernelEvent]) -> Iterator[KernelEvent]:
+        """Only the events whose header line is in this scan's region."""
+        for event in events:
+            if self.line_at_emit is None or event.line <= self.line_at_emit:
+                continue  # header before the region: the previous scan reports it
+            if self.line_at_stop is not None and event.line > self.line_at_stop:
+                continue  # header after the region: the next scan reports it
+            yield event
+
+    def _block(self, buf: bytes, begin: int, end: int, base: int) -> Iterator[KernelEvent]:
+        """Scan the whole lines buf[begin:end]; buf[0] would be at file offset ``base``."""
+        scanner = self.scanner
+        markers = MARKERS_BYTES
+        find = buf.find
+        count = buf.count
+        next_hit = [find(m, begin, end) for m in markers]
+        regional = self.emit_from > self.origin or self.stop_at is not None
+        lineno = self._lineno
+        pos = begin
+        while pos < end:
+            if regional:
+                self._mark(buf, pos, pos, base, lineno)
+                if self.line_at_stop is not None and not scanner.busy:
+                    self._stopped = True
+                    break
+            if scanner.busy or lineno < scanner.head_lines:
+                nl = find(b"\n", pos, end)
+                lineno += 1
+                yield from scanner.feed(lineno, buf[pos:nl])
+                pos = nl + 1
+                continue
+            hit = -1
+            which = 0
             for i, at in enumerate(next_hit):
-                if at == hit:
-                    next_hit[i] = find(markers[i], hit + 1, end)
-            continue
-        skipped = count(b"\n", pos, start)
-        if skipped:
-            prev_start = max(pos, buf.rfind(b"\n", pos, start - 1) + 1)
-            scanner.note_prev(buf[prev_start : start - 1])
-            lineno += skipped
-        nl = find(b"\n", start, end)
-        lineno += 1
-        yield from scanner.feed(lineno, buf[start:nl])
-        pos = nl + 1
-    return lineno
+                if 0 <= at < pos:
+                    at = next_hit[i] = find(markers[i], pos, end)
+                if at >= 0 and (hit < 0 or at < hit):
+                    hit, which = at, i
+            start = end if hit < 0 else max(pos, buf.rfind(b"\n", pos, hit) + 1)
+            if hit >= 0 and hit + len(markers[which]) - start > LINE_CAP:
+                # Beyond the part of the line that is read: not a hit. Look past it.
+                next_hit[which] = find(markers[which], hit + 1, end)
+                continue
+            if regional:
+                # Skipping buf[pos:start]: record region offsets that fall inside it.
+                stop = self._mark(buf, pos, start, base, lineno)
+                if stop is not None:
+                    lineno = stop
+                    self._stopped = True
+                    break
+            skipped = count(b"\n", pos, start)
+            if skipped:
+                prev_start = max(pos, buf.rfind(b"\n", pos, start - 1) + 1)
+                scanner.note_prev(buf[prev_start : start - 1])
+                lineno += skipped
+            if hit < 0:
+                pos = end
+                break
+            nl = find(b"\n", start, end)
+            lineno += 1
+            yield from scanner.feed(lineno, buf[start:nl])
+            pos = nl + 1
+        self._lineno = lineno
+
+    def _mark(self, buf: bytes, pos: int, upto: int, base: int, lineno: int) -> int | None:
+        """Record the line counts at region offsets lying in buf[pos:upto] (inclusive).
+
+        ``lineno`` lines come before buf[pos]. Returns the line count at the stop
+        offset when it lies in the range and the scanner is idle (time to stop).
+        """
+        emit_rel = self.emit_from - base
+        if self.line_at_emit is None and pos <= emit_rel <= upto:
+            self.line_at_emit = lineno + buf.count(b"\n", pos, emit_rel)
+        if self.stop_at is None or self.line_at_stop is not None:
+            return None
+        stop_rel = self.stop_at - base
+        if pos <= stop_rel <= upto:
+            self.line_at_stop = lineno + buf.count(b"\n", pos, stop_rel)
+            if not self.scanner.busy:
+                return self.line_at_stop
+        return None
 
 
 def _ends_with_newline(line: str | bytes) -> bool:

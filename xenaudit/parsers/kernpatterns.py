@@ -11,19 +11,26 @@ import re
 from dataclasses import dataclass
 
 #: Substrings that every event header contains. A line without any of them can be
-#: skipped unseen, which is what makes scanning large logs fast. "illed process"
-#: covers "Killed process" and "killed process"; the older "Kill process ... or
-#: sacrifice child" line is read from the report around it instead.
-MARKERS: tuple[str, ...] = ("allocation failure", "oom-killer", "illed process", "balloon")
+#: skipped unseen, which is what makes scanning large logs fast; they are as long
+#: as the headers allow because longer needles make ``bytes.find`` skip faster.
+#: Every kernel since 2.6.18 prints "Killed process" with a capital K and
+#: "<comm> invoked oom-killer:"; the older "Kill process ... or sacrifice child"
+#: line is read from the report around it (or as the line before "Killed process").
+MARKERS: tuple[str, ...] = (
+    "page allocation failure",
+    "invoked oom-killer",
+    "Killed process",
+    "balloon",
+)
 MARKERS_BYTES: tuple[bytes, ...] = tuple(m.encode("ascii") for m in MARKERS)
 
 
 def has_marker(line: str) -> bool:
     """Cheap pre-check: could this line be an event header?"""
     return (
-        "allocation failure" in line
-        or "oom-killer" in line
-        or "illed process" in line
+        "page allocation failure" in line
+        or "invoked oom-killer" in line
+        or "Killed process" in line
         or "balloon" in line
     )
 
@@ -78,7 +85,7 @@ def parse_page_alloc(text: str) -> PageAllocHeader | None:
 # "<comm> invoked oom-killer: gfp_mask=0x15000c0(GFP_KERNEL_ACCOUNT), nodemask=(null), order=0,
 #  oom_score_adj=0"                                                                (4.x)
 # "<comm> invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0" (5.x+)
-_OOM_RE = re.compile(r"\s*(?:(?P<proc>.*?) invoked )?oom-killer: *(?P<args>.*)$")
+_OOM_RE = re.compile(r"\s*(?P<proc>.*?) ?invoked oom-killer: *(?P<args>.*)$")
 _KV_RE = re.compile(r"(?P<key>\w+)=(?P<value>\(null\)|[^,\s(]*)(?:\((?P<names>[^)]*)\))?")
 
 
@@ -113,14 +120,14 @@ def parse_oom_invoked(text: str) -> OomHeader | None:
         values.setdefault(kv["key"], kv["value"])
         if kv["key"] == "gfp_mask" and kv["names"] is not None:
             names = kv["names"]
-    if "gfp_mask" not in values and match["proc"] is None:
+    if "gfp_mask" not in values and "order" not in values:
         return None
     adj = values.get("oom_adj", values.get("oomkilladj"))
     mask = values.get("gfp_mask") or None
     if mask is not None and not mask.lower().startswith("0x"):
         mask = None
     return OomHeader(
-        process=(match["proc"] or "").strip(),
+        process=match["proc"].strip(),
         gfp_mask=mask,
         names=names,
         order=_int_or_none(values.get("order")),
@@ -141,7 +148,7 @@ def parse_oom_invoked(text: str) -> OomHeader | None:
 # The name may hold parentheses ("((resolved))"): it ends at the ")" before a space,
 # a comma or the end of the line.
 _KILLED_RE = re.compile(
-    r"(?P<head>.*?)[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? "
+    r"(?P<head>.*?)Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? "
     r"\((?P<name>.*?)\)(?=[ ,.]|$)(?P<rest>.*)$"
 )
 _KILL_RE = re.compile(
@@ -171,8 +178,6 @@ def parse_killed(text: str) -> KillLine | None:
     if match is None:
         return None
     head = match["head"]
-    if "reaped" in head:
-        return None
     fields: dict[str, int] = {}
     for field in _FIELD_RE.finditer(match["rest"]):
         fields.setdefault(field["key"].lower(), int(field["value"]))

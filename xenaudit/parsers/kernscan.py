@@ -93,9 +93,19 @@ _CONSTRAINT_RE = re.compile(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
 class Scanner:
     """Feed lines, collect events. Not thread-safe; one per log."""
 
-    def __init__(self, kernel_release: str | None = None) -> None:
+    def __init__(
+        self,
+        kernel_release: str | None = None,
+        *,
+        head_lines: int = HEAD_LINES,
+        banner_release: str | None = None,
+    ) -> None:
+        """``head_lines``: lines at the start that are always read (0 for a scan that
+        starts in the middle of a log, which also skips the cut-first-line check);
+        ``banner_release``: a "Linux version" already seen before this scan's start."""
         self._release_hint = kernel_release
-        self._banner_release: str | None = None
+        self.head_lines = head_lines
+        self._banner_release = banner_release
         self._report: _Report | None = None
         self._partial: _Partial | None = None
         self._pending: _Pending | None = None
@@ -113,6 +123,11 @@ class Scanner:
         """True while every line must be fed (a report, a wrapped header or a kill pending)."""
         return self._report is not None or self._partial is not None or self._pending is not None
 
+    @property
+    def first_line_cut(self) -> bool:
+        """Whether the log's first line looked cut (known once line 2 was read)."""
+        return self._first_cut
+
     def note_prev(self, raw: str | bytes) -> None:
         """Remember a line that was skipped, when it is the one just before a marker line."""
         self._prev = _decode(raw)
@@ -121,7 +136,7 @@ class Scanner:
         """Process one line (terminator optional); returns the events it completed."""
         line = _decode(raw)
         self.lines_seen = lineno
-        if not self.busy and lineno > HEAD_LINES and not kp.has_marker(line):
+        if not self.busy and lineno > self.head_lines and not kp.has_marker(line):
             self._prev = line
             return _NO_EVENTS
         self._process(lineno, line)
@@ -156,7 +171,8 @@ class Scanner:
             self._partial = None
         self._close_report()
         self._flush_pending()
-        self._decide_first(None)
+        if self.head_lines:
+            self._decide_first(None)
         out, self._out = self._out, []
         return out, cut_end or self._first_cut
 
@@ -173,12 +189,12 @@ class Scanner:
 
     def _segment(self, lineno: int, line: str) -> None:
         stripped = strip_prefix(line)
-        if lineno <= 2:
+        if lineno <= 2 and self.head_lines:
             self._track_first(lineno, line, stripped)
         if not stripped.is_kernel:
             return
         text = stripped.text
-        if lineno <= HEAD_LINES and self._banner_release is None:
+        if lineno <= self.head_lines and self._banner_release is None:
             self._banner_release = kp.banner_release(text)
         if self._partial is not None:
             partial, self._partial = self._partial, None
@@ -192,11 +208,9 @@ class Scanner:
     def _header(self, lineno: int, stripped: Stripped) -> bool:
         """Handle an event header; False when the line only looked like one."""
         text = stripped.text
-        if "allocation failure" in text:
+        if "page allocation failure" in text:
             header = kp.parse_page_alloc(text)
             if header is None:
-                # vmalloc and other allocation reports still end the report before them.
-                self._close_report()
                 return False
             self._close_report()
             self._flush_pending()
@@ -205,7 +219,7 @@ class Scanner:
                 return True
             self._open_page_alloc(lineno, stripped.timestamp, header, self._prev)
             return True
-        if "oom-killer" in text:
+        if "invoked oom-killer" in text:
             oom = kp.parse_oom_invoked(text)
             if oom is None:
                 return False
@@ -216,7 +230,7 @@ class Scanner:
                 return True
             self._report = _Report("oom_invoked", lineno, stripped.timestamp, oom)
             return True
-        if "illed process" in text:
+        if "Killed process" in text:
             kill = kp.parse_killed(text)
             if kill is None:
                 return False
@@ -285,8 +299,9 @@ class Scanner:
         for entry in entries:
             if len(report.context) < CONTEXT_CAP:
                 report.context.append(entry)
-            if kp.is_buddy_line(entry.text):
-                report.buddy.append(entry.text.strip())
+            text = entry.text
+            if "*" in text and kp.is_buddy_line(text):
+                report.buddy.append(text.strip())
 
     @staticmethod
     def _note_facts(report: _Report, text: str) -> None:
@@ -322,8 +337,8 @@ class Scanner:
         head = partial.stripped
         for glue in ("", " "):
             text = head.text.rstrip() + glue + continuation.strip()
-            pa = kp.parse_page_alloc(text) if "allocation failure" in text else None
-            oom = kp.parse_oom_invoked(text) if "oom-killer" in text else None
+            pa = kp.parse_page_alloc(text) if "page allocation failure" in text else None
+            oom = kp.parse_oom_invoked(text) if "invoked oom-killer" in text else None
             if (pa is not None and pa.complete) or (oom is not None and oom.complete):
                 joined = Stripped(head.timestamp, text, head.is_kernel, head.has_prefix)
                 saved, self._prev = self._prev, partial.prev

@@ -66,16 +66,14 @@ def strip_prefix(line: str) -> Stripped:
     end = match.end()
     if end == 0:
         return Stripped(None, line, True, False)
-    groups = match.groupdict()
-    tag = groups["tag"]
-    is_kernel = tag is None or tag == "kernel" or tag.startswith("kernel")
-    timestamp = groups["wall"] or groups["human"] or groups["uptime"]
+    wall, tag, bare, uptime, human = match.group("wall", "tag", "bare", "uptime", "human")
+    is_kernel = tag is None or tag.startswith("kernel")
     text = line[end:]
-    if groups["uptime"] is not None and groups["wall"] is None and groups["bare"] is None:
+    if uptime is not None and wall is None and bare is None and " kernel" in text:
         mono = _MONO_TAIL_RE.match(text)
         if mono is not None:
             text = text[mono.end() :]
-    return Stripped(timestamp, text, is_kernel, True)
+    return Stripped(wall or human or uptime, text, is_kernel, True)
 
 
 _CUT_START_RE = re.compile(
