@@ -36,6 +36,19 @@ logged in the state directory; --undo restores the backups of one report.
 """
 
 
+_EPILOG = """\
+--root DIR takes DIR as / for the cfgs, their backups and the state
+directory (for tests, or to stage a change on a copy of /etc/xen); --live
+still acts on the real hypervisor.
+
+exit codes:
+  0  everything applied (or nothing to do)
+  1  something was skipped, declined or failed
+  2  usage error or refusal (no terminal and no --yes, unreadable report,
+     another apply running)
+"""
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report_dir", metavar="REPORT_DIR", help="an audit's output directory")
     parser.add_argument(
@@ -88,6 +101,7 @@ def add_parser(subparsers: Any) -> None:
         "apply",
         help="apply a reviewed report's cfg changes (and, with --live, running memory)",
         description=_DESCRIPTION,
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     configure(parser)
@@ -169,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="xenaudit apply",
         description=_DESCRIPTION,
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     configure(parser)
