@@ -332,6 +332,14 @@ def test_balloon_driver_short_of_its_target() -> None:
     assert "could not reach its target" in below.title
 
 
+def test_xen_short_of_the_target_is_seen_without_the_guest_balloon_section() -> None:
+    item = case(facts(1000 * MIB, 300 * MIB), memory_mib=1024)
+    item = replace(item, domain=replace(item.domain, current_kib=800 * MIB))
+    below = only(analyzer.assess(item), "balloon_below_need")
+    assert below.evidence[0].source == "hypervisor"
+    assert "224 MiB less" in below.detail
+
+
 def test_live_change_safe_within_live_maxmem_on_pv_with_balloon() -> None:
     item = classic_512(failures=3)
     item = replace(item, domain=replace(item.domain, max_kib=1024 * MIB))

@@ -172,12 +172,13 @@ def _balloon_findings(s: Signals, d: Diagnosis, proposal: int) -> list[Finding]:
                     ),
                 )
             )
-    if (
-        s.balloon_target_kib is not None
-        and s.balloon_current_kib is not None
-        and s.balloon_current_kib + 1024 < s.balloon_target_kib
-    ):
-        short = s.balloon_target_kib - s.balloon_current_kib
+    # The guest's own view first; Xen's (xl list Mem against the target) when
+    # the guest could not tell us.
+    target, held, source = s.balloon_target_kib, s.balloon_current_kib, "balloon"
+    if target is None or held is None:
+        target, held, source = s.live_target_kib, s.live_current_kib, "hypervisor"
+    if target is not None and held is not None and held + 1024 < target:
+        short = target - held
         findings.append(
             Finding(
                 "balloon_below_need",
@@ -185,12 +186,7 @@ def _balloon_findings(s: Signals, d: Diagnosis, proposal: int) -> list[Finding]:
                 "The balloon driver could not reach its target",
                 f"The guest holds {kib_to_mib(short)} MiB less than Xen's target for it: the "
                 "host had no free memory to give when the target was raised.",
-                (
-                    Evidence(
-                        "balloon",
-                        f"target_kb={s.balloon_target_kib} current_kb={s.balloon_current_kib}",
-                    ),
-                ),
+                (Evidence(source, f"target {target} KiB, holds {held} KiB"),),
             )
         )
     return findings
