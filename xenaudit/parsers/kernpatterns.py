@@ -52,7 +52,8 @@ class PageAllocHeader:
     order: int
     #: The mode as printed ("0x20"), or "" when the line was cut before it.
     gfp_mask: str
-    #: Names printed in parentheses, or None when the kernel printed none.
+    #: Names printed in parentheses (only the complete ones when the line was cut),
+    #: or None when the kernel printed none.
     names: str | None
     #: False when the line stops early (cut or wrapped): a continuation may complete it.
     complete: bool
@@ -72,8 +73,9 @@ def parse_page_alloc(text: str) -> PageAllocHeader | None:
         )
     names = mode["names"] if mode["paren"] else None
     complete = not mode["paren"] or mode["close"] is not None
-    if mode["paren"] and not complete:
-        names = None
+    if names is not None and not complete:
+        # Cut inside the names: keep those printed in full (the last may be a fragment).
+        names = "|".join(names.split("|")[:-1])
     return PageAllocHeader(
         match["proc"].strip(), int(match["order"]), mode["mask"], names, complete, nodemask
     )

@@ -349,18 +349,20 @@ class Scanner:
         return False
 
     def _emit_incomplete(self, partial: _Partial) -> None:
-        """A header that never completed still reports a failure, with what it printed."""
+        """A header that never completed still reports a failure, with what it printed.
+
+        The report is opened as usual, so the lines after it become its context.
+        """
         text = partial.stripped.text
         pa = kp.parse_page_alloc(text)
         if pa is not None:
-            # A cut name list is not trusted; the hex mask still decodes.
+            # Names cut short: the complete ones are kept (printed names mean a 4.6+
+            # kernel, so decoding the hex with a guessed layout would be worse).
             self._open_page_alloc(partial.line, partial.stripped.timestamp, pa, partial.prev)
-            self._close_report()
             return
         oom = kp.parse_oom_invoked(text)
         if oom is not None:
             self._report = _Report("oom_invoked", partial.line, partial.stripped.timestamp, oom)
-            self._close_report()
 
     def _close_report(self) -> None:
         report = self._report
