@@ -19,14 +19,14 @@ not a reserve problem of their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from xenaudit.analysis import buddy as buddy_lib
 from xenaudit.analysis import evidence as ev
+from xenaudit.analysis.fragmentation import fragmentation_finding
 from xenaudit.analysis.interface import DomainInput, Evidence, Finding, Severity, severity_rank
+from xenaudit.analysis.oomkills import oom_findings
+from xenaudit.analysis.risks import drift_finding, hvm_pod_finding, slab_finding
 from xenaudit.analysis.signals import Signals
-from xenaudit.parsers.interface import PageAllocFailure
 
 #: Finding codes that mean the guest is (or was) short of memory.
 PRESSURE_CODES = frozenset(
@@ -36,12 +36,6 @@ PRESSURE_CODES = frozenset(
 SWAPIN_ACTIVE_SHARE = 0.01
 #: Major faults since the last run reading back more than this share of MemTotal: thrashing.
 MAJFAULT_THRASH_SHARE = 1.0
-#: Unreclaimable slab above this share of MemTotal is worth a finding of its own.
-SUNRECLAIM_WARNING_SHARE = 0.20
-#: At least this share of free memory in blocks too small for the failing order.
-FRAGMENTED_INDEX = 0.75
-#: At most this many oom_kill findings; further kills are summed up in the last one.
-MAX_KILL_FINDINGS = 10
 PAGE_KIB = 4
 
 
@@ -143,7 +137,7 @@ def _shortage_signals(s: Signals, item: DomainInput) -> list[Signal]:
                     ev.counter(s.pgmajfault),
                 )
             )
-    fresh_reclaim = _fresh_tail(s.reclaim_order0, s)
+    fresh_reclaim = s.fresh_of(s.reclaim_order0)
     if fresh_reclaim:
         found.append(
             Signal(
@@ -165,29 +159,11 @@ def _shortage_signals(s: Signals, item: DomainInput) -> list[Signal]:
     return found
 
 
-def _fresh_tail(events: Sequence[PageAllocFailure], s: Signals) -> tuple[PageAllocFailure, ...]:
-    """Those of `events` that no earlier run has seen."""
-    fresh = {id(e) for e in s.fresh_failure_events}
-    return tuple(e for e in events if id(e) in fresh)
-
-
-def _quote_events(s: Signals, events: Sequence[PageAllocFailure]) -> tuple[Evidence, ...]:
-    quoted = [ev.failure(s, e) for e in events[-ev.MAX_EVENTS :]]
-    if len(events) > ev.MAX_EVENTS:
-        quoted.insert(0, ev.more(len(events) - ev.MAX_EVENTS, "failure reports"))
-    return tuple(quoted)
-
-
-def _stale_note(s: Signals) -> str:
-    last = s.nights[-1].run_at if s.nights else "the last run"
-    return f"No new ones since {last}: these reports are still in the kernel log"
-
-
 def _atomic_reserve(s: Signals, severe: bool, moderate: list[Signal]) -> Finding | None:
     events = s.atomic_order0
     if not events or severe:
         return None
-    fresh = _fresh_tail(events, s)
+    fresh = s.fresh_of(events)
     pressure = (
         "memory is only moderately short: " + "; ".join(sig.phrase for sig in moderate)
         if moderate
@@ -207,7 +183,7 @@ def _atomic_reserve(s: Signals, severe: bool, moderate: list[Signal]) -> Finding
         f"while {pressure}. The atomic reserve (vm.min_free_kbytes) ran dry during a burst: "
         "raise memory a step and give the guest a reserve sized to it."
     )
-    evidence: list[Evidence] = list(_quote_events(s, events))
+    evidence: list[Evidence] = list(ev.failures(s, events))
     evidence.append(ev.meminfo(s))
     if s.swap_total_kib:
         evidence.append(ev.swap(s))
@@ -222,237 +198,13 @@ def _atomic_reserve(s: Signals, severe: bool, moderate: list[Signal]) -> Finding
         severity: Severity = "warning"
     else:
         severity = "info"
-        detail += " " + _stale_note(s) + "."
+        detail += " " + ev.stale_note(s) + "."
     return Finding(
         "atomic_reserve",
         severity,
         "Atomic reserve too small: order-0 GFP_ATOMIC allocations failed",
         detail,
         tuple(evidence),
-    )
-
-
-def _fragmentation(s: Signals, item: DomainInput) -> Finding | None:
-    events = s.high_order
-    if not events:
-        return None
-    fresh = _fresh_tail(events, s)
-    smallest = min(e.order for e in events)
-    order = smallest
-    orders = sorted({e.order for e in events})
-    evidence: list[Evidence] = list(_quote_events(s, events))
-    # The newest report that printed its buddy lists shows free memory at the
-    # moment it failed, judged for its own order; otherwise tonight's lists
-    # for the smallest failing order.
-    with_lists = next((e for e in reversed(events) if e.buddy_lines), None)
-    blocks = buddy_lib.from_report_lines(with_lists.buddy_lines) if with_lists else None
-    when = "at the failure"
-    if blocks is not None and with_lists is not None:
-        order = with_lists.order
-        when = f"at the order-{order} failure (line {with_lists.line})"
-    elif item.facts is not None and item.facts.buddyinfo is not None:
-        blocks = buddy_lib.from_buddyinfo(item.facts.buddyinfo)
-        when = "tonight (/proc/buddyinfo)"
-    source = "kernlog" if with_lists is not None and blocks is not None else "buddyinfo"
-    when_cap = when[0].upper() + when[1:]
-    atomic = any(e.is_atomic for e in events)
-    users = sorted({e.process for e in events})
-    detail = (
-        f"Allocations of order {', '.join(map(str, orders))} "
-        f"({', '.join(users[:5])}) need {PAGE_KIB << smallest} KiB or more in one piece. "
-    )
-    if blocks is not None:
-        total = blocks.total_kib
-        usable = blocks.kib_at_least_order(order)
-        index = blocks.unusable_index(order)
-        largest = blocks.largest_order()
-        evidence.append(
-            Evidence(
-                source,
-                f"{when}: {total} kB free, {usable} kB of it in blocks of order ≥ {order}"
-                + (f" (unusable free index {index:.2f})" if index is not None else "")
-                + (f"; largest free block order {largest}" if largest is not None else ""),
-            )
-        )
-        if index is not None and index >= FRAGMENTED_INDEX:
-            detail += (
-                f"{when_cap} {total} kB were free but {index:.0%} of it sat in "
-                f"blocks smaller than order {order}: memory is fragmented. "
-            )
-        elif index is None:
-            detail += f"{when_cap} nothing was free at all: this is also a shortage. "
-        else:
-            detail += (
-                f"{when_cap} {usable} kB were free in large enough blocks, so the "
-                "failures came from bursts that outran compaction. "
-            )
-    else:
-        detail += "No buddy lists were collected to show how fragmented free memory was. "
-    detail += (
-        "More memory helps less here than for a plain shortage: it postpones fragmentation "
-        "but does not prevent it. Compaction settings or fewer high-order users "
-        "(jumbo frames, drivers asking for order-3 and larger buffers) address the cause."
-    )
-    if atomic:
-        detail += (
-            " Some of these could not wait for compaction (atomic), so a larger "
-            "vm.min_free_kbytes also keeps more large blocks free."
-        )
-    if fresh:
-        severity: Severity = "warning"
-    else:
-        severity = "info"
-        detail += " " + _stale_note(s) + "."
-    return Finding(
-        "fragmentation",
-        severity,
-        f"Fragmentation: order-{smallest}+ allocations failed",
-        detail,
-        tuple(evidence),
-    )
-
-
-def _oom_findings(s: Signals, item: DomainInput) -> list[Finding]:
-    findings: list[Finding] = []
-    kills = s.guest_oom_kills
-    fresh_from = len(kills) - s.fresh_guest_oom_kills
-    shown = list(enumerate(kills))[-MAX_KILL_FINDINGS:]
-    for index, kill in shown:
-        is_fresh = index >= fresh_from
-        rss = ev.rss_kib(kill)
-        rss_text = f", RSS {round(rss / 1024)} MiB" if rss is not None else ""
-        victim = ev.clean(kill.victim_process, 60)
-        detail = (
-            f"The guest ran out of memory and the kernel killed {victim} "
-            f"(pid {kill.victim_pid}{rss_text})."
-        )
-        if not is_fresh:
-            detail += " " + _stale_note(s) + "."
-        findings.append(
-            Finding(
-                "oom_kill",
-                "critical" if is_fresh else "info",
-                f"OOM kill: {victim} (pid {kill.victim_pid}{rss_text})",
-                detail,
-                (ev.kill(s, kill),),
-            )
-        )
-    if not kills:
-        invocations = s.guest_oom_invocations
-        fresh_from = len(invocations) - s.fresh_guest_oom_kills
-        for index, invoked in list(enumerate(invocations))[-MAX_KILL_FINDINGS:]:
-            is_fresh = index >= fresh_from
-            who = ev.clean(invoked.process, 60)
-            detail = (
-                f"{who} could not get memory and invoked the OOM killer; the line naming the "
-                "killed process is not in the log (cut or rotated)."
-            )
-            if not is_fresh:
-                detail += " " + _stale_note(s) + "."
-            findings.append(
-                Finding(
-                    "oom_kill",
-                    "critical" if is_fresh else "info",
-                    f"OOM killer invoked by {who}",
-                    detail,
-                    (ev.invoked(s, invoked),),
-                )
-            )
-    if len(kills) > MAX_KILL_FINDINGS:
-        findings.append(
-            Finding(
-                "oom_kill",
-                "critical" if s.fresh_guest_oom_kills > MAX_KILL_FINDINGS else "info",
-                f"{len(kills) - MAX_KILL_FINDINGS} earlier OOM kills",
-                "Only the newest kills are listed one by one.",
-                (ev.more(len(kills) - MAX_KILL_FINDINGS, "OOM kills"),),
-            )
-        )
-    if s.unlogged_oom_kills:
-        findings.append(
-            Finding(
-                "oom_kill",
-                "critical",
-                f"{s.unlogged_oom_kills} OOM kill(s) counted but not in the log",
-                "The vmstat oom_kill counter grew but the kernel log no longer shows the "
-                "reports (rotated or cut); we cannot tell whether a cgroup limit or the "
-                "guest ran out, so they are treated as guest OOM kills.",
-                (ev.counter(s.oom_kill_counter),),
-            )
-        )
-    for kill in s.memcg_oom_kills[-MAX_KILL_FINDINGS:]:
-        findings.append(
-            Finding(
-                "oom_kill",
-                "warning",
-                f"Cgroup OOM kill: {ev.clean(kill.victim_process, 60)} (pid {kill.victim_pid})",
-                "A memory cgroup (container or systemd unit) hit its own limit; the guest "
-                "had memory left. Raise that cgroup's memory.max (MemoryMax=), not the domain.",
-                (ev.kill(s, kill),),
-            )
-        )
-    return findings
-
-
-def _slab(s: Signals, item: DomainInput) -> Finding | None:
-    if not s.mem_total_kib or s.sunreclaim_kib is None:
-        return None
-    share = s.sunreclaim_kib / s.mem_total_kib
-    if share < SUNRECLAIM_WARNING_SHARE:
-        return None
-    evidence = [Evidence("meminfo", f"SUnreclaim: {s.sunreclaim_kib} kB ({share:.0%} of MemTotal)")]
-    slab = item.facts.slabinfo if item.facts else None
-    if slab is not None and slab.caches:
-        top = ", ".join(
-            f"{ev.clean(c.name, 40)} {round(c.size_kib / 1024)} MiB" for c in slab.caches[:3]
-        )
-        evidence.append(Evidence("slabinfo", f"largest caches: {top}"))
-    return Finding(
-        "slab_unreclaimable",
-        "warning",
-        "Kernel memory that cannot be reclaimed is large",
-        f"{share:.0%} of memory is unreclaimable slab. If it grows night after night it is a "
-        "leak in a driver or module; more memory only postpones it.",
-        tuple(evidence),
-    )
-
-
-def _hvm_pod(s: Signals, item: DomainInput) -> Finding | None:
-    if s.guest_type != "hvm" or s.balloon_confirmed:
-        return None
-    memory = s.cfg_memory_mib
-    maxmem = s.cfg_maxmem_mib
-    source = "cfg"
-    if memory is None or maxmem is None:
-        if s.live_target_kib is None or s.live_max_kib is None:
-            return None
-        memory, maxmem, source = s.live_target_kib // 1024, s.live_max_kib // 1024, "hypervisor"
-    if maxmem <= memory:
-        return None
-    where = item.config.path if item.config and item.config.path else source
-    return Finding(
-        "hvm_pod_risk",
-        "warning",
-        "HVM guest with maxmem above memory and no confirmed balloon driver",
-        f"maxmem {maxmem} MiB > memory {memory} MiB starts this HVM guest in populate-on-demand "
-        "mode: it boots believing it has maxmem and Xen backs only memory. Without a balloon "
-        f"driver to give the difference back, the domain is killed once it touches more "
-        f"than memory ({s.balloon_basis}). Set maxmem = memory, or confirm the driver "
-        "(balloon_driver = true in the inventory).",
-        (Evidence(source, f"memory = {memory}, maxmem = {maxmem} ({ev.clean(where, 200)})"),),
-    )
-
-
-def _drift(item: DomainInput) -> Finding | None:
-    if not item.drift:
-        return None
-    return Finding(
-        "drift",
-        "info",
-        "Live settings differ from the cfg",
-        "What runs is not what the cfg says (a past `xl mem-set`, or a cfg edited since "
-        "boot). The next restart will change this domain's memory.",
-        tuple(Evidence("hypervisor", ev.clean(text)) for text in item.drift[:10]),
     )
 
 
@@ -467,7 +219,7 @@ def diagnose(item: DomainInput, s: Signals) -> Diagnosis:
     if shortage:
         evidence = [sig.evidence for sig in shortage]
         if severe and s.atomic_order0:
-            evidence.extend(_quote_events(s, s.atomic_order0))
+            evidence.extend(ev.failures(s, s.atomic_order0))
         proc = ev.processes(s)
         if proc is not None:
             evidence.append(proc)
@@ -491,11 +243,11 @@ def diagnose(item: DomainInput, s: Signals) -> Diagnosis:
     atomic = _atomic_reserve(s, severe, moderate)
     if atomic is not None:
         findings.append(atomic)
-    fragmentation = _fragmentation(s, item)
+    fragmentation = fragmentation_finding(item, s)
     if fragmentation is not None:
         findings.append(fragmentation)
-    findings.extend(_oom_findings(s, item))
-    for extra in (_slab(s, item), _hvm_pod(s, item), _drift(item)):
+    findings.extend(oom_findings(s))
+    for extra in (slab_finding(item, s), hvm_pod_finding(item, s), drift_finding(item)):
         if extra is not None:
             findings.append(extra)
 

@@ -6,8 +6,11 @@ characters, and the formats escape it again when rendering.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from xenaudit.analysis.counters import CounterDelta
 from xenaudit.analysis.interface import Evidence
-from xenaudit.analysis.signals import CounterDelta, Signals
+from xenaudit.analysis.signals import Signals
 from xenaudit.parsers.interface import OomInvoked, OomKill, PageAllocFailure
 
 #: Longest quoted text from a guest; longer text is cut with an ellipsis.
@@ -111,3 +114,16 @@ def processes(s: Signals) -> Evidence | None:
         f"{clean(p.comm, 40)} (pid {p.pid}) {round(p.rss_kib / 1024)} MiB" for p in s.top_processes
     )
     return Evidence("ps", f"largest processes by RSS: {listed}")
+
+
+def failures(s: Signals, events: Sequence[PageAllocFailure]) -> tuple[Evidence, ...]:
+    """The newest failure reports quoted, the rest counted."""
+    quoted = [failure(s, e) for e in events[-MAX_EVENTS:]]
+    if len(events) > MAX_EVENTS:
+        quoted.insert(0, more(len(events) - MAX_EVENTS, "failure reports"))
+    return tuple(quoted)
+
+
+def stale_note(s: Signals) -> str:
+    last = s.nights[-1].run_at if s.nights else "the last run"
+    return f"No new ones since {last}: these reports are still in the kernel log"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
+from xenaudit.analysis.counters import CounterDelta, counter_delta, fresh_count
 from xenaudit.analysis.interface import DomainInput, HistoryNight
 from xenaudit.hypervisor.interface import GuestType
 from xenaudit.parsers.interface import (
@@ -30,38 +31,6 @@ USABLE_STATUSES = frozenset({"ok", "partial"})
 
 _KERNEL_RELEASE = re.compile(r"(?<![\d.])(\d{1,2})\.(\d{1,3})(?:[.\-+_~]|\b)")
 _LINUX_VERSION = re.compile(r"Linux version (\d{1,2})\.(\d{1,3})")
-
-
-@dataclass(frozen=True)
-class CounterDelta:
-    """A /proc/vmstat counter tonight against the previous run.
-
-    `delta` is the increase since the previous run; after a reboot (the
-    counter went down) it is tonight's value, i.e. the increase since boot.
-    Without a previous run it is None: a since-boot total says nothing about
-    a rate.
-    """
-
-    name: str
-    value: int | None
-    previous: int | None = None
-    previous_at: str | None = None
-    delta: int | None = None
-    reset: bool = False
-
-    def describe(self) -> str:
-        if self.value is None:
-            return f"{self.name} not reported"
-        if self.delta is None:
-            return f"{self.name} {self.value} since boot (no earlier run to compare)"
-        if self.reset:
-            return (
-                f"{self.name} {self.value} since boot (counter went down from "
-                f"{self.previous} on {self.previous_at}: the guest rebooted)"
-            )
-        return (
-            f"{self.name} +{self.delta} since {self.previous_at} ({self.previous} → {self.value})"
-        )
 
 
 @dataclass(frozen=True)
@@ -189,6 +158,11 @@ class Signals:
         count = min(self.fresh_failures, len(self.failures))
         return self.failures[len(self.failures) - count :]
 
+    def fresh_of(self, events: Sequence[PageAllocFailure]) -> tuple[PageAllocFailure, ...]:
+        """Those of `events` that no earlier run has seen."""
+        fresh = {id(e) for e in self.fresh_failure_events}
+        return tuple(e for e in events if id(e) in fresh)
+
     @property
     def atomic_order0(self) -> tuple[PageAllocFailure, ...]:
         return tuple(f for f in self.failures if f.order == 0 and f.is_atomic)
@@ -238,32 +212,6 @@ def _kernel_version(
             if version:
                 return version, release
     return None, None
-
-
-def _counter(
-    name: str, value: int | None, nights: Sequence[HistoryNight], attr: str
-) -> CounterDelta:
-    previous_night = next((n for n in reversed(nights) if getattr(n, attr) is not None), None)
-    if value is None or previous_night is None:
-        return CounterDelta(name, value)
-    previous = getattr(previous_night, attr)
-    if value < previous:
-        return CounterDelta(name, value, previous, previous_night.run_at, value, reset=True)
-    return CounterDelta(name, value, previous, previous_night.run_at, value - previous)
-
-
-def _fresh(count: int, previous: int | None, rebooted: bool) -> int:
-    """Events in tonight's log that an earlier run has not already seen.
-
-    The kernel ring buffer keeps old reports for days, so the same failure
-    shows up night after night. History stores each night's count as read
-    from the log; a count that did not grow, with no reboot in between, is the
-    same events again. A smaller count means the log rotated or the guest
-    rebooted: everything shown is new.
-    """
-    if previous is None or rebooted or count < previous:
-        return count
-    return count - previous
 
 
 def _events(
@@ -429,11 +377,11 @@ def extract(item: DomainInput) -> Signals:
 
     nights = tuple(item.history)
     vmstat = facts.vmstat if facts else None
-    pswpin = _counter("pswpin", vmstat.get("pswpin") if vmstat else None, nights, "pswpin")
-    pgmajfault = _counter(
+    pswpin = counter_delta("pswpin", vmstat.get("pswpin") if vmstat else None, nights, "pswpin")
+    pgmajfault = counter_delta(
         "pgmajfault", vmstat.get("pgmajfault") if vmstat else None, nights, "pgmajfault"
     )
-    oom_counter = _counter(
+    oom_counter = counter_delta(
         "oom_kill", vmstat.get("oom_kill") if vmstat else None, nights, "oom_kill_counter"
     )
     rebooted = pswpin.reset or pgmajfault.reset or oom_counter.reset
@@ -442,10 +390,10 @@ def extract(item: DomainInput) -> Signals:
     failures, guest_kills, memcg_kills, invoked, suppressed = _events(kernlog)
     oom_events = max(len(guest_kills), len(invoked))
     last = nights[-1] if nights else None
-    fresh_failures = _fresh(
+    fresh_failures = fresh_count(
         len(failures) + suppressed, last.page_alloc_failures if last else None, rebooted
     )
-    fresh_kills = _fresh(oom_events, last.oom_kills if last else None, rebooted)
+    fresh_kills = fresh_count(oom_events, last.oom_kills if last else None, rebooted)
     # The vmstat counter (4.13+) is the better judge of "new since last run"
     # when we have it, and it also sees kills whose log lines rotated away.
     unlogged = 0

@@ -1,0 +1,98 @@
+"""Fragmentation: higher-order allocations that failed while memory sat in small blocks.
+
+Judged from the buddy lists the newest failure report printed (free memory
+at the moment it failed), else from tonight's /proc/buddyinfo. More memory
+helps such guests less than compaction or fewer high-order users, and the
+finding says so.
+"""
+
+from __future__ import annotations
+
+from xenaudit.analysis import buddy as buddy_lib
+from xenaudit.analysis import evidence as ev
+from xenaudit.analysis.interface import DomainInput, Evidence, Finding, Severity
+from xenaudit.analysis.signals import Signals
+
+#: At least this share of free memory in blocks too small for the failing order.
+FRAGMENTED_INDEX = 0.75
+PAGE_KIB = 4
+
+
+def fragmentation_finding(item: DomainInput, s: Signals) -> Finding | None:
+    events = s.high_order
+    if not events:
+        return None
+    fresh = s.fresh_of(events)
+    smallest = min(e.order for e in events)
+    order = smallest
+    orders = sorted({e.order for e in events})
+    evidence: list[Evidence] = list(ev.failures(s, events))
+    # The newest report that printed its buddy lists shows free memory at the
+    # moment it failed, judged for its own order; otherwise tonight's lists
+    # for the smallest failing order.
+    with_lists = next((e for e in reversed(events) if e.buddy_lines), None)
+    blocks = buddy_lib.from_report_lines(with_lists.buddy_lines) if with_lists else None
+    when = "at the failure"
+    if blocks is not None and with_lists is not None:
+        order = with_lists.order
+        when = f"at the order-{order} failure (line {with_lists.line})"
+    elif item.facts is not None and item.facts.buddyinfo is not None:
+        blocks = buddy_lib.from_buddyinfo(item.facts.buddyinfo)
+        when = "tonight (/proc/buddyinfo)"
+    source = "kernlog" if with_lists is not None and blocks is not None else "buddyinfo"
+    when_cap = when[0].upper() + when[1:]
+    atomic = any(e.is_atomic for e in events)
+    users = sorted({e.process for e in events})
+    detail = (
+        f"Allocations of order {', '.join(map(str, orders))} "
+        f"({', '.join(users[:5])}) need {PAGE_KIB << smallest} KiB or more in one piece. "
+    )
+    if blocks is not None:
+        total = blocks.total_kib
+        usable = blocks.kib_at_least_order(order)
+        index = blocks.unusable_index(order)
+        largest = blocks.largest_order()
+        evidence.append(
+            Evidence(
+                source,
+                f"{when}: {total} kB free, {usable} kB of it in blocks of order ≥ {order}"
+                + (f" (unusable free index {index:.2f})" if index is not None else "")
+                + (f"; largest free block order {largest}" if largest is not None else ""),
+            )
+        )
+        if index is not None and index >= FRAGMENTED_INDEX:
+            detail += (
+                f"{when_cap} {total} kB were free but {index:.0%} of it sat in "
+                f"blocks smaller than order {order}: memory is fragmented. "
+            )
+        elif index is None:
+            detail += f"{when_cap} nothing was free at all: this is also a shortage. "
+        else:
+            detail += (
+                f"{when_cap} {usable} kB were free in large enough blocks, so the "
+                "failures came from bursts that outran compaction. "
+            )
+    else:
+        detail += "No buddy lists were collected to show how fragmented free memory was. "
+    detail += (
+        "More memory helps less here than for a plain shortage: it postpones fragmentation "
+        "but does not prevent it. Compaction settings or fewer high-order users "
+        "(jumbo frames, drivers asking for order-3 and larger buffers) address the cause."
+    )
+    if atomic:
+        detail += (
+            " Some of these could not wait for compaction (atomic), so a larger "
+            "vm.min_free_kbytes also keeps more large blocks free."
+        )
+    if fresh:
+        severity: Severity = "warning"
+    else:
+        severity = "info"
+        detail += " " + ev.stale_note(s) + "."
+    return Finding(
+        "fragmentation",
+        severity,
+        f"Fragmentation: order-{smallest}+ allocations failed",
+        detail,
+        tuple(evidence),
+    )
