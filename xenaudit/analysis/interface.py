@@ -152,6 +152,8 @@ class Recommendation:
     confidence: Confidence
     #: The measured need the sizing started from.
     need_mib: int | None
+    #: "none" when the domain was sized and keeps its memory (the reasons say
+    #: why); a domain that could not be sized has no Recommendation at all.
     change: Literal["increase", "decrease", "maxmem", "none"]
     #: False when the host plan could not make room for it.
     fits: bool = True
