@@ -59,16 +59,22 @@ AUDIT_SUCCESS = Metric(
 AUDIT_TIMESTAMP = Metric("xenaudit_audit_timestamp_seconds", "Unix time the report was generated.")
 AUDIT_DOMAINS = Metric("xenaudit_audit_domains", "Domains in the report.")
 
-Labels = tuple[tuple[str, str], ...]
-
 
 def escape_label_value(value: str) -> str:
     """Label value escaped per the text exposition format: backslash, quote, newline."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _utf8(text: str) -> str:
-    return text.encode("utf-8", errors="replace").decode("utf-8")
+def labels(*pairs: tuple[str, str]) -> str:
+    """The inside of `{…}`, rendered once per series.
+
+    Values are made valid UTF-8 first, so two names that only differ in
+    undecodable bytes become the same series instead of a duplicate.
+    """
+    return ",".join(
+        f'{key}="{escape_label_value(value.encode("utf-8", "replace").decode("utf-8"))}"'
+        for key, value in pairs
+    )
 
 
 def _format_value(value: float) -> str:
@@ -83,33 +89,29 @@ class _Exposition:
     """Collects samples grouped by metric, one HELP/TYPE block each, no duplicate series."""
 
     def __init__(self) -> None:
-        self._samples: dict[Metric, list[tuple[Labels, float]]] = {}
-        self._seen: set[tuple[str, Labels]] = set()
+        self._samples: dict[str, list[str]] = {}
+        self._metrics: dict[str, Metric] = {}
+        self._seen: set[str] = set()
 
-    def add(self, metric: Metric, labels: Labels, value: float | None) -> None:
+    def add(self, metric: Metric, label_text: str, value: float | None) -> None:
         if value is None:
             return
-        # Normalise first, so two names that only differ in undecodable bytes stay one series.
-        labels = tuple((k, _utf8(v)) for k, v in labels)
-        key = (metric.name, labels)
-        if key in self._seen:
+        series = f"{metric.name}{{{label_text}}}" if label_text else metric.name
+        if series in self._seen:
             return
-        self._seen.add(key)
-        self._samples.setdefault(metric, []).append((labels, value))
+        self._seen.add(series)
+        self.declare(metric).append(f"{series} {_format_value(value)}")
 
-    def declare(self, metric: Metric) -> None:
-        self._samples.setdefault(metric, [])
+    def declare(self, metric: Metric) -> list[str]:
+        self._metrics.setdefault(metric.name, metric)
+        return self._samples.setdefault(metric.name, [])
 
     def lines(self) -> Iterable[str]:
-        for metric, samples in self._samples.items():
-            yield f"# HELP {metric.name} {metric.help}"
-            yield f"# TYPE {metric.name} {metric.type}"
-            for labels, value in samples:
-                if labels:
-                    inner = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels)
-                    yield f"{metric.name}{{{inner}}} {_format_value(value)}"
-                else:
-                    yield f"{metric.name} {_format_value(value)}"
+        for name, samples in self._samples.items():
+            metric = self._metrics[name]
+            yield f"# HELP {name} {metric.help}"
+            yield f"# TYPE {name} {metric.type}"
+            yield from samples
 
 
 def _timestamp_seconds(generated_at: str) -> float:
@@ -128,30 +130,29 @@ def render_metrics(report: AuditReport) -> str:
     out = _Exposition()
     timestamp = _timestamp_seconds(report.generated_at)
     success = not report.incomplete and not report.errors
-    out.add(AUDIT_SUCCESS, (), 1 if success else 0)
+    out.add(AUDIT_SUCCESS, "", 1 if success else 0)
     ts = int(timestamp) if timestamp.is_integer() else timestamp
-    out.add(AUDIT_TIMESTAMP, (), ts)
-    out.add(AUDIT_DOMAINS, (), len(report.domains))
+    out.add(AUDIT_TIMESTAMP, "", ts)
+    out.add(AUDIT_DOMAINS, "", len(report.domains))
 
     for metric in (HOST_READ_OK, HOST_MEMORY, HOST_SHORTFALL):
         out.declare(metric)
     for host in report.hosts:
-        label = (("host", host.name),)
-        out.add(HOST_READ_OK, label, 0 if host.error else 1)
+        base = labels(("host", host.name))
+        out.add(HOST_READ_OK, base, 0 if host.error else 1)
         view, plan = host.view, host.plan
         if view is not None:
             for kind, kib in (("total", view.total_memory_kib), ("free", view.free_memory_kib)):
-                out.add(
-                    HOST_MEMORY, (*label, ("kind", kind)), kib * KIB if kib is not None else None
-                )
+                value = kib * KIB if kib is not None else None
+                out.add(HOST_MEMORY, f'{base},kind="{kind}"', value)
         if plan is not None:
-            out.add(HOST_MEMORY, (*label, ("kind", "planned")), plan.planned_total_mib * MIB)
-            out.add(HOST_SHORTFALL, label, plan.shortfall_mib * MIB)
+            out.add(HOST_MEMORY, f'{base},kind="planned"', plan.planned_total_mib * MIB)
+            out.add(HOST_SHORTFALL, base, plan.shortfall_mib * MIB)
 
     for metric in (DOMAIN_MEMORY, DOMAIN_FINDINGS, DOMAIN_COLLECTION_OK, DOMAIN_SEVERITY):
         out.declare(metric)
     for dom in report.domains:
-        label = (("host", dom.host), ("domain", dom.name))
+        base = labels(("host", dom.host), ("domain", dom.name))
         cfg = dom.config
         rec = dom.assessment.recommendation
         meminfo = dom.facts.meminfo if dom.facts else None
@@ -170,16 +171,16 @@ def render_metrics(report: AuditReport) -> str:
             ),
         }
         for kind, value in sizes.items():
-            out.add(DOMAIN_MEMORY, (*label, ("kind", kind)), value)
+            out.add(DOMAIN_MEMORY, f'{base},kind="{kind}"', value)
         counts = dict.fromkeys(SEVERITY_ORDER, 0)
         for finding in dom.assessment.findings:
             if finding.severity in counts:
                 counts[finding.severity] += 1
         for severity, count in counts.items():
-            out.add(DOMAIN_FINDINGS, (*label, ("severity", severity)), count)
+            out.add(DOMAIN_FINDINGS, f'{base},severity="{severity}"', count)
         if dom.collection_status != "skipped":
-            out.add(DOMAIN_COLLECTION_OK, label, 1 if dom.collection_status == "ok" else 0)
-        out.add(DOMAIN_SEVERITY, label, severity_rank(dom.assessment.severity))
+            out.add(DOMAIN_COLLECTION_OK, base, 1 if dom.collection_status == "ok" else 0)
+        out.add(DOMAIN_SEVERITY, base, severity_rank(dom.assessment.severity))
     return "\n".join(out.lines()) + "\n"
 
 
