@@ -19,6 +19,7 @@ from xenaudit.analysis.interface import (
     Evidence,
     Finding,
     HostPlan,
+    MinFreeSuggestion,
     PlanEntry,
     Recommendation,
 )
@@ -158,6 +159,7 @@ def domain_report(
     recommendation: Recommendation | None = None,
     need_mib: int | None = None,
     need_history_mib: Sequence[int] = (),
+    min_free: MinFreeSuggestion | None = None,
     drift: Sequence[str] = (),
     with_patch: bool = True,
     config: bool = True,
@@ -242,6 +244,7 @@ def domain_report(
             recommendation=recommendation,
             need_mib=need_mib,
             need_history_mib=tuple(need_history_mib),
+            min_free=min_free,
         ),
         drift=tuple(drift),
         patch_path=f"patches/{safe_name(name)}.cfg.diff" if patch else None,
@@ -329,6 +332,13 @@ def reference_case(name: str = "web01", host: str = "dom0-a") -> DomainReport:
         ),
         need_mib=474,
         need_history_mib=(402, 417, 455, 431, 468, 470, 474),
+        min_free=MinFreeSuggestion(
+            current_kib=1351,
+            kernel_default_kib=2836,
+            suggested_kib=8192,
+            sized_for_kib=491 * MIB,
+            reasons=("atomic order-0 failures on 4 nights",),
+        ),
     )
 
 

@@ -247,6 +247,7 @@ def test_reference_case_details(rich_page: str) -> None:
     assert "kernlog:412 swapper: page allocation failure. order:0, mode:0x20" in web
     assert "Raise the atomic reserve" in web
     assert "sysctl -w vm.min_free_kbytes=8192" in web
+    assert "vm.min_free_kbytes 1351 kB → 8192 kB" in web
     assert "also seen on 4 earlier nights" in web
     assert "Need over 7 nights: 402–474 MiB" in web
 

@@ -103,6 +103,8 @@ def test_reference_case_numbers(tmp_path: Path) -> None:
     assert (rec["memory_mib"], rec["maxmem_mib"], rec["change"]) == (768, 1024, "increase")
     assert rec["live_change_safe"] is False
     assert web["need_history_mib"][-1] == web["need_mib"] == 474
+    assert web["min_free"]["current_kib"] == 1351
+    assert web["min_free"]["suggested_kib"] == 8192
     evidence = web["findings"][0]["evidence"]
     assert {
         "source": "kernlog",
@@ -152,6 +154,7 @@ def test_unknowns_are_null_inside_always_present_objects(
     assert dom["collection"]["sections"] == {}
     assert dom["meminfo_kib"] == {}
     assert dom["psi"] is None and dom["recommendation"] is None and dom["patch"] is None
+    assert dom["min_free"] is None
     assert dom["events"] == [] and dom["findings"] == []
     assert doc["hosts"][0]["plan"] is None
     assert doc["hosts"][0]["total_memory_kib"] is None

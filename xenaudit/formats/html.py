@@ -323,6 +323,10 @@ def _facts(dom: DomainReport) -> tuple[Fact, ...]:
             facts.append(Fact("PSI some avg60", f"{psi.some.avg60:.2f} %"))
         if psi.full is not None:
             facts.append(Fact("PSI full avg60", f"{psi.full.avg60:.2f} %"))
+    min_free = dom.assessment.min_free
+    if min_free is not None:
+        now = f"{min_free.current_kib} kB" if min_free.current_kib is not None else "?"
+        facts.append(Fact("vm.min_free_kbytes", f"{now} → {min_free.suggested_kib} kB"))
     facts.append(Fact("Live target", fmt_kib(live.target_kib)))
     facts.append(Fact("Live max", fmt_kib(live.max_kib)))
     if dom.facts and dom.facts.balloon_current_kib is not None:

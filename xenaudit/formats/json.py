@@ -21,6 +21,7 @@ from xenaudit.analysis.interface import (
     Evidence,
     Finding,
     HostPlan,
+    MinFreeSuggestion,
     Recommendation,
 )
 from xenaudit.atomicwrite import atomic_write_bytes
@@ -77,6 +78,18 @@ def _finding(finding: Finding) -> dict[str, Any]:
 
 def _advice(advice: Advice) -> dict[str, Any]:
     return {"title": advice.title, "detail": advice.detail, "commands": list(advice.commands)}
+
+
+def _min_free(suggestion: MinFreeSuggestion | None) -> dict[str, Any] | None:
+    if suggestion is None:
+        return None
+    return {
+        "current_kib": suggestion.current_kib,
+        "kernel_default_kib": suggestion.kernel_default_kib,
+        "suggested_kib": suggestion.suggested_kib,
+        "sized_for_kib": suggestion.sized_for_kib,
+        "reasons": list(suggestion.reasons),
+    }
 
 
 def _recommendation(rec: Recommendation | None) -> dict[str, Any] | None:
@@ -206,6 +219,7 @@ def _assessment_parts(assessment: Assessment) -> dict[str, Any]:
         "need_mib": assessment.need_mib,
         "need_history_mib": list(assessment.need_history_mib),
         "recommendation": _recommendation(assessment.recommendation),
+        "min_free": _min_free(assessment.min_free),
     }
 
 
