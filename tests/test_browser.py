@@ -16,12 +16,14 @@ import sys
 import zlib
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests import report_fixtures as rf
 from tests.test_formats_html import DomInspector, flat
 from xenaudit.formats import write_formats
 from xenaudit.formats.html import visible
+from xenaudit.formats.json import report_schema
 from xenaudit.report import AuditReport
 
 REPO = Path(__file__).resolve().parent.parent
@@ -169,6 +171,8 @@ def test_demo_report_in_the_browser(tmp_path: Path) -> None:
     assert page.is_file(), done.stderr.decode(errors="replace")[-3000:]
     doc = json.loads((outdir / "report.json").read_text())
     assert doc["demo"] is True
+    # The real pipeline's report.json keeps the contract other tools read.
+    assert list(jsonschema.Draft202012Validator(report_schema()).iter_errors(doc)) == []
     dom = dump_dom(tmp_path, page)
     assert dom.injected() == []
     assert len(dom.with_class("section", "domain")) == len(doc["domains"])
