@@ -151,7 +151,9 @@ def facts(
     )
 
 
-def snapshot(name: str, host: str = "xen1", status: str = "ok", error: str | None = None):
+def snapshot(
+    name: str, host: str = "xen1", status: str = "ok", error: str | None = None
+) -> GuestSnapshot:
     return GuestSnapshot(
         domain=name,
         host=host,

@@ -16,10 +16,10 @@ from tests.analysis_cases import (
     classic_512,
 )
 from xenaudit.analysis import DefaultAnalyzer
-from xenaudit.analysis.interface import severity_rank
+from xenaudit.analysis.interface import Assessment, severity_rank
 
 
-def _assess():
+def _assess() -> Assessment:
     return DefaultAnalyzer().assess(classic_512())
 
 

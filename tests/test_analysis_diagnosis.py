@@ -19,7 +19,7 @@ from tests.analysis_cases import (
     swapper_failures,
 )
 from xenaudit.analysis import DefaultAnalyzer
-from xenaudit.analysis.interface import Assessment, Finding
+from xenaudit.analysis.interface import Assessment, DomainInput, Finding
 from xenaudit.inventory.interface import DomainOverride
 
 analyzer = DefaultAnalyzer()
@@ -38,7 +38,7 @@ def only(assessment: Assessment, code: str) -> Finding:
 # --- OOM kills -------------------------------------------------------------------
 
 
-def _oom_case(**kw: object):
+def _oom_case(**kw: object) -> DomainInput:
     # 1 GiB guest, the OOM killer took a 600 MiB java; after the kill plenty is free.
     return case(
         facts(1000 * MIB, 500 * MIB, events=(oom_kill("java", 600 * MIB, line=77),)),
@@ -286,7 +286,7 @@ def test_hvm_increase_never_gets_maxmem_headroom_without_driver() -> None:
     assert rec.live_change_safe is False
 
 
-def _hvm(item):
+def _hvm(item: DomainInput) -> dict[str, object]:
     # The same guest as an HVM domain whose balloon driver is not confirmed.
     return {
         "domain": replace(item.domain, guest_type="hvm"),

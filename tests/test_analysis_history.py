@@ -22,9 +22,10 @@ from xenaudit.analysis.history import (
     night_from_facts,
     with_first_seen,
 )
+from xenaudit.analysis.interface import HistoryNight
 
 
-def _night(day: int, **kw: object):
+def _night(day: int, **kw: object) -> HistoryNight:
     return night(f"2026-11-{day:02d}T02:30:00Z", 1000 * MIB, (500 + day) * MIB, **kw)  # type: ignore[arg-type]
 
 

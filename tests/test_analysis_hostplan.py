@@ -17,6 +17,7 @@ from xenaudit.analysis.interface import (
     Recommendation,
     Severity,
 )
+from xenaudit.hypervisor.interface import HostView
 from xenaudit.inventory.interface import DomainOverride, Thresholds
 
 analyzer = DefaultAnalyzer()
@@ -44,7 +45,7 @@ def _fleet(
     total_mib: int | None,
     dom0_mib: int = 2048,
     states: dict[str, str] | None = None,
-) -> tuple:
+) -> tuple[HostView, list[Assessment], list[DomainInput]]:
     states = states or {}
     domains = [
         domain(name, current, state=states.get(name, "blocked")) for name, current, _, _ in guests

@@ -266,14 +266,15 @@ class HistoryStore:
     # --- writing -----------------------------------------------------------------
 
     def record(self, run_at: str, host: str, domain: str, night: HistoryNight) -> None:
-        """Record one domain's night (its own transaction)."""
+        """Record one domain's night (its own transaction); `run_at` wins over night.run_at."""
         self.record_run(run_at, [(host, domain, night)])
 
     def record_run(self, run_at: str, rows: Iterable[Row]) -> None:
         """Record a whole run in one transaction: all rows or none.
 
         A row for the same host, domain and run_at replaces the earlier one,
-        so re-running a night does not count it twice.
+        so re-running a night does not count it twice. Every row is stored
+        under `run_at`, whatever its night's own run_at says.
         """
         values = [
             (
