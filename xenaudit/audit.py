@@ -29,7 +29,7 @@ from xenaudit.analysis.interface import (
 from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
 from xenaudit.collector.targets import targets_for
-from xenaudit.formats.interface import write_formats
+from xenaudit.formats.interface import FORMAT_NAMES, FormatError, write_formats
 from xenaudit.hypervisor.cfgfind import find_cfg
 from xenaudit.hypervisor.drift import drift
 from xenaudit.hypervisor.factory import read_hosts
@@ -48,7 +48,7 @@ CFG_INDEX = "index.json"
 #: Largest cfg file we read; real ones are a few KiB.
 MAX_CFG_BYTES = 1024 * 1024
 
-ALL_FORMATS: tuple[str, ...] = ("html", "json", "csv", "prom", "patches")
+ALL_FORMATS: tuple[str, ...] = FORMAT_NAMES
 
 #: States in which a guest can be reached and has a kernel to read.
 RUNNING_STATES = frozenset({"running", "blocked", "paused", "unknown"})
@@ -163,7 +163,12 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         demo=options.demo,
         errors=tuple(errors),
     )
-    write_formats(report, outdir, options.formats)
+    try:
+        write_formats(report, outdir, options.formats)
+    except FormatError as exc:
+        # The other outputs were written; say which one failed and go on.
+        report = replace(report, errors=(*report.errors, f"output: {exc}"))
+        report = replace(report, output_failed=True)
     return report
 
 
@@ -423,7 +428,9 @@ def _plan(
     reports: list[HostReport] = []
     for spec, view, error in hosts:
         if view is None:
-            reports.append(HostReport(spec.name, spec.backend, None, None, error))
+            reports.append(
+                HostReport(spec.name, spec.backend, None, None, error, spec.uri, spec.ssh_host)
+            )
             continue
         host_inputs = [i for i in inputs if i.host.name == view.name]
         host_assessments = [by_key[(view.name, i.domain.name)] for i in host_inputs]
@@ -432,7 +439,9 @@ def _plan(
         )
         for a in updated:
             by_key[(a.host, a.domain)] = a
-        reports.append(HostReport(spec.name, view.backend, view, plan, None))
+        reports.append(
+            HostReport(spec.name, view.backend, view, plan, None, spec.uri, spec.ssh_host)
+        )
     return reports, [by_key[(a.host, a.domain)] for a in assessments]
 
 
@@ -506,7 +515,7 @@ def exit_code(report: AuditReport, fail_on: str) -> int:
     """3 when incomplete, else 1 when a finding reaches `fail_on`, else 0."""
     from xenaudit.analysis.interface import SEVERITY_ORDER
 
-    if report.incomplete:
+    if report.incomplete or report.output_failed:
         return 3
     if fail_on != "never" and report.worst_severity_rank() >= SEVERITY_ORDER.index(fail_on):  # type: ignore[arg-type]
         return 1

@@ -42,6 +42,9 @@ class HostReport:
     plan: HostPlan | None
     #: Why the host could not be read, when it could not.
     error: str | None = None
+    #: How the host was reached, so `apply --live` can reach it the same way.
+    uri: str | None = None
+    ssh_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class AuditReport:
     demo: bool = False
     #: Problems that did not stop the audit, each naming the domain or host and the source.
     errors: tuple[str, ...] = field(default_factory=tuple)
+    #: An output format could not be written (the others were).
+    output_failed: bool = False
 
     @property
     def incomplete(self) -> bool:

@@ -138,6 +138,8 @@ def _host(host: HostReport) -> dict[str, Any]:
     return {
         "name": host.name,
         "backend": host.backend,
+        "uri": host.uri,
+        "ssh_host": host.ssh_host,
         "total_memory_kib": view.total_memory_kib if view else None,
         "free_memory_kib": view.free_memory_kib if view else None,
         "error": host.error,
