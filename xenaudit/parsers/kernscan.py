@@ -158,11 +158,11 @@ class Scanner:
         self.lines_seen = complete_lines
         cut_end = False
         prev_had_prefix = self._prev is not None and strip_prefix(_clean(self._prev)).has_prefix
-        if last_partial is not None:
+        if last_partial:
+            lineno = self.lines_seen + 1
+            self.lines_seen = lineno
             line = _decode(last_partial)
             if line.strip():
-                lineno = self.lines_seen + 1
-                self.lines_seen = lineno
                 self._process(lineno, line)
                 cut_end = self._looks_cut_at_end(line, prev_had_prefix)
                 self._prev = line
