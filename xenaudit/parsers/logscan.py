@@ -174,12 +174,29 @@ class _Closing:
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    read = stream.read
+    """Large blocks of the file. For gzip, what was decompressed before a damaged or
+    cut end is still handed out before the error is raised."""
+    if not isinstance(stream, gzip.GzipFile):
+        yield from iter(lambda: stream.read(CHUNK_SIZE), b"")
+        return
+    pending: list[bytes] = []
+    size = 0
     while True:
-        block = read(CHUNK_SIZE)
-        if not block:
-            return
-        yield block
+        try:
+            piece = stream.read1(CHUNK_SIZE)
+        except (OSError, EOFError, zlib.error):
+            if pending:
+                yield b"".join(pending)
+            raise
+        if not piece:
+            break
+        pending.append(piece)
+        size += len(piece)
+        if size >= CHUNK_SIZE:
+            block, pending, size = b"".join(pending), [], 0
+            yield block
+    if pending:
+        yield b"".join(pending)
 
 
 # --- output ------------------------------------------------------------------------
