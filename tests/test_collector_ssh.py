@@ -11,6 +11,7 @@ import base64
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,39 @@ def test_wrong_client_key_is_auth_failed(standin_fleet) -> None:
     assert snap.status == "auth_failed"
     assert str(stranger) in snap.error
     assert snap.host_key_fingerprint is None
+
+
+def test_keys_held_by_a_running_ssh_agent_are_used(
+    standin_fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = standin_fleet(GuestSpec("agent"))
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        for _ in range(1000):  # wait until the agent listens (or died)
+            if sock.exists() or agent.poll() is not None:
+                break
+            time.sleep(0.01)
+        subprocess.run(["ssh-add", str(fleet.client_key)], env=env, check=True, capture_output=True)
+        # No key file anywhere: only the agent can authenticate.
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))
+        collector = SshCollector(fleet.settings(identity_file=None), global_known_hosts=None)
+        (snap,) = collector.collect([fleet.target("agent", identity_file=None)])
+        assert snap.status == "ok", snap.error
+
+        without_agent = SshCollector(
+            fleet.settings(identity_file=None), global_known_hosts=None, use_agent=False
+        )
+        (snap,) = without_agent.collect([fleet.target("agent", identity_file=None)])
+        assert snap.status == "auth_failed"
+        assert "no usable key" in snap.error
+    finally:
+        agent.kill()
+        agent.wait()
 
 
 def test_hostile_output_does_not_break_the_stream(standin_fleet) -> None:
