@@ -88,7 +88,7 @@ def test_probe_refuses_anything_but_a_hex_token() -> None:
     with pytest.raises(ValueError):
         build_probe("abc; rm -rf /", kernlog_max_bytes=10, command_timeout_s=1)
     with pytest.raises(ValueError):
-        build_probe(new_token(), kernlog_max_bytes=0, command_timeout_s=1)
+        build_probe(new_token(), kernlog_max_bytes=-1, command_timeout_s=1)
 
 
 def test_tokens_are_fresh_each_time() -> None:

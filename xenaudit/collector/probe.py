@@ -37,9 +37,10 @@ bytes (the extra byte tells the collector the log was cut).
 Read-only by construction: the script creates no files, runs no interactive
 shell (so no history), and every external command gets `</dev/null`. Slow
 commands run under coreutils `timeout` when it exists, so a hung `dmesg` does
-not outlive the collector's own timeout on the guest. `sudo -n` is tried
-only when a source is unreadable and at most once, because a refused sudo is
-logged (and sometimes mailed) on the guest.
+not outlive the collector's own timeout on the guest. Busybox guests are
+handled where cheap: their `ps` lacks `--sort`, and `timeout` is probed
+once. `sudo -n` is tried only when a source is unreadable and at most once,
+because a refused sudo is logged (and sometimes mailed) on the guest.
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def build_probe(
     """
     if not _TOKEN_RE.fullmatch(token):
         raise ValueError("token must be 32 lowercase hex digits")
-    if kernlog_max_bytes < 1 or command_timeout_s < 1:
-        raise ValueError("kernlog_max_bytes and command_timeout_s must be positive")
+    if kernlog_max_bytes < 0 or command_timeout_s < 1:
+        raise ValueError("kernlog_max_bytes must be >= 0 and command_timeout_s >= 1")
     values = {
         "@MARKER@": marker(token),
         "@TAIL_BYTES@": str(int(kernlog_max_bytes) + 1),
@@ -117,7 +118,8 @@ LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 U=$(id -u)
 T=
-if command -v timeout >/dev/null; then T="timeout -k 5 @TIMEOUT_S@"; fi
+# `-s KILL SECS` is the one syntax GNU and current busybox timeout share; try it once.
+if command -v timeout >/dev/null && timeout -s KILL 9 true; then T="timeout -s KILL @TIMEOUT_S@"; fi
 SC=
 printf '\n%s:H:%s\n' "$M" "$U"
 
@@ -156,7 +158,11 @@ X=/sys/devices/system/xen_memory/xen_memory0
 if [ -d "$X" ]; then b balloon ok; kv "$X/target_kb" "$X/info/current_kb"; e balloon 0
 else b balloon missing; e balloon 0; fi
 if command -v ps >/dev/null; then
-  b ps ok; $T ps -eo pid,comm,rss,vsz --sort=-rss | head -n 30; e ps $?
+  b ps ok
+  # procps first (sorted by RSS); busybox ps knows neither -e nor --sort.
+  P=$($T ps -eo pid,comm,rss,vsz --sort=-rss | head -n 30)
+  if [ -z "$P" ]; then P=$($T ps -o pid,comm,rss,vsz | head -n 30); fi
+  if [ -n "$P" ]; then printf '%s\n' "$P"; e ps 0; else e ps 1; fi
 else b ps missing; e ps 0; fi
 f slabinfo /proc/slabinfo
 
