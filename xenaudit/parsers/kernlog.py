@@ -27,6 +27,7 @@ from xenaudit.parsers.kernpatterns import MARKERS_BYTES
 from xenaudit.parsers.kernscan import LINE_CAP, Scanner
 
 __all__ = [
+    "ChunkScan",
     "ScanSummary",
     "iter_kernlog_chunks",
     "iter_kernlog_events",

@@ -14,7 +14,7 @@ first one printed is kept: it is the wall clock when there is one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
@@ -46,9 +46,12 @@ _PREFIX_RE = re.compile(
 _MONO_TAIL_RE = re.compile(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
 
 
-@dataclass(frozen=True, slots=True)
-class Stripped:
-    """A line split into its prefix facts and the kernel message text."""
+class Stripped(NamedTuple):
+    """A line split into its prefix facts and the kernel message text.
+
+    A named tuple rather than a frozen dataclass: one is built per line read, and
+    tuples are several times cheaper to create.
+    """
 
     timestamp: str | None
     text: str
