@@ -10,6 +10,7 @@ Ctrl-C, SIGTERM or end of stdin, and stops every guest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -48,10 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(info), flush=True)
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

@@ -372,7 +372,14 @@ def _write_guest_files(directory: Path, spec: GuestSpec, client_pub: Path) -> No
     _write(directory / "kernlog.txt", spec.kernlog, 0o444)
     bin_dir = directory / "bin"
     bin_dir.mkdir(mode=0o755)
-    dmesg = spec.dmesg_script or _DEFAULT_DMESG.format(log=directory / "kernlog.txt")
+    log = directory / "kernlog.txt"
+    if spec.dmesg_script is not None:
+        dmesg = spec.dmesg_script
+    elif spec.login_user == "root" or spec.dmesg_restrict == 0:
+        # Nobody who logs in is restricted: skip the check, one exec like the real dmesg.
+        dmesg = f"exec cat {log}"
+    else:
+        dmesg = _DEFAULT_DMESG.format(log=log)
     _write(bin_dir / "dmesg", "#!/bin/sh\n" + dmesg + "\n", 0o755)
     journalctl = spec.journalctl_script or _DEFAULT_JOURNALCTL.format(log=directory / "kernlog.txt")
     _write(bin_dir / "journalctl", "#!/bin/sh\n" + journalctl + "\n", 0o755)
