@@ -116,6 +116,17 @@ def test_unknown_host_is_rejected_by_default(standin_fleet) -> None:
     assert not Path(fleet.settings().own_known_hosts).exists()
 
 
+def test_an_unreadable_known_hosts_file_is_named_in_the_refusal(
+    standin_fleet, tmp_path: Path
+) -> None:
+    fleet = standin_fleet(GuestSpec("somewhere"))
+    not_a_file = tmp_path / "known_hosts.d"
+    not_a_file.mkdir()
+    snap = collect(fleet, known_hosts=str(not_a_file))["somewhere"]
+    assert snap.status == "host_key_rejected"
+    assert f"{not_a_file}: cannot read" in snap.error
+
+
 def test_hashed_known_hosts_entries_are_honoured(standin_fleet) -> None:
     fleet = standin_fleet(GuestSpec("hashed"))
     # ssh-keygen -H rewrites the file with |1|salt|hash names, as Debian's ssh does.

@@ -5,10 +5,13 @@ CPU, shared with the guests' sshd. Per guest we pay one TCP connect, one key
 exchange, one signature, one session and one exec of `sh`; everything else
 (known_hosts, keys, ssh_config, the probe template) is prepared once per
 run. Algorithms are chosen for cheap and safe handshakes: curve25519 key
-exchange, Ed25519 host keys first (restricted to the types known_hosts holds
-for the host, as OpenSSH does, so a changed key is never mistaken for a new
-one), AES-GCM so each packet needs one primitive rather than a cipher plus
-an HMAC.
+exchange first (every OpenSSH since 6.5 has it; the ML-KEM hybrid comes
+next, for servers that offer nothing older), Ed25519 host keys first
+(restricted to the types known_hosts holds for the host, as OpenSSH does,
+so a changed key is never mistaken for a new one), AES-GCM so each packet
+needs one primitive rather than a cipher plus an HMAC. Measured here, the
+client side costs about 7 ms of CPU per guest; the guest's sshd login costs
+twenty times that, so the rest of the run is bound by the guests.
 
 Statuses: `ok`, `partial` (some sections missing, cut or failed, or the
 byte cap hit), `unreachable`, `auth_failed`, `host_key_rejected` and
@@ -374,8 +377,12 @@ def _handshake(
     except KnownHostsError as exc:
         raise _Fail("host_key_rejected", f"{where}{exc}") from None
     if not verdict.accepted:
+        # An unreadable known_hosts file explains many "unknown" keys at once.
+        notes = f" (note: {'; '.join(run.problems)})" if run.problems else ""
         raise _Fail(
-            "host_key_rejected", where + verdict.explain(name), fingerprint=verdict.fingerprint
+            "host_key_rejected",
+            where + verdict.explain(name) + notes,
+            fingerprint=verdict.fingerprint,
         )
     progress.phase = f"{where}authenticating as {hop.user}"
     _authenticate(run, transport, hop, where)
