@@ -108,10 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Iterator[KernelEvent]:
     """Events of one opened file: in parallel for a large plain file, else streamed."""
-    if name != "-" and not isinstance(stream, gzip.GzipFile) and jobs != 1 and can_parallelize():
-        size = os.fstat(stream.fileno()).st_size
-        workers = jobs if jobs > 1 else default_workers(size)
-        if workers > 1 and stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+    if name != "-" and not isinstance(stream, gzip.GzipFile) and jobs != 1:
+        info = os.fstat(stream.fileno())
+        workers = jobs if jobs > 1 else default_workers(info.st_size)
+        if workers > 1 and stat.S_ISREG(info.st_mode) and can_parallelize():
             events, result = scan_file_parallel(name, workers)
             summary.lines_read, summary.truncated = result.lines_read, result.truncated
             yield from events

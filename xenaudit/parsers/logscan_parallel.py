@@ -13,7 +13,6 @@ warm-up (a few megabytes; reports are a few hundred lines).
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 from dataclasses import dataclass
 
@@ -60,6 +59,8 @@ def default_workers(size: int) -> int:
 
 def can_parallelize() -> bool:
     """Worker processes are forked (cheap, and they inherit the imported code)."""
+    import multiprocessing  # only when a large file makes it worth the import
+
     return "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -80,6 +81,8 @@ def scan_file_parallel(
     if len(jobs) == 1:
         results = [_scan_region(jobs[0])]
     else:
+        import multiprocessing
+
         context = multiprocessing.get_context("fork")
         with context.Pool(len(jobs)) as pool:
             results = pool.map(_scan_region, jobs, chunksize=1)
