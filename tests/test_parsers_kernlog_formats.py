@@ -475,6 +475,11 @@ def test_other_balloons_are_not_xen_messages() -> None:
         (f"[ 1.0] {HEADER}\n[ 1.1] Call Trace:", False),
         (f"[ 1.0] {HEADER}\n[ 1.1] Call Trace:\n", False),
         ("plain console output\nwithout any prefix", False),
+        (
+            "-- Logs begin at Mon 2026-11-23 08:00:01 UTC, end at Tue 2026-11-25 10:00:00 UTC. --\n"
+            f"Nov 25 10:00:00 guest01 kernel: {HEADER}\n",
+            False,
+        ),
         ("", False),
     ],
 )

@@ -457,7 +457,8 @@ class Scanner:
 
     def _track_first(self, lineno: int, line: str, stripped: Stripped) -> None:
         if lineno == 1:
-            if not line.strip():
+            # journalctl starts with "-- Logs begin at ... --" (or "-- Boot ... --").
+            if not line.strip() or line.startswith("-- "):
                 self._first_decided = True
                 return
             self._first = stripped
