@@ -10,8 +10,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import paramiko
 import pytest
 
 from xenaudit.collector.interface import GuestTarget
@@ -192,6 +193,58 @@ def hangup_server() -> Iterator[tuple[int, list[int]]]:
     server.close()
 
 
+@pytest.fixture
+def flooding_server() -> Iterator[Callable[[bytes], int]]:
+    """Sends `prefix` and then zeros without end to whoever connects."""
+    servers: list[socket.socket] = []
+    stop = threading.Event()
+
+    def start(prefix: bytes) -> int:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        servers.append(server)
+
+        def serve() -> None:
+            server.settimeout(0.1)
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    continue
+                with conn:
+                    try:
+                        conn.sendall(prefix)
+                        while not stop.is_set():
+                            conn.sendall(b"\0" * 65536)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        return server.getsockname()[1]
+
+    yield start
+    stop.set()
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b"",  # a "version line" that never ends
+        b"SSH-2.0-flood\r\n\xff\xff\xff\xf4",  # then a packet that claims to be 4 GiB
+    ],
+    ids=["endless-banner", "huge-packet"],
+)
+def test_a_flooding_server_is_cut_off_before_the_handshake_ends(flooding_server, prefix) -> None:
+    port = flooding_server(prefix)
+    target = GuestTarget("flood", "dom0a", "127.0.0.1", ssh_port=port)
+    (snap,) = offline(guest_timeout_s=60).collect([target])
+    assert snap.status == "unreachable"
+    assert "bytes before the login finished" in snap.error
+
+
 def offline(**settings) -> SshCollector:
     base = SshSettings(
         known_hosts="/nonexistent", own_known_hosts="/nonexistent/own", ssh_config=None
@@ -235,3 +288,63 @@ def test_an_exhausted_run_deadline_times_out_every_guest() -> None:
 
 def test_no_targets_no_work() -> None:
     assert list(offline().collect([])) == []
+
+
+class _FloodAfterLogin(paramiko.ServerInterface):
+    """Lets anyone in, then answers `exec` with an endless stream of SSH_MSG_IGNORE."""
+
+    def __init__(self, transport: paramiko.Transport) -> None:
+        self.transport = transport
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        return paramiko.AUTH_SUCCESSFUL
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        def flood() -> None:
+            try:
+                while self.transport.is_active():
+                    self.transport.send_ignore(32768)
+            except Exception:
+                return
+
+        threading.Thread(target=flood, daemon=True).start()
+        return True
+
+
+def test_a_guest_flooding_ssh_traffic_after_login_is_cut_off(tmp_path) -> None:
+    host_key = paramiko.ECDSAKey.generate()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    transports: list[paramiko.Transport] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        transport = paramiko.Transport(conn)
+        transports.append(transport)
+        transport.add_server_key(host_key)
+        transport.start_server(server=_FloodAfterLogin(transport))
+
+    threading.Thread(target=serve, daemon=True).start()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {host_key.get_name()} {host_key.get_base64()}\n")
+    client_key = tmp_path / "id_ecdsa"
+    paramiko.ECDSAKey.generate().write_private_key_file(str(client_key))
+    try:
+        collector = offline(
+            known_hosts=str(known), identity_file=str(client_key), max_bytes_per_guest=64 * 1024
+        )
+        (snap,) = collector.collect([GuestTarget("flood", "dom0a", "127.0.0.1", ssh_port=port)])
+    finally:
+        for transport in transports:
+            transport.close()
+        server.close()
+    assert snap.status == "partial"
+    assert "bytes of SSH traffic" in snap.error, snap.error

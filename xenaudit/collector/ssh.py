@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import paramiko
+from paramiko.common import DEFAULT_WINDOW_SIZE
 
+from xenaudit.collector.budget import HANDSHAKE_BYTES, BudgetSocket
 from xenaudit.collector.credentials import KeyRing, LoadedKey, agent_keys
 from xenaudit.collector.interface import (
     CollectionStatus,
@@ -125,6 +127,8 @@ class _Progress:
 
     phase: str = "waiting for a worker"
     stream: ProbeStream | None = None
+    #: The TCP connection to the first hop, with its byte budget.
+    socket: BudgetSocket | None = None
 
 
 @dataclass
@@ -292,9 +296,10 @@ def _connect(
             raise _Fail("timeout", f"{where}out of time")
         if index == 0:
             progress.phase = f"{where}connecting to {hop.hostname}:{hop.port}"
-            sock = _open_socket(hop, min(settings.connect_timeout_s, remaining), where)
-            guard.add(sock)
-            channel: socket.socket | paramiko.Channel = sock
+            raw = _open_socket(hop, min(settings.connect_timeout_s, remaining), where)
+            guard.add(raw)
+            progress.socket = BudgetSocket(raw, HANDSHAKE_BYTES * len(hops))
+            channel: BudgetSocket | paramiko.Channel = progress.socket
         else:
             progress.phase = f"{where}opening a tunnel to {hop.hostname}:{hop.port}"
             try:
@@ -312,10 +317,14 @@ def _connect(
                 ) from None
             except (paramiko.SSHException, OSError) as exc:
                 raise _Fail("unreachable", f"{where}tunnel failed: {exc}") from None
-        transport = paramiko.Transport(channel)
+        transport = paramiko.Transport(channel)  # type: ignore[arg-type]
         transports.append(transport)
         guard.add(transport)
         _handshake(run, transport, hop, guard, progress, where)
+    if progress.socket is not None:
+        # Logged in: now the guest may send its sections, plus SSH framing and one window.
+        cap = settings.max_bytes_per_guest
+        progress.socket.allow(cap + cap // 16 + DEFAULT_WINDOW_SIZE + HANDSHAKE_BYTES)
 
 
 def _open_socket(hop: Hop, timeout: float, where: str) -> socket.socket:
@@ -362,11 +371,17 @@ def _handshake(
     progress.phase = f"{where}key exchange with {hop.hostname}:{hop.port}"
     try:
         transport.start_client(timeout=remaining)
-    except paramiko.SSHException as exc:
-        raise _Fail(
-            "unreachable", f"{where}SSH negotiation failed: {exc}", transient=_was_reset(exc)
-        ) from None
-    except (EOFError, OSError) as exc:
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        if progress.socket is not None and progress.socket.exceeded:
+            raise _Fail(
+                "unreachable",
+                f"{where}the server sent more than {progress.socket.budget} bytes "
+                "before the login finished; not an SSH server we can trust",
+            ) from None
+        if isinstance(exc, paramiko.SSHException):
+            raise _Fail(
+                "unreachable", f"{where}SSH negotiation failed: {exc}", transient=_was_reset(exc)
+            ) from None
         raise _Fail(
             "unreachable", f"{where}connection lost during key exchange: {exc}", transient=True
         ) from None
@@ -508,7 +523,7 @@ def _run_probe(
             stream.feed(data)
         output = stream.result()
         if not output.complete and not output.capped and not guard.passed:
-            output.problems.append(_why_it_ended(transport, channel))
+            output.problems.append(_why_it_ended(transport, channel, progress.socket))
         return output
     except (paramiko.SSHException, OSError, EOFError) as exc:
         if guard.passed:
@@ -532,7 +547,7 @@ def _from_output(target: GuestTarget, output: ProbeOutput) -> GuestSnapshot:
         problems = list(output.problems)
         if not output.section_status:
             said = f"; it printed: {output.preamble}" if output.preamble else ""
-            problems.insert(0, f"the probe produced no sections (is `sh` available?){said}")
+            problems.insert(0, f"the probe produced no sections{said}")
         error = "; ".join(problems)
     return _snapshot(
         target,
@@ -603,8 +618,12 @@ def _snapshot(
     )
 
 
-def _why_it_ended(transport: paramiko.Transport, channel: paramiko.Channel) -> str:
+def _why_it_ended(
+    transport: paramiko.Transport, channel: paramiko.Channel, sock: BudgetSocket | None
+) -> str:
     """Why the output stopped early, for the error message."""
+    if sock is not None and sock.exceeded:
+        return f"the guest sent more than {sock.budget} bytes of SSH traffic"
     if channel.exit_status_ready() and channel.exit_status > 0:
         return f"the probe exited with status {channel.exit_status}"
     error = transport.get_exception()
