@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,30 @@ exit codes:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Subcommands implemented by a stage, by module; imported only when used, so a
+#: quick `xenaudit logscan` does not pay for paramiko, jinja2 and the analysis.
+STAGE_COMMANDS: dict[str, tuple[str, str]] = {
+    "domains": (
+        "xenaudit.hypervisor.cli",
+        "list domains as the hypervisor sees them, with cfg file and drift",
+    ),
+    "logscan": (
+        "xenaudit.parsers.logscan",
+        "list page allocation failures, OOM kills and balloon messages in kernel logs",
+    ),
+    "cfg": ("xenaudit.xlcfg.cli", "show, edit or lint xl.cfg files as xl reads them"),
+    "apply": (
+        "xenaudit.apply.cli",
+        "apply a reviewed report's cfg changes (and, with --live, running memory)",
+    ),
+}
+
+#: Output names of `audit --format`, in writing order (xenaudit.formats.FORMAT_NAMES).
+ALL_FORMATS: tuple[str, ...] = ("patches", "json", "csv", "html", "prom")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or one where only `command`'s stage module is imported."""
     parser = argparse.ArgumentParser(
         prog="xenaudit",
         description="Audit the memory sizing of Xen guests from Dom0: read what each guest "
@@ -31,22 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xenaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_audit(sub)
-    for module in (
-        "xenaudit.hypervisor.cli",
-        "xenaudit.parsers.logscan",
-        "xenaudit.xlcfg.cli",
-        "xenaudit.apply.cli",
-    ):
-        try:
-            __import__(module, fromlist=["add_parser"]).add_parser(sub)
-        except ImportError:  # a stage that is not installed in this build
-            continue
+    for name, (module, help_text) in STAGE_COMMANDS.items():
+        if command is None or command == name:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
 def _add_audit(sub: argparse._SubParsersAction) -> None:
-    from xenaudit.audit import ALL_FORMATS
-
     p = sub.add_parser(
         "audit",
         help="run the whole audit and write the report",
@@ -97,8 +114,6 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
 
 
 def _formats(values: Sequence[str] | None) -> tuple[str, ...]:
-    from xenaudit.audit import ALL_FORMATS
-
     if not values:
         return ALL_FORMATS
     chosen = []
@@ -187,7 +202,9 @@ def _run_audit(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in STAGE_COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

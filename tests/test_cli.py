@@ -1,0 +1,55 @@
+"""The top-level command line: every stage's command is reachable, and cheap ones stay cheap."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from xenaudit.cli import ALL_FORMATS, STAGE_COMMANDS, build_parser, main
+from xenaudit.formats import FORMAT_NAMES
+
+
+def test_audit_format_names_match_the_registry() -> None:
+    assert ALL_FORMATS == FORMAT_NAMES
+
+
+def test_help_lists_every_command_and_the_exit_codes(capsys) -> None:
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    for name in ("audit", *STAGE_COMMANDS):
+        assert name in out
+    assert "incomplete" in out and "--fail-on" in out
+
+
+def test_each_stage_command_has_its_own_help(capsys) -> None:
+    for name in STAGE_COMMANDS:
+        try:
+            build_parser(name).parse_args([name, "--help"])
+        except SystemExit as exc:
+            assert exc.code == 0
+        assert f"usage: xenaudit {name}" in capsys.readouterr().out
+
+
+def test_logscan_does_not_import_the_audit_pipeline(tmp_path) -> None:
+    log = tmp_path / "kern.log"
+    log.write_text("[ 12.5] swapper: page allocation failure. order:0, mode:0x20\n")
+    code = (
+        "import sys; from xenaudit.cli import main; rc = main(['logscan', '--json', sys.argv[1]]);"
+        "heavy = [m for m in ('paramiko', 'jinja2', 'xenaudit.audit') if m in sys.modules];"
+        "print('HEAVY', heavy, file=sys.stderr); raise SystemExit(rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(log)], capture_output=True, text=True, check=True
+    )
+    event = json.loads(result.stdout.splitlines()[0])
+    assert event["process"] == "swapper" and event["order"] == 0
+    assert "HEAVY []" in result.stderr
+
+
+def test_unknown_format_is_a_usage_error(tmp_path, capsys) -> None:
+    assert main(["audit", "--demo", "-o", str(tmp_path / "o"), "--format", "html,pdf"]) == 2
+    assert "unknown format 'pdf'" in capsys.readouterr().err
