@@ -22,6 +22,7 @@ from tests.standin.fleet import free_port
 from xenaudit.collector.interface import GuestSnapshot
 from xenaudit.collector.ssh import SshCollector
 from xenaudit.collector.stream import ProbeStream
+from xenaudit.parsers.guest import parse_guest
 
 pytestmark = pytest.mark.sshd
 
@@ -85,6 +86,28 @@ def test_two_guests_return_their_own_sections_and_values(standin_fleet) -> None:
     if host_has_psi():
         assert snaps["small"].sections["psi_memory"] == small.pressure_memory
         assert snaps["large"].section_status["psi_memory"] == "missing"
+
+
+def test_the_reference_guest_parses_into_the_facts_it_was_given(standin_fleet) -> None:
+    """The 512 MiB DomU that logged `swapper: page allocation failure. order:0, mode:0x20`."""
+    spec = GuestSpec(
+        "ref",
+        meminfo=fixture.meminfo(total_kib=505_416, available_kib=38_912),
+        balloon=(524_288, 516_096),
+        sysvm=fixture.sysvm(min_free_kbytes="1448"),
+    )
+    snap = collect(standin_fleet(spec))["ref"]
+    facts = parse_guest(snap.sections, snap.section_status, "ref")
+
+    assert facts.errors == ()
+    assert facts.meminfo.mem_total_kib == 505_416
+    assert facts.meminfo.mem_available_kib == 38_912
+    assert (facts.balloon_target_kib, facts.balloon_current_kib) == (524_288, 516_096)
+    assert facts.sysvm.get_int("min_free_kbytes") == 1448
+    failures = [e for e in facts.kernlog.events if e.kind == "page_alloc_failure"]
+    assert [(f.process, f.order, f.gfp_mask) for f in failures] == [("swapper", 0, "0x20")]
+    assert [z.zone for z in facts.buddyinfo.zones] == ["DMA", "DMA32"]
+    assert facts.processes
 
 
 def test_changed_host_key_is_rejected_with_the_fingerprint_seen(standin_fleet) -> None:
