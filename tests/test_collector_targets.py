@@ -161,6 +161,13 @@ def test_explicit_target_values_beat_the_config(tmp_path: Path) -> None:
     assert hop.identity_files == ("/k", str(Path.home() / ".ssh/web_key"), "/global")
 
 
+def test_a_root_override_is_not_replaced_by_the_global_user() -> None:
+    # targets_for already folded the inventory's user into the target.
+    target = GuestTarget("web1", "dom0a", "web1", ssh_user="root")
+    (hop,) = SshConfigView(None).route(target, SshSettings(user="audit"))
+    assert hop.user == "root"
+
+
 def test_proxyjump_hops_come_first(tmp_path: Path) -> None:
     config = view(tmp_path, CONFIG)
     jump, guest = config.route(GuestTarget("inner", "dom0a", "inner"), SshSettings())

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from xenaudit.errors import DomainError
+
 CollectionStatus = Literal[
     "ok", "partial", "unreachable", "auth_failed", "host_key_rejected", "timeout", "skipped"
 ]
@@ -33,14 +35,8 @@ SECTIONS: tuple[str, ...] = (
 )
 
 
-class CollectorError(Exception):
+class CollectorError(DomainError):
     """A guest could not be read. The message names the domain and the source."""
-
-    def __init__(self, domain: str, source: str, message: str) -> None:
-        super().__init__(f"{domain}: {source}: {message}")
-        self.domain = domain
-        self.source = source
-        self.message = message
 
 
 @dataclass(frozen=True)

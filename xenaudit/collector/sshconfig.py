@@ -98,7 +98,11 @@ class SshConfigView:
         final_port = target.ssh_port if target.ssh_port != _DEFAULT_PORT else None
         final_user = target.ssh_user if target.ssh_user != _DEFAULT_USER else None
         extra = (target.identity_file,) if target.identity_file else ()
-        return self._route(target.ssh_host, final_user, final_port, extra, settings, ())
+        # The target already carries the inventory's user: "root" here means the
+        # inventory said nothing (or root), so the config may name another.
+        return self._route(
+            target.ssh_host, final_user, final_port, extra, settings, (), default_user=_DEFAULT_USER
+        )
 
     def _route(
         self,
@@ -110,6 +114,7 @@ class SshConfigView:
         seen: tuple[str, ...],
         *,
         follow_jumps: bool = True,
+        default_user: str | None = None,
     ) -> tuple[Hop, ...]:
         if alias in seen:
             raise RouteError(f"ProxyJump loop: {' -> '.join((*seen, alias))}")
@@ -132,7 +137,11 @@ class SshConfigView:
             alias=alias,
             hostname=hostname,
             port=port or config_port or _DEFAULT_PORT,
-            user=user or str(options.get("user") or "") or settings.user or _DEFAULT_USER,
+            user=user
+            or str(options.get("user") or "")
+            or default_user
+            or settings.user
+            or _DEFAULT_USER,
             identity_files=tuple(dict.fromkeys(os.path.expanduser(f) for f in files)),
             identities_only=str(options.get("identitiesonly", "no")).lower() == "yes",
             host_key_alias=str(options["hostkeyalias"]) if "hostkeyalias" in options else None,

@@ -27,6 +27,8 @@ _MAX_PREAMBLE = 512
 #: `kernlog_source` values the probe may report.
 KERNLOG_SOURCES = frozenset({"dmesg", "journalctl", "kern.log"})
 _HEADER_STATUSES = frozenset({"ok", "missing", "denied"})
+#: Where the text of a repeated section goes (read, bounded, then dropped).
+_IGNORED = "_ignored"
 
 
 @dataclass
@@ -68,7 +70,6 @@ class ProbeStream:
         self._pending = bytearray()
         self._open: _Open | None = None
         self._done: dict[str, _Open] = {}
-        self._cut: set[str] = set()
         self._preamble = bytearray()
         self._out = ProbeOutput()
         self._settled = False
@@ -77,10 +78,6 @@ class ProbeStream:
     def finished(self) -> bool:
         """The probe said it was done (or the byte cap was reached): stop reading."""
         return self._out.complete or self._out.capped
-
-    @property
-    def current_section(self) -> str | None:
-        return self._open.name if self._open else None
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes; anything beyond `max_bytes` is dropped and sets `capped`."""
@@ -103,6 +100,8 @@ class ProbeStream:
             # No more data is coming, so the look-behind is plain text.
             self._emit(len(self._pending))
         out = self._out
+        if self._open is not None and self._open.name == _IGNORED:
+            self._open = None
         if self._open is not None:
             opened = self._open
             self._open = None
@@ -196,7 +195,7 @@ class ProbeStream:
         if name in self._done:
             # A second copy of a section is not something our probe prints.
             self._out.problems.append(f"{name}: printed twice; kept the first")
-            self._open = _Open("_ignored", "error", None, False)
+            self._open = _Open(_IGNORED, "error", None, False)
             return True
         kernlog_source = source if name == "kernlog" and source in KERNLOG_SOURCES else None
         self._open = _Open(name, cast(SectionStatus, status), kernlog_source, via == "sudo")
@@ -232,7 +231,7 @@ class ProbeStream:
         if opened.status == "ok":
             opened.status = "truncated"
         self._store(opened)
-        if opened.name != "_ignored":
+        if opened.name != _IGNORED:
             self._out.problems.append(f"{opened.name}: {why}")
 
     def _store(self, section: _Open) -> None:
