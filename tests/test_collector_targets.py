@@ -202,7 +202,8 @@ def test_unusable_routes_are_refused(tmp_path: Path, alias: str, message: str) -
 
 def test_missing_config_means_direct_connections(tmp_path: Path) -> None:
     config = SshConfigView(str(tmp_path / "absent"))
-    (hop,) = config.route(GuestTarget("web1", "dom0a", "web1"), SshSettings(user="u", port=22))
+    target = GuestTarget("web1", "dom0a", "web1", ssh_user="u")
+    (hop,) = config.route(target, SshSettings())
     assert (hop.hostname, hop.port, hop.user, hop.identity_files) == ("web1", 22, "u", ())
 
 
