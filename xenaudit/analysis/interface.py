@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from xenaudit.collector.interface import GuestSnapshot
+from xenaudit.errors import DomainError
 from xenaudit.hypervisor.interface import Domain, HostView
 from xenaudit.inventory.interface import DomainOverride, Thresholds
 from xenaudit.parsers.interface import GuestFacts
@@ -26,14 +27,8 @@ def severity_rank(severity: Severity) -> int:
     return SEVERITY_ORDER.index(severity)
 
 
-class AnalysisError(Exception):
+class AnalysisError(DomainError):
     """The analysis could not run for a domain. Names the domain and the source."""
-
-    def __init__(self, domain: str, source: str, message: str) -> None:
-        super().__init__(f"{domain}: {source}: {message}")
-        self.domain = domain
-        self.source = source
-        self.message = message
 
 
 @dataclass(frozen=True)

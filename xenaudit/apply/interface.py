@@ -12,15 +12,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
+from xenaudit.errors import DomainError
 
-class ApplyError(Exception):
+
+class ApplyError(DomainError):
     """One domain's change could not be made. Names the domain and the source."""
-
-    def __init__(self, domain: str, source: str, message: str) -> None:
-        super().__init__(f"{domain}: {source}: {message}")
-        self.domain = domain
-        self.source = source
-        self.message = message
 
 
 @dataclass(frozen=True)

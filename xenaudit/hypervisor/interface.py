@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from xenaudit.errors import SourcedError
+
 GuestType = Literal["pv", "pvh", "hvm"]
 
 #: Domain states as the report names them; `xl list` flags map onto these.
@@ -19,14 +21,12 @@ DomainState = Literal[
 ]
 
 
-class HypervisorError(Exception):
+class HypervisorError(SourcedError):
     """A hypervisor could not be read. The message names the host and the source."""
 
-    def __init__(self, host: str, source: str, message: str) -> None:
-        super().__init__(f"{host}: {source}: {message}")
-        self.host = host
-        self.source = source
-        self.message = message
+    @property
+    def host(self) -> str:
+        return self.subject
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from xenaudit.errors import SourcedError
+
 HostKeyPolicy = Literal["strict", "accept-new"]
 Backend = Literal["xl", "libvirt", "snapshot"]
 
 
-class InventoryError(Exception):
+class InventoryError(SourcedError):
     """A bad inventory. The message names the file, the key and what was expected."""
 
-    def __init__(self, path: str, key: str, message: str) -> None:
-        super().__init__(f"{path}: {key}: {message}")
-        self.path = path
-        self.key = key
-        self.message = message
+    @property
+    def path(self) -> str:
+        return self.subject
+
+    @property
+    def key(self) -> str:
+        return self.source
 
 
 @dataclass(frozen=True)
