@@ -6,10 +6,19 @@ mount namespace only, fixture files are bind-mounted over /proc/meminfo,
 /proc/buddyinfo, /proc/vmstat, /proc/pressure/memory, /proc/slabinfo,
 /proc/sys/vm, /proc/sys/kernel/dmesg_restrict, /usr/bin/dmesg,
 /usr/bin/journalctl and /var/log, with a tmpfs for sshd's privilege
-separation directory. Everything else (the rest of /proc, ps, uname, sh) is
-the real host's, which is what sshd itself needs. Logins run the collector's
-real probe against these files, so tests exercise the exact bytes a guest
-would send.
+separation directory. Logins run the collector's real probe against these
+files, so tests exercise the exact bytes a guest would send.
+
+Only single files and /proc/sys/vm are covered, never /proc itself, because
+the rest of the namespace needs the real one: sshd writes
+/proc/self/oom_score_adj and walks /proc/self/fd, `ps` reads every
+/proc/<pid>, the fake dmesg reads /proc/sys/kernel/dmesg_restrict, and
+`uname`, `id` and `sh` are the host's. /sys/devices/system is replaced by a
+tmpfs holding only the fake balloon driver (xen_memory0), so tools in the
+guest do not see the host's CPU and memory-block folders; nothing the probe
+or sshd runs looks there. sshd's privilege separation folder /run/sshd is a
+private tmpfs (all of /run when the host has no /run/sshd, so nothing is
+created on the host).
 
 Processes are tracked by PID: at `stop()` every process in a guest's mount
 namespace (sshd, its sessions and anything they left behind, such as a
