@@ -354,3 +354,21 @@ def test_written_file(tmp_path: Path) -> None:
     assert data.startswith(b"<!DOCTYPE html>")
     assert b'<meta charset="utf-8">' in data[:200]
     data.decode("utf-8")
+
+
+def test_domains_are_grouped_by_host_when_there_are_several(tmp_path: Path) -> None:
+    report = rf.rich_report()
+    page = render_html(report, tmp_path)
+    hosts_with_domains = sorted({d.host for d in report.domains})
+    assert len(hosts_with_domains) > 1
+    headings = re.findall(r'<h3 class="hostgroup">On <bdi>([^<]*)</bdi>', page)
+    assert headings == [html.escape(h) for h in hosts_with_domains]
+    # every domain card follows the heading of its own host
+    for domain in report.domains:
+        card = page.index(f"<bdi>{html.escape(domain.name)}</bdi> <small>on")
+        before = [
+            page.rfind(f'hostgroup">On <bdi>{html.escape(h)}</bdi>', 0, card) for h in headings
+        ]
+        assert max(range(len(headings)), key=lambda i: before[i]) == headings.index(
+            html.escape(domain.host)
+        )
