@@ -184,3 +184,15 @@ def test_bad_inventory_exits_2_naming_file_and_key(tmp_path: Path, capsys) -> No
     assert main(["audit", "-i", str(bad), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "hypervisor[0].backend" in err
+
+
+def test_evidence_quotes_the_log_line_as_printed(demo_json: dict) -> None:
+    web = domain(demo_json, "web-frontend")
+    finding = next(f for f in web["findings"] if f["code"] == "atomic_reserve")
+    quoted = [e for e in finding["evidence"] if e["source"].startswith("kernlog")]
+    assert quoted
+    # 2.6.32 printed a period after "failure"; the quote keeps it, with the line number.
+    first = quoted[0]
+    assert "swapper: page allocation failure. order:0, mode:0x20" in first["text"]
+    kernlog = (FLEET_DIR / "web-frontend" / "kernlog").read_text().splitlines()
+    assert first["text"].split("  [decoded")[0].split("] ", 1)[1] in kernlog[first["line"] - 1]

@@ -518,3 +518,17 @@ def test_events_come_in_input_order() -> None:
         ("balloon", 6),
     ]
     assert log.lines_read == 6
+
+
+def test_events_keep_the_header_text_as_printed() -> None:
+    log = (
+        "<4>[ 8812.331204] swapper: page allocation failure. order:0, mode:0x20\n"
+        "Nov 25 10:00:00 db kernel: [ 99.1] postgres invoked oom-killer: "
+        "gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0\n"
+        "Nov 25 10:00:00 db kernel: [ 99.2] Out of memory: Killed process 2231 (postgres) "
+        "total-vm:1324556kB, anon-rss:912344kB, file-rss:4kB, shmem-rss:120032kB\n"
+    )
+    failure, invoked, kill = parse_kernlog(log).events
+    assert failure.text == "swapper: page allocation failure. order:0, mode:0x20"
+    assert invoked.text.startswith("postgres invoked oom-killer: gfp_mask=0x100cca(")
+    assert kill.text.startswith("Out of memory: Killed process 2231 (postgres) total-vm:")

@@ -56,19 +56,25 @@ def counter(delta: CounterDelta) -> Evidence:
 
 
 def failure(s: Signals, event: PageAllocFailure) -> Evidence:
+    """The header as printed; flags decoded from a bare hex mask are added after it."""
     stamp = f"[{event.timestamp}] " if event.timestamp else ""
-    flags = f" ({'|'.join(event.gfp_flags)})" if event.gfp_flags else ""
-    decoded = " decoded" if event.gfp_flags_source == "decoded" and event.gfp_flags else ""
-    text = (
-        f"{stamp}{event.process}: page allocation failure: order:{event.order}, "
-        f"mode:{event.gfp_mask}{flags}{decoded}"
+    header = event.text or (
+        f"{event.process}: page allocation failure: order:{event.order}, mode:{event.gfp_mask}"
     )
-    return Evidence(f"kernlog ({s.kernlog_source})", clean(text), event.line)
+    decoded = ""
+    if event.gfp_flags_source == "decoded" and event.gfp_flags:
+        decoded = f"  [decoded: {'|'.join(event.gfp_flags)}]"
+    return Evidence(f"kernlog ({s.kernlog_source})", clean(stamp + header + decoded), event.line)
 
 
 def kill(s: Signals, event: OomKill) -> Evidence:
     stamp = f"[{event.timestamp}] " if event.timestamp else ""
     rss = rss_kib(event)
+    if event.text:
+        text = stamp + event.text
+        if rss is not None:
+            text += f" (RSS {round(rss / 1024)} MiB)"
+        return Evidence(f"kernlog ({s.kernlog_source})", clean(text), event.line)
     what = "Memory cgroup out of memory: " if event.memcg else ""
     text = f"{stamp}{what}Killed process {event.victim_pid} ({event.victim_process})"
     details = []
@@ -90,6 +96,8 @@ def kill(s: Signals, event: OomKill) -> Evidence:
 
 def invoked(s: Signals, event: OomInvoked) -> Evidence:
     stamp = f"[{event.timestamp}] " if event.timestamp else ""
+    if event.text:
+        return Evidence(f"kernlog ({s.kernlog_source})", clean(stamp + event.text), event.line)
     text = f"{stamp}{event.process} invoked oom-killer: gfp_mask={event.gfp_mask}"
     if event.order is not None:
         text += f", order={event.order}"

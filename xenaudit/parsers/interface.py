@@ -196,6 +196,8 @@ class PageAllocFailure:
     kernel_version: str | None = None
     #: Bit layout used when the flags were decoded ("pre-4.4", "4.4", ...); None if printed.
     gfp_era: str | None = None
+    #: The header as the kernel printed it (line prefix removed), for quoting.
+    text: str = ""
 
     @property
     def is_atomic(self) -> bool:
@@ -252,6 +254,8 @@ class OomInvoked:
     #: The lines of the report that followed (call trace, Mem-Info, task list).
     context: tuple[LogLine, ...] = ()
     buddy_lines: tuple[str, ...] = ()
+    #: The header as the kernel printed it (line prefix removed), for quoting.
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -273,6 +277,8 @@ class OomKill:
     oom_score_adj: int | None = None
     #: Badness score from the old "Kill process N (x) score S or sacrifice child" line.
     score: int | None = None
+    #: The "Killed process" line as the kernel printed it (prefix removed), for quoting.
+    text: str = ""
 
 
 @dataclass(frozen=True)

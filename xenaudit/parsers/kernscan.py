@@ -66,6 +66,8 @@ class _Report:
     old_dump: bool = False
     constraint: str | None = None
     memcg: bool = False
+    #: The header's message text as the kernel printed it (line prefix removed).
+    text: str = ""
 
 
 @dataclass
@@ -217,7 +219,7 @@ class Scanner:
             if not header.complete:
                 self._partial = _Partial(lineno, stripped, self._prev)
                 return True
-            self._open_page_alloc(lineno, stripped.timestamp, header, self._prev)
+            self._open_page_alloc(lineno, stripped.timestamp, header, self._prev, stripped.text)
             return True
         if "invoked oom-killer" in text:
             oom = kp.parse_oom_invoked(text)
@@ -228,7 +230,9 @@ class Scanner:
             if not oom.complete:
                 self._partial = _Partial(lineno, stripped, self._prev)
                 return True
-            self._report = _Report("oom_invoked", lineno, stripped.timestamp, oom)
+            self._report = _Report(
+                "oom_invoked", lineno, stripped.timestamp, oom, text=stripped.text
+            )
             return True
         if "Killed process" in text:
             kill = kp.parse_killed(text)
@@ -243,7 +247,9 @@ class Scanner:
             score = pending.kill.score if pending and pending.kill.pid == kill.pid else None
             memcg = kill.memcg or memcg_report or (pending is not None and pending.kill.memcg)
             self._out.append(
-                _kill_event(lineno, stripped.timestamp, kill, memcg=memcg, score=score)
+                _kill_event(
+                    lineno, stripped.timestamp, kill, memcg=memcg, score=score, text=stripped.text
+                )
             )
             return True
         if "balloon" in text:
@@ -325,12 +331,19 @@ class Scanner:
     # --- opening and closing ------------------------------------------------------
 
     def _open_page_alloc(
-        self, lineno: int, timestamp: str | None, header: kp.PageAllocHeader, prev: str | None
+        self,
+        lineno: int,
+        timestamp: str | None,
+        header: kp.PageAllocHeader,
+        prev: str | None,
+        text: str,
     ) -> None:
         suppressed = 0
         if prev is not None and "callbacks suppressed" in prev:
             suppressed = kp.parse_suppressed(strip_prefix(_clean(prev)).text) or 0
-        self._report = _Report("page_alloc_failure", lineno, timestamp, header, suppressed)
+        self._report = _Report(
+            "page_alloc_failure", lineno, timestamp, header, suppressed, text=text
+        )
 
     def _join(self, partial: _Partial, continuation: str) -> bool:
         """Try the wrapped header with its continuation; True when that made a header."""
@@ -358,11 +371,13 @@ class Scanner:
         if pa is not None:
             # Names cut short: the complete ones are kept (printed names mean a 4.6+
             # kernel, so decoding the hex with a guessed layout would be worse).
-            self._open_page_alloc(partial.line, partial.stripped.timestamp, pa, partial.prev)
+            self._open_page_alloc(partial.line, partial.stripped.timestamp, pa, partial.prev, text)
             return
         oom = kp.parse_oom_invoked(text)
         if oom is not None:
-            self._report = _Report("oom_invoked", partial.line, partial.stripped.timestamp, oom)
+            self._report = _Report(
+                "oom_invoked", partial.line, partial.stripped.timestamp, oom, text=text
+            )
 
     def _close_report(self) -> None:
         report = self._report
@@ -427,6 +442,7 @@ class Scanner:
             callbacks_suppressed=report.suppressed,
             kernel_version=report.release,
             gfp_era=era,
+            text=report.text,
         )
 
     def _oom_event(self, report: _Report, header: kp.OomHeader) -> OomInvoked:
@@ -451,6 +467,7 @@ class Scanner:
             kernel_version=report.release,
             context=tuple(report.context),
             buddy_lines=tuple(report.buddy),
+            text=report.text,
         )
 
     # --- truncation ---------------------------------------------------------------
@@ -495,6 +512,7 @@ def _kill_event(
     *,
     memcg: bool | None = None,
     score: int | None = None,
+    text: str = "",
 ) -> OomKill:
     return OomKill(
         line=line,
@@ -510,6 +528,7 @@ def _kill_event(
         pgtables_kib=kill.pgtables_kib,
         oom_score_adj=kill.oom_score_adj,
         score=kill.score if score is None else score,
+        text=text,
     )
 
 
