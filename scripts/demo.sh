@@ -8,6 +8,6 @@ status=0
 .venv/bin/xenaudit audit --demo -o "$out" || status=$?
 # The demo fleet has findings (exit 1) and an unreachable guest (exit 3) on purpose.
 case "$status" in
-  0|1|3) echo "Demo finished (exit code $status, see README: Exit codes). Open $(pwd)/$out/report.html" ;;
+  0|1|3) echo "Demo finished with exit code $status (1: findings, 3: an unreachable guest; both on purpose)." ;;
   *) exit "$status" ;;
 esac
