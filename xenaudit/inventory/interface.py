@@ -78,7 +78,6 @@ class DomainOverride:
     """Per-domain settings; every field is optional."""
 
     name: str
-    host: str | None = None
     ssh_host: str | None = None
     ssh_port: int | None = None
     ssh_user: str | None = None

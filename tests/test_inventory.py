@@ -1,0 +1,93 @@
+"""The inventory loader: strict about keys and types, and the example documents every key."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from xenaudit.inventory.interface import (
+    DomainOverride,
+    HypervisorSpec,
+    InventoryError,
+    SshSettings,
+    Thresholds,
+)
+from xenaudit.inventory.toml import load_inventory
+
+EXAMPLE = REPO / "inventory.example.toml"
+
+
+def test_example_inventory_loads() -> None:
+    inventory = load_inventory(EXAMPLE)
+    assert [h.name for h in inventory.hypervisors] == ["dom0a", "dom0b"]
+    assert inventory.hypervisors[1].ssh_host == "dom0b.example.org"
+    assert inventory.override("web01").ssh_port == 2222
+    assert inventory.override("app1", "dom0b").balloon_driver is True
+    assert inventory.override("app1", "dom0a").balloon_driver is None
+    assert inventory.override("winsrv").skip is True
+    assert inventory.ssh_host_template == "{name}"
+
+
+@pytest.mark.parametrize(
+    ("cls", "skip"),
+    [
+        (SshSettings, set()),
+        (HypervisorSpec, set()),
+        (DomainOverride, {"name"}),
+        (Thresholds, set()),
+    ],
+)
+def test_example_documents_every_key(cls: type, skip: set[str]) -> None:
+    text = EXAMPLE.read_text()
+    documented = set(re.findall(r"^#?\s*([a-z_0-9]+)\s*=", text, re.MULTILINE))
+    missing = {f.name for f in dataclasses.fields(cls)} - skip - documented
+    assert not missing, f"inventory.example.toml does not document {sorted(missing)}"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "inventory.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("", "hypervisor", "at least one"),
+        ('[[hypervisor]]\nname = "a"\nbakend = "xl"\n', "hypervisor[0].bakend", "unknown key"),
+        ('[[hypervisor]]\nname = "a"\nbackend = "libvirt"\n', "hypervisor[0].uri", "needs a uri"),
+        (
+            '[[hypervisor]]\nname = "a"\n[ssh]\nconcurrency = "many"\n',
+            "ssh.concurrency",
+            "whole number",
+        ),
+        ('[[hypervisor]]\nname = "a"\n[ssh]\nhost_template = "x"\n', "ssh.host_template", "{name}"),
+        ('[[hypervisor]]\nname = "a"\n[thresholds]\nmargin = -1\n', "thresholds.margin", "non-neg"),
+        (
+            '[[hypervisor]]\nname = "a"\n[domains.web]\nskip = "yes"\n',
+            "domains.web.skip",
+            "true or",
+        ),
+        ('[[hypervisor]]\nname = "a"\n[[hypervisor]]\nname = "a"\n', "hypervisor.name", "unique"),
+        ("not toml = = =", "-", "not valid TOML"),
+    ],
+)
+def test_bad_inventory_names_file_key_and_expectation(
+    tmp_path: Path, text: str, key: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert caught.value.path == str(path)
+    assert caught.value.key == key
+    assert expected in caught.value.message
+    assert str(caught.value).startswith(f"{path}: {key}: ")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="file not found"):
+        load_inventory(tmp_path / "nope.toml")
