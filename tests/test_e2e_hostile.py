@@ -67,3 +67,16 @@ def test_broken_snapshot_meta_is_reported_not_fatal(tmp_path: Path) -> None:
     assert "monitor" in (monitor["collection"]["error"] or "")
     others = [d for d in report["domains"] if d["name"] == "db-primary"]
     assert others[0]["collection"]["status"] == "ok"
+
+
+def test_broken_cfg_index_is_reported_and_no_patch_is_made(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    shutil.copytree(FLEET_DIR, fleet)
+    (fleet / "_cfg" / "index.json").write_text('{"xen-demo": ["not", "a", "table"]')
+    code, report, _page = replay(tmp_path, fleet)
+    assert code == 3
+    assert any("unreadable cfg index" in e for e in report["errors"])
+    for item in report["domains"]:
+        assert item["config"]["memory_mib"] is None
+        assert item["config"]["error"]
+        assert item["patch"] is None

@@ -7,7 +7,6 @@ error), so one broken guest or Dom0 never hides the rest of the fleet.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -21,16 +20,15 @@ from xenaudit.analysis.default import DefaultAnalyzer
 from xenaudit.analysis.history import HistoryError, HistoryStore, night_from_facts
 from xenaudit.analysis.interface import (
     Assessment,
-    ConfigFacts,
     DomainInput,
     Finding,
     HistoryNight,
 )
+from xenaudit.cfgfiles import CFG_DIR, CfgReplay, CfgStore, LoadedConfig, load_config
 from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
 from xenaudit.collector.targets import targets_for
 from xenaudit.formats.interface import FORMAT_NAMES, FormatError, write_formats
-from xenaudit.hypervisor.cfgfind import find_cfg
 from xenaudit.hypervisor.drift import drift
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
@@ -40,13 +38,7 @@ from xenaudit.parsers.guest import parse_guest
 from xenaudit.parsers.interface import GuestFacts
 from xenaudit.report import AuditReport, DomainReport, HostReport
 from xenaudit.snapshots import HYPERVISOR_DIR, host_dirs, safe_name
-from xenaudit.xlcfg import CfgSyntaxError, parse, propose_memory_patch
-
-#: Where a run keeps the cfg files it judged, so a replay sees the same files.
-CFG_DIR = "_cfg"
-CFG_INDEX = "index.json"
-#: Largest cfg file we read; real ones are a few KiB.
-MAX_CFG_BYTES = 1024 * 1024
+from xenaudit.xlcfg import propose_memory_patch
 
 ALL_FORMATS: tuple[str, ...] = FORMAT_NAMES
 
@@ -73,12 +65,6 @@ class AuditOptions:
     now: datetime | None = None
 
 
-@dataclass(frozen=True)
-class _LoadedConfig:
-    facts: ConfigFacts
-    text: bytes | None
-
-
 def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     """Run every stage and write the chosen outputs under `options.outdir`."""
     now = options.now or datetime.now(UTC)
@@ -90,10 +76,12 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     errors: list[str] = []
 
     hosts = _read_hosts(inventory, snapshot_root, generated_at, say, errors)
-    replay_cfgs = _CfgReplay(options.from_snapshots) if options.from_snapshots else None
-    cfg_store = _CfgStore(snapshot_root / CFG_DIR)
+    replay_cfgs = CfgReplay(options.from_snapshots) if options.from_snapshots else None
+    if replay_cfgs is not None and replay_cfgs.error:
+        errors.append(replay_cfgs.error)
+    cfg_store = CfgStore(snapshot_root / CFG_DIR)
 
-    pending: list[tuple[str, Domain, _LoadedConfig | None, tuple[str, ...]]] = []
+    pending: list[tuple[str, Domain, LoadedConfig, tuple[str, ...]]] = []
     targets: list[GuestTarget] = []
     for spec, view, _error in hosts:
         if view is None:
@@ -105,11 +93,11 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
             if replay_cfgs is not None:
                 loaded = replay_cfgs.load(spec.name, domain.name)
             else:
-                loaded = _load_config(spec, domain, inventory, options.root)
-            if loaded is not None and loaded.text is not None and loaded.facts.path:
-                cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.text)
+                loaded = load_config(domain.name, spec, override, options.root)
+            if loaded.data is not None and loaded.facts.path:
+                cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.data)
             drifted: tuple[str, ...] = ()
-            if loaded is not None and loaded.facts.error is None:
+            if loaded.facts.error is None:
                 drifted = drift(domain, loaded.facts.memory_mib, loaded.facts.maxmem_mib)
             pending.append((spec.name, domain, loaded, drifted))
         reachable = [
@@ -139,7 +127,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
                 DomainInput(
                     host=view,
                     domain=domain,
-                    config=loaded.facts if loaded else None,
+                    config=loaded.facts,
                     snapshot=snap,
                     facts=facts,
                     override=inventory.override(domain.name, host_name),
@@ -209,101 +197,6 @@ def snapshot_hypervisors(snapshot_root: Path) -> tuple[HypervisorSpec, ...]:
             name = folder.name
         specs.append(HypervisorSpec(name=name, backend="snapshot", snapshot_dir=str(folder)))
     return tuple(specs)
-
-
-# --- cfg files -------------------------------------------------------------------
-
-
-def _load_config(
-    spec: HypervisorSpec, domain: Domain, inventory: Inventory, root: Path
-) -> _LoadedConfig:
-    override = inventory.override(domain.name, spec.name)
-    path, note = find_cfg(domain.name, spec, override, root)
-    if path is None:
-        return _LoadedConfig(
-            ConfigFacts(None, None, None, None, error=note or "no cfg file found"), None
-        )
-    real_path = "/" + str(Path(path).resolve().relative_to(root.resolve())).lstrip("/")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CFG_BYTES + 1)
-    except OSError as exc:
-        return _LoadedConfig(
-            ConfigFacts(real_path, None, None, None, error=f"cannot read: {exc.strerror}"), None
-        )
-    if len(data) > MAX_CFG_BYTES:
-        return _LoadedConfig(
-            ConfigFacts(real_path, None, None, None, error="larger than 1 MiB; not a cfg?"), None
-        )
-    return _LoadedConfig(config_facts(real_path, data), data)
-
-
-def config_facts(path: str, data: bytes) -> ConfigFacts:
-    """Read memory, maxmem and type the way xl does; a parse error becomes `error`."""
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        cfg = parse(data, path)
-    except CfgSyntaxError as exc:
-        return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
-    try:
-        memory, maxmem, guest_type = cfg.memory_mib, cfg.maxmem_mib, cfg.guest_type
-    except (ValueError, TypeError) as exc:
-        return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
-    return ConfigFacts(path, memory, maxmem, guest_type, sha256=digest)
-
-
-class _CfgStore:
-    """Saves each judged cfg beside the guest snapshots for replays."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.index: dict[str, dict[str, dict[str, str]]] = {}
-        self.taken: dict[str, set[str]] = {}
-        self.host_dirs: dict[str, str] = {}
-        self.host_taken: set[str] = set()
-
-    def save(self, host: str, domain: str, real_path: str, data: bytes) -> None:
-        host_dir = self.host_dirs.setdefault(host, safe_name(host, self.host_taken))
-        file_name = safe_name(domain, self.taken.setdefault(host, set())) + ".cfg"
-        target = self.folder / host_dir
-        target.mkdir(parents=True, exist_ok=True)
-        (target / file_name).write_bytes(data)
-        self.index.setdefault(host, {})[domain] = {
-            "path": real_path,
-            "file": f"{host_dir}/{file_name}",
-        }
-
-    def write_index(self) -> None:
-        if self.index:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / CFG_INDEX).write_text(
-                json.dumps(self.index, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-            )
-
-
-class _CfgReplay:
-    """Reads the cfg files an earlier run saved with `_CfgStore`."""
-
-    def __init__(self, snapshot_root: Path) -> None:
-        self.folder = snapshot_root / CFG_DIR
-        self.index: dict[str, dict[str, dict[str, str]]] = {}
-        index_file = self.folder / CFG_INDEX
-        if index_file.is_file():
-            self.index = json.loads(index_file.read_text(encoding="utf-8"))
-
-    def load(self, host: str, domain: str) -> _LoadedConfig:
-        entry = self.index.get(host, {}).get(domain)
-        if entry is None:
-            return _LoadedConfig(
-                ConfigFacts(None, None, None, None, error="no cfg in the snapshot"), None
-            )
-        source = (self.folder / entry["file"]).resolve()
-        if self.folder.resolve() not in source.parents or not source.is_file():
-            return _LoadedConfig(
-                ConfigFacts(None, None, None, None, error="cfg missing from the snapshot"), None
-            )
-        data = source.read_bytes()[: MAX_CFG_BYTES + 1]
-        return _LoadedConfig(config_facts(entry["path"], data), data)
 
 
 # --- guests ----------------------------------------------------------------------
@@ -471,7 +364,7 @@ def _record(
 def _domain_reports(
     inputs: Sequence[DomainInput],
     assessments: Sequence[Assessment],
-    pending: Sequence[tuple[str, Domain, _LoadedConfig | None, tuple[str, ...]]],
+    pending: Sequence[tuple[str, Domain, LoadedConfig, tuple[str, ...]]],
 ) -> list[DomainReport]:
     reports = []
     taken: set[str] = set()
@@ -485,13 +378,12 @@ def _domain_reports(
             rec is not None
             and rec.fits
             and rec.change != "none"
-            and loaded is not None
-            and loaded.text is not None
+            and loaded.data is not None
             and loaded.facts.error is None
             and loaded.facts.path
         ):
             patch_text = propose_memory_patch(
-                loaded.facts.path, loaded.text, rec.memory_mib, rec.maxmem_mib
+                loaded.facts.path, loaded.data, rec.memory_mib, rec.maxmem_mib
             )
             if patch_text:
                 patch_path = f"patches/{safe_name(item.domain.name, taken)}.cfg.diff"

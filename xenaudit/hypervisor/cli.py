@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from xenaudit.hypervisor.cfgfind import MAX_CFG_BYTES, find_cfg
+from xenaudit.cfgfiles import read_config
+from xenaudit.hypervisor.cfgfind import find_cfg
 from xenaudit.hypervisor.drift import drift, format_mib
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
-from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_cfg_facts
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
 
 EXIT_OK = 0
@@ -94,12 +94,7 @@ def _targets(
 def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
     if path is None:
         return None, None
-    try:
-        with path.open("rb") as handle:
-            text = handle.read(MAX_CFG_BYTES).decode("utf-8", errors="replace")
-        facts = read_cfg_facts(text, str(path))
-    except (OSError, CfgReadError):
-        return None, None
+    facts = read_config(path, str(path)).facts
     return facts.memory_mib, facts.maxmem_mib
 
 
