@@ -196,3 +196,35 @@ def test_evidence_quotes_the_log_line_as_printed(demo_json: dict) -> None:
     assert "swapper: page allocation failure. order:0, mode:0x20" in first["text"]
     kernlog = (FLEET_DIR / "web-frontend" / "kernlog").read_text().splitlines()
     assert first["text"].split("  [decoded")[0].split("] ", 1)[1] in kernlog[first["line"] - 1]
+
+
+def test_skipped_domain_is_listed_and_still_counts_on_the_host(tmp_path: Path) -> None:
+    from xenaudit.demo import INVENTORY
+
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(INVENTORY.read_text() + "\n[domains.monitor]\nskip = true\n")
+    out = tmp_path / "out"
+    main(
+        [
+            "audit",
+            "-i",
+            str(inventory),
+            "--from-snapshots",
+            str(FLEET_DIR),
+            "-o",
+            str(out),
+            "-q",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    report = json.loads((out / "report.json").read_text())
+    monitor = domain(report, "monitor")
+    assert monitor["collection"]["status"] == "skipped"
+    assert "skip" in monitor["collection"]["error"]
+    assert monitor["severity"] in ("ok", "info")
+    assert monitor["recommendation"] is None or monitor["recommendation"]["change"] == "none"
+    assert not monitor["events"]
+    plan = report["hosts"][0]["plan"]
+    entry = next(e for e in plan["entries"] if e["domain"] == "monitor")
+    assert entry["current_mib"] == entry["planned_mib"] == 1024

@@ -43,7 +43,7 @@ from xenaudit.xlcfg import propose_memory_patch
 ALL_FORMATS: tuple[str, ...] = FORMAT_NAMES
 
 #: States in which a guest can be reached and has a kernel to read.
-RUNNING_STATES = frozenset({"running", "blocked", "paused", "unknown"})
+RUNNING_STATES = frozenset({"running", "blocked", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,17 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
 
     pending: list[tuple[str, Domain, LoadedConfig, tuple[str, ...]]] = []
     targets: list[GuestTarget] = []
+    not_collected: dict[tuple[str, str], GuestSnapshot] = {}
     for spec, view, _error in hosts:
         if view is None:
             continue
         for domain in view.guests:
             override = inventory.override(domain.name, spec.name)
-            if override.skip:
-                continue
+            why = _not_collected_because(domain, override.skip)
+            if why is not None:
+                not_collected[(spec.name, domain.name)] = GuestSnapshot(
+                    domain.name, spec.name, "skipped", generated_at, error=why
+                )
             if replay_cfgs is not None:
                 loaded = replay_cfgs.load(spec.name, domain.name)
             else:
@@ -112,6 +116,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     cfg_store.write_index()
 
     snapshots = _collect(inventory, options, targets, snapshot_root, say)
+    snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
     with _history(inventory, options, errors) as store:
@@ -158,6 +163,15 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         report = replace(report, errors=(*report.errors, f"output: {exc}"))
         report = replace(report, output_failed=True)
     return report
+
+
+def _not_collected_because(domain: Domain, skip: bool) -> str | None:
+    """Why a guest is deliberately not read tonight (it still counts in the host plan)."""
+    if skip:
+        return "skipped by the inventory (skip = true)"
+    if domain.state == "paused":
+        return "domain is paused: it cannot answer until it is unpaused"
+    return None
 
 
 # --- hosts -----------------------------------------------------------------------
