@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -228,3 +229,36 @@ def test_skipped_domain_is_listed_and_still_counts_on_the_host(tmp_path: Path) -
     plan = report["hosts"][0]["plan"]
     entry = next(e for e in plan["entries"] if e["domain"] == "monitor")
     assert entry["current_mib"] == entry["planned_mib"] == 1024
+
+
+def test_nightly_runs_build_up_history(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from xenaudit.audit import AuditOptions, run_audit, snapshot_hypervisors
+    from xenaudit.demo import INVENTORY
+    from xenaudit.inventory.toml import load_inventory
+
+    inventory = dataclasses.replace(
+        load_inventory(INVENTORY), hypervisors=snapshot_hypervisors(FLEET_DIR)
+    )
+    state = tmp_path / "state"
+    reports = []
+    for night in (1, 2, 3):
+        options = AuditOptions(
+            outdir=tmp_path / f"night{night}",
+            formats=("json",),
+            state_dir=state,
+            from_snapshots=FLEET_DIR,
+            now=datetime(2026, 12, night, 2, 30, tzinfo=UTC),
+        )
+        reports.append(run_audit(inventory, options))
+    needs = [
+        next(d for d in r.domains if d.name == "web-frontend").assessment.need_history_mib
+        for r in reports
+    ]
+    # one more night of history each run (tonight included)
+    assert [len(n) for n in needs] == [1, 2, 3]
+    last = next(d for d in reports[-1].domains if d.name == "web-frontend").assessment
+    atomic = next(f for f in last.findings if f.code == "atomic_reserve")
+    assert atomic.first_seen is not None and atomic.first_seen.startswith("2026-12-01")
+    assert atomic.nights_seen >= 2

@@ -17,7 +17,12 @@ from pathlib import Path
 
 from xenaudit import __version__
 from xenaudit.analysis.default import DefaultAnalyzer
-from xenaudit.analysis.history import HistoryError, HistoryStore, night_from_facts
+from xenaudit.analysis.history import (
+    HistoryError,
+    HistoryStore,
+    night_for_assessment,
+    with_first_seen,
+)
 from xenaudit.analysis.interface import (
     Assessment,
     DomainInput,
@@ -142,6 +147,8 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
                 )
             )
         assessments = [_assess(analyzer, item, errors) for item in inputs]
+        if store is not None:
+            assessments = [with_first_seen(a, store) for a in assessments]
         host_reports, assessments = _plan(analyzer, hosts, inputs, assessments, inventory)
         if store is not None and options.record_history:
             _record(store, generated_at, inputs, assessments, errors)
@@ -363,8 +370,7 @@ def _record(
     for item, assessment in zip(inputs, assessments, strict=True):
         if item.facts is None or item.facts.meminfo is None:
             continue
-        codes = tuple(f.code for f in assessment.findings)
-        night = replace(night_from_facts(item.facts, run_at), finding_codes=codes)
+        night = night_for_assessment(item.facts, run_at, assessment)
         rows.append((item.host.name, item.domain.name, night))
     try:
         store.record_run(run_at, rows)
