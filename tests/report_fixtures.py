@@ -23,7 +23,7 @@ from xenaudit.analysis.interface import (
     PlanEntry,
     Recommendation,
 )
-from xenaudit.collector.interface import GuestSnapshot
+from xenaudit.collector.interface import SECTIONS, GuestSnapshot
 from xenaudit.hypervisor.interface import Domain, HostView
 from xenaudit.parsers.interface import (
     BalloonMessage,
@@ -63,21 +63,7 @@ HOSTILE_PAYLOADS: tuple[str, ...] = (
     "{{ 7*7 }}{% raw %}jinja{% endraw %}",
 )
 
-SECTIONS_OK = {
-    name: "ok"
-    for name in (
-        "meminfo",
-        "buddyinfo",
-        "vmstat",
-        "psi_memory",
-        "slabinfo",
-        "sysvm",
-        "ps",
-        "kernlog",
-        "balloon",
-        "uname",
-    )
-}
+SECTIONS_OK = dict.fromkeys(SECTIONS, "ok")
 
 
 def meminfo(
