@@ -170,3 +170,45 @@ def test_nobody_listening(tmp_path: Path) -> None:
     with pytest.raises(HypervisorError) as caught:
         XlSource(spec, settings).read()
     assert caught.value.source == "ssh" and "cannot connect" in caught.value.message
+
+
+def test_audit_of_a_remote_dom0_reads_its_cfgs_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
+    """The cfg folder is read on the Dom0 (here: the same disk, reached over SSH)."""
+    import json
+
+    from xenaudit.cli import main
+
+    cfg_dir = RECORDINGS / "host_a" / "etc-xen"
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {sshd.host_public_key}\n")
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        f'[[hypervisor]]\nname = "dom0r"\nbackend = "xl"\nssh_host = "127.0.0.1"\n'
+        f'ssh_port = {sshd.port}\nxl_command = "{FAKE_XL}"\ncfg_dir = "{cfg_dir}"\n\n'
+        f'[ssh]\nidentity_file = "{sshd.client_key}"\nknown_hosts = "{known}"\n'
+        f'own_known_hosts = "{tmp_path / "own"}"\nssh_config = "{tmp_path / "none"}"\n'
+        'host_template = "{name}.invalid"\nconnect_timeout_s = 2.0\nretries = 0\n'
+    )
+    out = tmp_path / "out"
+    code = main(
+        [
+            "audit",
+            "-i",
+            str(inventory),
+            "-o",
+            str(out),
+            "-q",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    assert code == 3  # the guests themselves cannot be reached
+    report = json.loads((out / "report.json").read_text())
+    web = next(d for d in report["domains"] if d["name"] == "web")
+    assert web["config"]["path"] == str(cfg_dir / "web.cfg")
+    assert web["config"]["memory_mib"] is not None
+    assert web["config"]["sha256"]
+    saved = json.loads((out / "snapshots" / "_cfg" / "index.json").read_text())
+    assert saved["dom0r"]["web"]["path"] == str(cfg_dir / "web.cfg")
+    copy = out / "snapshots" / "_cfg" / saved["dom0r"]["web"]["file"]
+    assert copy.read_bytes() == (cfg_dir / "web.cfg").read_bytes()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +34,13 @@ from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTar
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
 from xenaudit.collector.targets import targets_for
 from xenaudit.formats.interface import FORMAT_NAMES, FormatError, write_formats
+from xenaudit.hypervisor.cfgmirror import MirrorError, mirror_cfg_dir
 from xenaudit.hypervisor.drift import drift
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
+from xenaudit.hypervisor.runner import RunnerError
 from xenaudit.hypervisor.snapshot import save_host_snapshot
+from xenaudit.hypervisor.ssh_runner import SshRunner
 from xenaudit.inventory.interface import HypervisorSpec, Inventory
 from xenaudit.parsers.guest import parse_guest
 from xenaudit.parsers.interface import GuestFacts
@@ -81,44 +84,9 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     errors: list[str] = []
 
     hosts = _read_hosts(inventory, snapshot_root, generated_at, say, errors)
-    replay_cfgs = CfgReplay(options.from_snapshots) if options.from_snapshots else None
-    if replay_cfgs is not None and replay_cfgs.error:
-        errors.append(replay_cfgs.error)
-    cfg_store = CfgStore(snapshot_root / CFG_DIR)
-
-    pending: list[tuple[str, Domain, LoadedConfig, tuple[str, ...]]] = []
-    targets: list[GuestTarget] = []
-    not_collected: dict[tuple[str, str], GuestSnapshot] = {}
-    for spec, view, _error in hosts:
-        if view is None:
-            continue
-        for domain in view.guests:
-            override = inventory.override(domain.name, spec.name)
-            why = _not_collected_because(domain, override.skip)
-            if why is not None:
-                not_collected[(spec.name, domain.name)] = GuestSnapshot(
-                    domain.name, spec.name, "skipped", generated_at, error=why
-                )
-            if replay_cfgs is not None:
-                loaded = replay_cfgs.load(spec.name, domain.name)
-            else:
-                loaded = load_config(domain.name, spec, override, options.root)
-            if loaded.data is not None and loaded.facts.path:
-                cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.data)
-            drifted: tuple[str, ...] = ()
-            if loaded.facts.error is None:
-                drifted = drift(domain, loaded.facts.memory_mib, loaded.facts.maxmem_mib)
-            pending.append((spec.name, domain, loaded, drifted))
-        reachable = [
-            d.name
-            for d in view.guests
-            if d.state in RUNNING_STATES and not inventory.override(d.name, spec.name).skip
-        ]
-        try:
-            targets.extend(targets_for(inventory, spec.name, reachable))
-        except ValueError as exc:
-            errors.append(f"{spec.name}: inventory: {exc}")
-    cfg_store.write_index()
+    with ExitStack() as scratch:
+        domains = _domains_and_cfgs(inventory, options, hosts, snapshot_root, scratch, errors)
+    pending, targets, not_collected = domains
 
     snapshots = _collect(inventory, options, targets, snapshot_root, say)
     snapshots.update(not_collected)
@@ -172,6 +140,64 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     return report
 
 
+_Pending = tuple[str, Domain, LoadedConfig, tuple[str, ...]]
+
+
+def _domains_and_cfgs(
+    inventory: Inventory,
+    options: AuditOptions,
+    hosts: Sequence[tuple[HypervisorSpec, HostView | None, str | None]],
+    snapshot_root: Path,
+    scratch: ExitStack,
+    errors: list[str],
+) -> tuple[list[_Pending], list[GuestTarget], dict[tuple[str, str], GuestSnapshot]]:
+    """Each domain with its cfg and drift, the guests to collect, and those left alone."""
+    collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    replay_cfgs = CfgReplay(options.from_snapshots) if options.from_snapshots else None
+    if replay_cfgs is not None and replay_cfgs.error:
+        errors.append(replay_cfgs.error)
+    cfg_store = CfgStore(snapshot_root / CFG_DIR)
+
+    pending: list[_Pending] = []
+    targets: list[GuestTarget] = []
+    not_collected: dict[tuple[str, str], GuestSnapshot] = {}
+    for spec, view, _error in hosts:
+        if view is None:
+            continue
+        cfg_root = options.root
+        if replay_cfgs is None and spec.ssh_host and spec.backend == "xl":
+            cfg_root = _mirror_remote_cfgs(spec, inventory, scratch, errors)
+        for domain in view.guests:
+            override = inventory.override(domain.name, spec.name)
+            why = _not_collected_because(domain, override.skip)
+            if why is not None:
+                not_collected[(spec.name, domain.name)] = GuestSnapshot(
+                    domain.name, spec.name, "skipped", collected_at, error=why
+                )
+            if replay_cfgs is not None:
+                loaded = replay_cfgs.load(spec.name, domain.name)
+            else:
+                loaded = load_config(domain.name, spec, override, cfg_root)
+            if loaded.data is not None and loaded.facts.path:
+                cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.data)
+            drifted: tuple[str, ...] = ()
+            if loaded.facts.error is None:
+                drifted = drift(domain, loaded.facts.memory_mib, loaded.facts.maxmem_mib)
+            pending.append((spec.name, domain, loaded, drifted))
+        reachable = [
+            d.name
+            for d in view.guests
+            if d.state in RUNNING_STATES and not inventory.override(d.name, spec.name).skip
+        ]
+        try:
+            targets.extend(targets_for(inventory, spec.name, reachable))
+        except ValueError as exc:
+            errors.append(f"{spec.name}: inventory: {exc}")
+    cfg_store.write_index()
+
+    return pending, targets, not_collected
+
+
 def _not_collected_because(domain: Domain, skip: bool) -> str | None:
     """Why a guest is deliberately not read tonight (it still counts in the host plan)."""
     if skip:
@@ -179,6 +205,28 @@ def _not_collected_because(domain: Domain, skip: bool) -> str | None:
     if domain.state == "paused":
         return "domain is paused: it cannot answer until it is unpaused"
     return None
+
+
+def _mirror_remote_cfgs(
+    spec: HypervisorSpec, inventory: Inventory, stack: ExitStack, errors: list[str]
+) -> Path:
+    """A scratch root holding a copy of a remote Dom0's cfg files (empty when unreadable)."""
+    root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xenaudit-cfg-")))
+    extra = [o.cfg_path for o in inventory.domains.values() if o.cfg_path]
+    try:
+        runner = SshRunner(spec, inventory.ssh)
+    except RunnerError as exc:
+        errors.append(f"{spec.name}: cfg files: {exc}")
+        return root
+    try:
+        warnings = mirror_cfg_dir(runner, spec.cfg_dir, root, extra)
+    except (RunnerError, MirrorError) as exc:
+        errors.append(f"{spec.name}: cfg files: {exc}")
+    else:
+        errors.extend(f"{spec.name}: cfg files: {w}" for w in warnings)
+    finally:
+        runner.close()
+    return root
 
 
 # --- hosts -----------------------------------------------------------------------
@@ -384,7 +432,7 @@ def _record(
 def _domain_reports(
     inputs: Sequence[DomainInput],
     assessments: Sequence[Assessment],
-    pending: Sequence[tuple[str, Domain, LoadedConfig, tuple[str, ...]]],
+    pending: Sequence[_Pending],
 ) -> list[DomainReport]:
     reports = []
     taken: set[str] = set()
