@@ -11,4 +11,5 @@ apt-get install -y -qq --no-install-recommends \
 EXTRAS="libvirt,test"
 . scripts/venv.sh
 .venv/bin/ruff check xenaudit tests benchmarks scripts
+.venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"

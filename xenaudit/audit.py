@@ -24,6 +24,7 @@ from xenaudit.analysis.history import (
     with_first_seen,
 )
 from xenaudit.analysis.interface import (
+    SEVERITY_ORDER,
     Assessment,
     DomainInput,
     Finding,
@@ -472,11 +473,9 @@ def _domain_reports(
 
 
 def exit_code(report: AuditReport, fail_on: str) -> int:
-    """3 when incomplete, else 1 when a finding reaches `fail_on`, else 0."""
-    from xenaudit.analysis.interface import SEVERITY_ORDER
-
+    """3 when incomplete, else 1 when a finding reaches `fail_on` ("never": no 1), else 0."""
     if report.incomplete or report.output_failed:
         return 3
-    if fail_on != "never" and report.worst_severity_rank() >= SEVERITY_ORDER.index(fail_on):  # type: ignore[arg-type]
+    if fail_on in SEVERITY_ORDER and report.worst_severity_rank() >= SEVERITY_ORDER.index(fail_on):
         return 1
     return 0

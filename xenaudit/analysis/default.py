@@ -223,7 +223,7 @@ def _assess(item: DomainInput) -> Assessment:
     ordered = sorted(findings, key=lambda f: -severity_rank(f.severity))
     annotated = _with_history(ordered, s)
     advice = advise(item, s, diagnosis, annotated, min_free) if s.sizable else ()
-    worst = max((f.severity for f in annotated), key=severity_rank, default="ok")
+    worst: Severity = max((f.severity for f in annotated), key=severity_rank, default="ok")
     return Assessment(
         domain=item.domain.name,
         host=item.host.name,

@@ -92,8 +92,7 @@ def plan_host(
     guests: list[_Guest] = []
     unknown: list[str] = []
     for name in names:
-        item = by_name.get(name)
-        current = _current_mib(item, domains[name])
+        current = _current_mib(by_name.get(name), domains[name])
         if current is None:
             unknown.append(name)
             continue

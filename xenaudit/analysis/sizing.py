@@ -153,14 +153,14 @@ def _balloon_findings(s: Signals, d: Diagnosis, proposal: int) -> list[Finding]:
     findings: list[Finding] = []
     cfg = s.cfg_memory_mib
     if cfg is not None and s.live_target_kib is not None:
-        target = s.live_target_kib // 1024
-        if target < cfg and (d.pressure_tonight or target < proposal):
+        target_mib = s.live_target_kib // 1024
+        if target_mib < cfg and (d.pressure_tonight or target_mib < proposal):
             findings.append(
                 Finding(
                     "balloon_below_need",
                     "warning",
                     "Balloon target below what the guest needs",
-                    f"The live balloon target {target} MiB is below the cfg memory {cfg} MiB "
+                    f"The live balloon target {target_mib} MiB is below the cfg memory {cfg} MiB "
                     f"(an earlier `xl mem-set`), and the guest needs about {proposal} MiB. "
                     f"Give it back with `xl mem-set {s.domain} {max(cfg, proposal)}m` "
                     "or the next restart will.",
@@ -174,7 +174,9 @@ def _balloon_findings(s: Signals, d: Diagnosis, proposal: int) -> list[Finding]:
             )
     # The guest's own view first; Xen's (xl list Mem against the target) when
     # the guest could not tell us.
-    target, held, source = s.balloon_target_kib, s.balloon_current_kib, "balloon"
+    target: int | None = s.balloon_target_kib
+    held: int | None = s.balloon_current_kib
+    source = "balloon"
     if target is None or held is None:
         target, held, source = s.live_target_kib, s.live_current_kib, "hypervisor"
     if target is not None and held is not None and held + 1024 < target:

@@ -47,6 +47,7 @@ from xenaudit.apply.interface import (
     LiveChanger,
     LivePlan,
     LiveResult,
+    Outcome,
     ProposedChange,
     RunSummary,
 )
@@ -352,7 +353,7 @@ class Applier(_Run):
         if problem is not None:
             files.replace(dir_fd, name, prepared.old, owner)
             restored, _ = files.read_regular(dir_fd, name)
-            result = "rolled_back" if restored == prepared.old else "failed"
+            result: Outcome = "rolled_back" if restored == prepared.old else "failed"
             message = f"{change.label}: {location.logical}: the written cfg {problem}; "
             message += "restored from the backup" if result == "rolled_back" else "RESTORE FAILED"
             log.append({**record, "result": result, "error": message, "at": iso(self.clock())})

@@ -216,15 +216,15 @@ def load(report_dir: Path) -> ReviewedReport:
             problems.append(f"{path}: domains[{index}] has no name")
             continue
         name = raw["name"]
-        host = raw.get("host") if isinstance(raw.get("host"), str) else "?"
-        labels.update((name, f"{host}/{name}"))
+        host_name = raw["host"] if isinstance(raw.get("host"), str) else "?"
+        labels.update((name, f"{host_name}/{name}"))
         if raw.get("patch") is None or raw.get("recommendation") is None:
             continue
         try:
             _str(raw.get("host"), "host")
-            changes.append(_change(raw, name, host))
+            changes.append(_change(raw, name, host_name))
         except EntryError as exc:
-            problems.append(f"{host}/{name}: {REPORT_FILE}: {exc}")
+            problems.append(f"{host_name}/{name}: {REPORT_FILE}: {exc}")
     generated = document.get("generated_at")
     return ReviewedReport(
         directory=Path(report_dir),

@@ -123,7 +123,7 @@ class SnapshotCollector(GuestCollector):
     def _load_index(self) -> list[tuple[Path, str | None, str | None, str | None]]:
         """(folder, domain, host, error) for every guest folder; meta only, sections later."""
         if self._index is None:
-            index = []
+            index: list[tuple[Path, str | None, str | None, str | None]] = []
             for folder in guest_dirs(self.snapshot_root):
                 try:
                     meta = _read_meta(folder)

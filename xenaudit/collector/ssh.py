@@ -95,11 +95,13 @@ def _supported(names: Iterable[str], table: Iterable[str]) -> tuple[str, ...]:
     return tuple(n for n in names if n in known)
 
 
-_USE_KEX = _supported(_KEX, paramiko.Transport._kex_info)
-_USE_CIPHERS = _supported(_CIPHERS, paramiko.Transport._cipher_info)
-_USE_MACS = _supported(_MACS, paramiko.Transport._mac_info)
+_USE_KEX = _supported(_KEX, paramiko.Transport._kex_info)  # type: ignore[attr-defined]
+_USE_CIPHERS = _supported(_CIPHERS, paramiko.Transport._cipher_info)  # type: ignore[attr-defined]
+_USE_MACS = _supported(_MACS, paramiko.Transport._mac_info)  # type: ignore[attr-defined]
 _USE_HOST_KEY_ALGS = tuple(
-    (alg, kind) for alg, kind in _HOST_KEY_ALGS if alg in paramiko.Transport._key_info
+    (alg, kind)
+    for alg, kind in _HOST_KEY_ALGS
+    if alg in paramiko.Transport._key_info  # type: ignore[attr-defined]
 )
 
 

@@ -50,7 +50,7 @@ FORMATS: dict[str, type[ReportFormat]] = {}
 
 def resolve_names(names: Iterable[str]) -> list[str]:
     """Known format names from a user's choice, deduplicated, in writing order."""
-    wanted = set()
+    wanted: set[str] = set()
     for raw in names:
         name = raw.strip().lower()
         if name == "all":

@@ -155,15 +155,17 @@ def _open(name: str) -> Any:
 def _maybe_gzip(raw: BinaryIO, *, close: bool) -> Any:
     peek = getattr(raw, "peek", None)
     head = peek(2)[:2] if peek is not None else b""
-    stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if head == _GZIP_MAGIC else raw
+    stream: BinaryIO | gzip.GzipFile = (
+        gzip.GzipFile(fileobj=raw, mode="rb") if head == _GZIP_MAGIC else raw
+    )
     return _Closing(stream, raw, close)
 
 
 class _Closing:
-    def __init__(self, stream: BinaryIO, raw: BinaryIO, close: bool) -> None:
+    def __init__(self, stream: BinaryIO | gzip.GzipFile, raw: BinaryIO, close: bool) -> None:
         self._stream, self._raw, self._close = stream, raw, close
 
-    def __enter__(self) -> BinaryIO:
+    def __enter__(self) -> BinaryIO | gzip.GzipFile:
         return self._stream
 
     def __exit__(self, *exc: object) -> None:
