@@ -262,3 +262,40 @@ def test_nightly_runs_build_up_history(tmp_path: Path) -> None:
     atomic = next(f for f in last.findings if f.code == "atomic_reserve")
     assert atomic.first_seen is not None and atomic.first_seen.startswith("2026-12-01")
     assert atomic.nights_seen >= 2
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "expected"), [("info", 1), ("warning", 1), ("critical", 1), ("never", 0)]
+)
+def test_exit_code_follows_fail_on_when_complete(
+    tmp_path: Path, fail_on: str, expected: int
+) -> None:
+    from xenaudit.demo import INVENTORY
+
+    # Without the unreachable guest the audit is complete, so findings decide.
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(INVENTORY.read_text() + "\n[domains.mail-relay]\nskip = true\n")
+    code = main(
+        [
+            "audit",
+            "-i",
+            str(inventory),
+            "--from-snapshots",
+            str(FLEET_DIR),
+            "-q",
+            "-o",
+            str(tmp_path / "out"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--fail-on",
+            fail_on,
+            "--format",
+            "json",
+        ]
+    )
+    assert code == expected
+
+
+def test_incomplete_beats_findings_even_when_findings_are_ignored(tmp_path: Path) -> None:
+    code = main(["audit", "--demo", "-q", "-o", str(tmp_path / "o"), "--fail-on", "never"])
+    assert code == 3
