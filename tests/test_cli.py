@@ -53,3 +53,21 @@ def test_logscan_does_not_import_the_audit_pipeline(tmp_path) -> None:
 def test_unknown_format_is_a_usage_error(tmp_path, capsys) -> None:
     assert main(["audit", "--demo", "-o", str(tmp_path / "o"), "--format", "html,pdf"]) == 2
     assert "unknown format 'pdf'" in capsys.readouterr().err
+
+
+def test_without_inventory_the_default_path_is_named(tmp_path, capsys, monkeypatch) -> None:
+    import xenaudit.cli as cli
+
+    monkeypatch.setattr(cli, "DEFAULT_INVENTORY", tmp_path / "missing.toml")
+    assert main(["audit", "-o", str(tmp_path / "o")]) == 2
+    assert str(tmp_path / "missing.toml") in capsys.readouterr().err
+
+
+def test_default_inventory_is_used_when_present(tmp_path, capsys, monkeypatch) -> None:
+    import xenaudit.cli as cli
+
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text('[[hypervisor]]\nname = "a"\nbackend = "xm"\n')
+    monkeypatch.setattr(cli, "DEFAULT_INVENTORY", inventory)
+    assert main(["audit", "-o", str(tmp_path / "o")]) == 2
+    assert f"{inventory}: hypervisor[0].backend" in capsys.readouterr().err

@@ -39,6 +39,9 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: Where a Dom0's inventory lives when -i is not given.
+DEFAULT_INVENTORY = Path("/etc/xenaudit/inventory.toml")
+
 #: Output names of `audit --format`, in writing order (xenaudit.formats.FORMAT_NAMES).
 ALL_FORMATS: tuple[str, ...] = ("patches", "json", "csv", "html", "prom")
 
@@ -75,7 +78,12 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("-i", "--inventory", type=Path, help="inventory TOML file")
+    source.add_argument(
+        "-i",
+        "--inventory",
+        type=Path,
+        help=f"inventory TOML file (default: {DEFAULT_INVENTORY} when it exists)",
+    )
     source.add_argument(
         "--demo", action="store_true", help="audit the bundled demo fleet (no Xen, no network)"
     )
@@ -155,9 +163,12 @@ def _run_audit(args: argparse.Namespace) -> int:
             inventory = load_inventory(args.inventory)
         elif snapshots is not None:
             inventory = Inventory(path=str(snapshots), hypervisors=())
+        elif DEFAULT_INVENTORY.is_file():
+            inventory = load_inventory(DEFAULT_INVENTORY)
         else:
             print(
-                "xenaudit: error: give -i INVENTORY, --demo or --from-snapshots DIR",
+                f"xenaudit: error: give -i INVENTORY ({DEFAULT_INVENTORY} does not exist), "
+                "--demo or --from-snapshots DIR",
                 file=sys.stderr,
             )
             return 2
