@@ -71,3 +71,48 @@ def test_default_inventory_is_used_when_present(tmp_path, capsys, monkeypatch) -
     monkeypatch.setattr(cli, "DEFAULT_INVENTORY", inventory)
     assert main(["audit", "-o", str(tmp_path / "o")]) == 2
     assert f"{inventory}: hypervisor[0].backend" in capsys.readouterr().err
+
+
+def _run_with_stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal, as an admin at a shell would."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xenaudit", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the terminal closed when the process ended
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.wait(), b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_on_a_terminal_and_silence_otherwise(tmp_path) -> None:
+    code, shown = _run_with_stderr_on_a_terminal(["audit", "--demo", "-o", str(tmp_path / "a")])
+    assert code == 3
+    assert "xen-demo/web-frontend: ok" in shown
+    assert "xen-demo/mail-relay: unreachable" in shown
+
+    quiet = subprocess.run(
+        [sys.executable, "-m", "xenaudit", "audit", "--demo", "-o", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+    )
+    assert quiet.returncode == 3
+    assert "web-frontend: ok" not in quiet.stderr
+    code, shown = _run_with_stderr_on_a_terminal(
+        ["audit", "--demo", "-q", "-o", str(tmp_path / "c")]
+    )
+    assert "web-frontend: ok" not in shown
