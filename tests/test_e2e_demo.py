@@ -231,7 +231,18 @@ def test_skipped_domain_is_listed_and_still_counts_on_the_host(tmp_path: Path) -
     assert entry["current_mib"] == entry["planned_mib"] == 1024
 
 
-def test_nightly_runs_build_up_history(tmp_path: Path) -> None:
+def _fleet_collected_on(tmp_path: Path, day: int) -> Path:
+    """The demo fleet as if it had been collected on 2026-12-DAY."""
+    fleet = tmp_path / f"fleet{day}"
+    shutil.copytree(FLEET_DIR, fleet)
+    for meta_file in fleet.glob("*/meta.json"):
+        meta = json.loads(meta_file.read_text())
+        meta["collected_at"] = f"2026-12-{day:02d}T02:31:00Z"
+        meta_file.write_text(json.dumps(meta))
+    return fleet
+
+
+def test_history_builds_up_from_snapshots_of_each_night(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from xenaudit.audit import AuditOptions, run_audit, snapshot_hypervisors
@@ -242,24 +253,22 @@ def test_nightly_runs_build_up_history(tmp_path: Path) -> None:
         load_inventory(INVENTORY), hypervisors=snapshot_hypervisors(FLEET_DIR)
     )
     state = tmp_path / "state"
-    reports = []
-    for night in (1, 2, 3):
+
+    def replay(day: int, run: int):
         options = AuditOptions(
-            outdir=tmp_path / f"night{night}",
+            outdir=tmp_path / f"run{run}",
             formats=("json",),
             state_dir=state,
-            from_snapshots=FLEET_DIR,
-            now=datetime(2026, 12, night, 2, 30, tzinfo=UTC),
+            from_snapshots=_fleet_collected_on(tmp_path / f"r{run}", day),
+            now=datetime(2026, 12, 20, 8, run, tzinfo=UTC),
         )
-        reports.append(run_audit(inventory, options))
-    needs = [
-        next(d for d in r.domains if d.name == "web-frontend").assessment.need_history_mib
-        for r in reports
-    ]
-    # one more night of history each run (tonight included)
-    assert [len(n) for n in needs] == [1, 2, 3]
-    last = next(d for d in reports[-1].domains if d.name == "web-frontend").assessment
-    atomic = next(f for f in last.findings if f.code == "atomic_reserve")
+        report = run_audit(inventory, options)
+        return next(d for d in report.domains if d.name == "web-frontend").assessment
+
+    # Three nights, then the second night replayed again: it is not counted twice.
+    nights = [replay(day, run) for run, day in enumerate((1, 2, 3, 2))]
+    assert [len(a.need_history_mib) for a in nights] == [1, 2, 3, 2]
+    atomic = next(f for f in nights[2].findings if f.code == "atomic_reserve")
     assert atomic.first_seen is not None and atomic.first_seen.startswith("2026-12-01")
     assert atomic.nights_seen >= 2
 

@@ -93,6 +93,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
+    replaying = options.from_snapshots is not None
     with _history(inventory, options, errors) as store:
         inputs: list[DomainInput] = []
         for host_name, domain, loaded, drifted in pending:
@@ -101,7 +102,9 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
             facts = _parse(snap, domain.name, errors)
             history: tuple[HistoryNight, ...] = ()
             if store is not None:
-                history = store.nights(host_name, domain.name)
+                night_at = _night_of(snap, generated_at, replaying)
+                earlier = store.nights(host_name, domain.name)
+                history = tuple(n for n in earlier if n.run_at < night_at)
             inputs.append(
                 DomainInput(
                     host=view,
@@ -120,7 +123,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
             assessments = [with_first_seen(a, store) for a in assessments]
         host_reports, assessments = _plan(analyzer, hosts, inputs, assessments, inventory)
         if store is not None and options.record_history:
-            _record(store, generated_at, inputs, assessments, errors)
+            _record(store, generated_at, replaying, inputs, assessments, errors)
 
     domain_reports = _domain_reports(inputs, assessments, pending)
     report = AuditReport(
@@ -408,21 +411,41 @@ def _plan(
     return reports, [by_key[(a.host, a.domain)] for a in assessments]
 
 
+def _night_of(snap: GuestSnapshot | None, run_at: str, replaying: bool) -> str:
+    """The night a domain's facts belong to: the run, or for a replay when they were collected.
+
+    Replaying an old run's snapshots then files its nights where they belong, and
+    replaying the same snapshots twice does not count a night twice.
+    """
+    if not replaying or snap is None:
+        return run_at
+    try:
+        when = datetime.fromisoformat(snap.collected_at)
+    except (TypeError, ValueError):
+        return run_at
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _record(
     store: HistoryStore,
     run_at: str,
+    replaying: bool,
     inputs: Sequence[DomainInput],
     assessments: Sequence[Assessment],
     errors: list[str],
 ) -> None:
-    rows = []
+    by_night: dict[str, list[tuple[str, str, HistoryNight]]] = {}
     for item, assessment in zip(inputs, assessments, strict=True):
         if item.facts is None or item.facts.meminfo is None:
             continue
-        night = night_for_assessment(item.facts, run_at, assessment)
-        rows.append((item.host.name, item.domain.name, night))
+        night_at = _night_of(item.snapshot, run_at, replaying)
+        night = night_for_assessment(item.facts, night_at, assessment)
+        by_night.setdefault(night_at, []).append((item.host.name, item.domain.name, night))
     try:
-        store.record_run(run_at, rows)
+        for night_at, rows in sorted(by_night.items()):
+            store.record_run(night_at, rows)
     except HistoryError as exc:
         errors.append(f"history: {exc}")
 
