@@ -184,3 +184,25 @@ def test_implausible_reservation_is_capped() -> None:
     rec = analyzer.assess(item).recommendation
     assert rec is not None
     assert any("capped at 1024 MiB" in r for r in rec.reasons)
+
+
+def test_a_decrease_is_safe_live_with_a_working_balloon_driver() -> None:
+    guest = facts(TOTAL, AVAILABLE, balloon_target_kib=2048 * MIB, balloon_current_kib=2048 * MIB)
+    item = case(guest, memory_mib=2048, history=quiet_nights(10, TOTAL, AVAILABLE))
+    rec = analyzer.assess(item).recommendation
+    assert rec is not None and rec.change == "decrease" and rec.memory_mib == 832
+    assert rec.live_change_safe is True
+    assert any("xl mem-set web 832m" in r for r in rec.reasons)
+
+
+def test_a_decrease_is_not_live_for_hvm_without_a_confirmed_driver() -> None:
+    item = case(
+        facts(TOTAL, AVAILABLE),
+        memory_mib=2048,
+        guest_type="hvm",
+        history=quiet_nights(10, TOTAL, AVAILABLE),
+        override=DomainOverride("web", balloon_driver=False),
+    )
+    rec = analyzer.assess(item).recommendation
+    assert rec is not None and rec.change == "decrease"
+    assert rec.live_change_safe is False

@@ -128,9 +128,17 @@ def _maxmem(item: DomainInput, s: Signals, memory: int, increase: bool) -> tuple
     return maxmem, reasons
 
 
-def _live(item: DomainInput, s: Signals, memory: int, raising: bool) -> tuple[bool, str | None]:
+def _live(
+    item: DomainInput, s: Signals, memory: int, raising: bool, shrinking: bool = False
+) -> tuple[bool, str | None]:
+    """Whether `xl mem-set` to `memory` is safe on the running domain, and why (not).
+
+    Growing is safe up to the live maxmem. Shrinking is safe when the balloon
+    driver works and the new size stays above what the guest uses tonight, plus
+    its kernel reservation: the decrease was sized from the peak over many nights.
+    """
     name = s.domain
-    if not raising:
+    if not raising and not shrinking:
         return False, None
     if not s.running:
         return False, "the domain is not running: the new size applies at its next start"
@@ -141,6 +149,17 @@ def _live(item: DomainInput, s: Signals, memory: int, raising: bool) -> tuple[bo
     if s.live_max_kib is None:
         return False, "the live maxmem is unknown: apply with a restart"
     live_max = s.live_max_kib // 1024
+    if shrinking:
+        need = s.need_kib
+        if need is None:
+            return False, "tonight's need is unknown: decrease with a restart"
+        floor = kib_to_mib(need + s.reservation_kib)
+        if memory <= floor:
+            return False, f"{memory} MiB is not above tonight's use ({floor} MiB): not live"
+        return True, (
+            f"safe live: `xl mem-set {name} {memory}m` (above tonight's use of {floor} MiB; "
+            "the balloon driver gives the rest back to the host)"
+        )
     if memory > live_max:
         return False, (
             f"{memory} MiB is above the live maxmem {live_max} MiB: needs a restart "
@@ -317,7 +336,11 @@ def size(item: DomainInput, s: Signals, d: Diagnosis) -> Sizing:
         and s.live_target_kib // 1024 < s.cfg_memory_mib
     )
     live_safe, live_reason = _live(
-        item, s, memory, increase or (below_cfg and change != "decrease")
+        item,
+        s,
+        memory,
+        increase or (below_cfg and change != "decrease"),
+        shrinking=change == "decrease",
     )
     if live_reason:
         reasons.append(live_reason)
