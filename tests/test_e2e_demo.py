@@ -308,3 +308,12 @@ def test_exit_code_follows_fail_on_when_complete(
 def test_incomplete_beats_findings_even_when_findings_are_ignored(tmp_path: Path) -> None:
     code = main(["audit", "--demo", "-q", "-o", str(tmp_path / "o"), "--fail-on", "never"])
     assert code == 3
+
+
+def test_demo_report_json_matches_its_schema(demo_json: dict) -> None:
+    import jsonschema
+
+    from xenaudit.formats.json import report_schema
+
+    errors = list(jsonschema.Draft202012Validator(report_schema()).iter_errors(demo_json))
+    assert errors == []
