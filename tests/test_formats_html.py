@@ -372,3 +372,24 @@ def test_domains_are_grouped_by_host_when_there_are_several(tmp_path: Path) -> N
         assert max(range(len(headings)), key=lambda i: before[i]) == headings.index(
             html.escape(domain.host)
         )
+
+
+def test_libvirt_defined_domains_get_virsh_commands(tmp_path: Path) -> None:
+    from xenaudit.analysis.interface import Recommendation
+    from xenaudit.report import HostReport
+
+    rec = Recommendation(768, 1024, ("sized",), "high", 500, "increase", live_change_safe=True)
+    base = rf.reference_case("lv-web", "dom0-lv")
+    dom = dataclasses.replace(
+        base,
+        assessment=dataclasses.replace(base.assessment, recommendation=rec),
+        patch_path=None,
+        patch_text=None,
+    )
+    host = HostReport("dom0-lv", "libvirt", None, None, uri="xen+ssh://root@dom0b/system")
+    report = AuditReport("2026-11-25T02:30:00Z", "0.1.0", (host,), (dom,))
+    page = html.unescape(render_html(report, tmp_path))
+    assert "virsh -c xen+ssh://root@dom0b/system setmaxmem lv-web 1024M --config" in page
+    assert "virsh -c xen+ssh://root@dom0b/system setmem lv-web 768M --config" in page
+    assert "virsh -c xen+ssh://root@dom0b/system setmem lv-web 768M --live" in page
+    assert "xl mem-set lv-web" not in page

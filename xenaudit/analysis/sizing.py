@@ -138,6 +138,10 @@ def _live(
     its kernel reservation: the decrease was sized from the peak over many nights.
     """
     name = s.domain
+    if item.host.backend == "libvirt":
+        command = f"virsh setmem {name} {memory}M --live"
+    else:
+        command = f"xl mem-set {name} {memory}m"
     if not raising and not shrinking:
         return False, None
     if not s.running:
@@ -157,7 +161,7 @@ def _live(
         if memory <= floor:
             return False, f"{memory} MiB is not above tonight's use ({floor} MiB): not live"
         return True, (
-            f"safe live: `xl mem-set {name} {memory}m` (above tonight's use of {floor} MiB; "
+            f"safe live: `{command}` (above tonight's use of {floor} MiB; "
             "the balloon driver gives the rest back to the host)"
         )
     if memory > live_max:
@@ -165,7 +169,7 @@ def _live(
             f"{memory} MiB is above the live maxmem {live_max} MiB: needs a restart "
             "(maxmem cannot grow on a running domain)"
         )
-    return True, f"safe live: `xl mem-set {name} {memory}m` (within the live maxmem {live_max} MiB)"
+    return True, f"safe live: `{command}` (within the live maxmem {live_max} MiB)"
 
 
 def _balloon_findings(s: Signals, d: Diagnosis, proposal: int) -> list[Finding]:

@@ -192,6 +192,8 @@ class ApplyStep:
     patch_command: str | None
     mem_set: str | None
     note: str | None
+    #: For libvirt-defined domains (no xl cfg): the commands that store the new size.
+    persist: str | None = None
 
 
 @dataclass(frozen=True)
@@ -443,25 +445,44 @@ def _host_block(host: HostReport) -> HostBlock:
     )
 
 
-def apply_step(dom: DomainReport, patch: str | None, outdir: Path) -> ApplyStep:
-    """Copy-paste commands for one domain; every guest-derived word is shell-quoted."""
+def apply_step(
+    dom: DomainReport, patch: str | None, outdir: Path, host: HostReport | None = None
+) -> ApplyStep:
+    """Copy-paste commands for one domain; every guest-derived word is shell-quoted.
+
+    On a libvirt host a domain without an xl cfg is defined in libvirt, so the
+    new size is stored with `virsh … --config` instead of a patch.
+    """
     rec = dom.assessment.recommendation
+    virsh = None
+    if host is not None and host.backend == "libvirt" and host.uri:
+        virsh = f"virsh -c {shlex.quote(host.uri)}"
     review = dry_run = patch_command = None
     if patch is not None:
         quoted = shlex.quote(str(outdir / patch))
         review = f"less {quoted}"
         dry_run = f"cd / && patch -p1 --dry-run < {quoted}"
         patch_command = f"cd / && patch -p1 < {quoted}"
-    mem_set = note = None
-    if rec is not None and rec.live_change_safe and rec.change != "none":
+    mem_set = note = persist = None
+    if virsh is not None and patch is None and rec is not None and rec.change != "none":
+        name = shlex.quote(dom.name)
+        persist = (
+            f"{virsh} setmaxmem {name} {rec.maxmem_mib}M --config\n"
+            f"{virsh} setmem {name} {rec.memory_mib}M --config"
+        )
+    if rec is not None and rec.live_change_safe and rec.change != "none" and virsh is not None:
+        mem_set = f"{virsh} setmem {shlex.quote(dom.name)} {rec.memory_mib}M --live"
+    elif rec is not None and rec.live_change_safe and rec.change != "none":
         if _PLAIN_NAME.fullmatch(dom.name):
             mem_set = f"xl mem-set {shlex.quote(dom.name)} {rec.memory_mib}m"
         elif dom.domain.domid is not None:
             mem_set = f"xl mem-set {dom.domain.domid} {rec.memory_mib}m"
             note = "the name has unusual characters, so the command uses the domid seen last night"
     elif rec is not None and rec.change != "none":
-        note = "takes effect when the domain is next started from its cfg (not safe live)"
-    return ApplyStep(dom.name, dom.host, patch, review, dry_run, patch_command, mem_set, note)
+        note = "takes effect when the domain is next started (not safe live)"
+    return ApplyStep(
+        dom.name, dom.host, patch, review, dry_run, patch_command, mem_set, note, persist
+    )
 
 
 def _run_summary(report: AuditReport) -> dict[str, Any]:
@@ -488,8 +509,9 @@ def render_html(report: AuditReport, outdir: Path, env: Environment | None = Non
     index_of = {id(d): i for i, d in enumerate(report.domains)}
     ordered = report.domains_by_severity()
     views = [domain_view(d, index_of[id(d)], paths.get(index_of[id(d)])) for d in ordered]
+    hosts = {h.name: h for h in report.hosts}
     steps = [
-        apply_step(d, paths.get(index_of[id(d)]), outdir)
+        apply_step(d, paths.get(index_of[id(d)]), outdir, hosts.get(d.host))
         for d in ordered
         if d.patch_text is not None
         or (d.assessment.recommendation and d.assessment.recommendation.change != "none")
