@@ -8,7 +8,7 @@ warms the page cache, then times, in the same run and on the same file:
 * ``grep -c 'page allocation failure' FILE > out`` (fixed-string search, the
   floor for "find the lines that matter"; its output goes to a file because GNU
   grep stops at the first match when writing to /dev/null);
-* ``python -m xenaudit.parsers.logscan --json FILE > /dev/null``, with its
+* ``python -m xenaudit.logscan --json FILE > /dev/null``, with its
   default parallelism and with ``-j 1``, and the installed ``xenaudit logscan``
   when it exists (same scan, plus the main CLI's start-up);
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         env.setdefault("LC_ALL", "C")
 
-        module = [sys.executable, "-m", "xenaudit.parsers.logscan"]
+        module = [sys.executable, "-m", "xenaudit.logscan"]
         command = [*module, "--json", str(target)]
         check = subprocess.run(command, capture_output=True, env=env, check=False)
         found = Counter(json.loads(line)["kind"] for line in check.stdout.splitlines())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xenaudit.parsers import logscan
+from xenaudit.logscan import cli as logscan
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,7 +157,7 @@ def _python_env() -> dict[str, str]:
 def test_stdin_dash(corpus: Path) -> None:
     data = (corpus / "pagealloc_3.19.0_i386_order4_netmap.log").read_bytes()
     done = subprocess.run(
-        [sys.executable, "-m", "xenaudit.parsers.logscan", "--json", "-"],
+        [sys.executable, "-m", "xenaudit.logscan", "--json", "-"],
         input=data,
         capture_output=True,
         env=_python_env(),
@@ -176,7 +176,7 @@ def test_stdin_dash(corpus: Path) -> None:
 def test_stdin_gzip(corpus: Path) -> None:
     data = gzip.compress((corpus / "balloon_pv_guest_console_no_timestamps.log").read_bytes())
     done = subprocess.run(
-        [sys.executable, "-m", "xenaudit.parsers.logscan", "-"],
+        [sys.executable, "-m", "xenaudit.logscan", "-"],
         input=data,
         capture_output=True,
         env=_python_env(),

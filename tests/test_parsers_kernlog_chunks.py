@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xenaudit.parsers import logscan_parallel
+from xenaudit.logscan import parallel as logscan_parallel
 from xenaudit.parsers.kernlog import ChunkScan, iter_kernlog_chunks, parse_kernlog
 from xenaudit.parsers.kernscan import Scanner
 

@@ -29,7 +29,7 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
         "list domains as the hypervisor sees them, with cfg file and drift",
     ),
     "logscan": (
-        "xenaudit.parsers.logscan",
+        "xenaudit.logscan.cli",
         "list page allocation failures, OOM kills and balloon messages in kernel logs",
     ),
     "cfg": ("xenaudit.xlcfg.cli", "show, edit or lint xl.cfg files as xl reads them"),

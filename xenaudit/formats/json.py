@@ -27,8 +27,8 @@ from xenaudit.analysis.interface import (
 from xenaudit.atomicwrite import atomic_write_bytes
 from xenaudit.formats.interface import FormatError, ReportFormat
 from xenaudit.formats.patches import patch_paths
+from xenaudit.parsers.events import event_to_json
 from xenaudit.parsers.interface import GuestFacts, Psi, PsiLine
-from xenaudit.parsers.logscan import event_to_json
 from xenaudit.report import SCHEMA_VERSION, AuditReport, DomainReport, HostReport
 
 REPORT_FILE = "report.json"

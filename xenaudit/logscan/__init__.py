@@ -1,0 +1,1 @@
+"""`xenaudit logscan`: memory events in kernel log files, without a whole audit."""

@@ -1,0 +1,3 @@
+from xenaudit.logscan.cli import main
+
+raise SystemExit(main())
