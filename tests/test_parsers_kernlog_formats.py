@@ -532,3 +532,34 @@ def test_events_keep_the_header_text_as_printed() -> None:
     assert failure.text == "swapper: page allocation failure. order:0, mode:0x20"
     assert invoked.text.startswith("postgres invoked oom-killer: gfp_mask=0x100cca(")
     assert kill.text.startswith("Out of memory: Killed process 2231 (postgres) total-vm:")
+
+
+@pytest.mark.parametrize(
+    ("line", "timestamp"),
+    [
+        (
+            "<4>1 2026-11-25T10:00:02.000000+00:00 web01 kernel - - - Web Content: "
+            "page allocation failure: order:0, mode:0xa20(GFP_ATOMIC), nodemask=(null)",
+            "2026-11-25T10:00:02.000000+00:00",
+        ),
+        (
+            '<4>1 - web01 kernel - - [origin ip="192.0.2.1"] Web Content: '
+            "page allocation failure: order:0, mode:0xa20(GFP_ATOMIC), nodemask=(null)",
+            None,
+        ),
+    ],
+)
+def test_rfc5424_syslog_lines(line: str, timestamp: str | None) -> None:
+    (event,) = parse_kernlog(line + "\n").events
+    assert isinstance(event, PageAllocFailure)
+    assert event.process == "Web Content"
+    assert event.timestamp == timestamp
+    assert event.gfp_flags == ("GFP_ATOMIC",)
+
+
+def test_rfc5424_lines_from_other_programs_are_not_kernel_events() -> None:
+    line = (
+        "<30>1 2026-11-25T10:00:02Z web01 myapp 99 - - myapp: page allocation failure: "
+        "order:0, mode:0x20\n"
+    )
+    assert parse_kernlog(line).events == ()

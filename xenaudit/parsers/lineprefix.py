@@ -2,7 +2,7 @@
 
 The same kernel message reaches us in many wrappings: raw console output,
 ``dmesg`` (uptime, ``-T`` wall clock, ``-x`` facility/level, ``-r`` priority),
-``/var/log/kern.log`` via rsyslog (classic or high-precision ISO dates),
+``/var/log/kern.log`` via rsyslog (classic, high-precision ISO or RFC 5424),
 ``journalctl -k`` (short, short-iso, short-precise, short-monotonic,
 short-full) and copies that kept only the ``kernel:`` tag. Event detection
 must see the message text alone, while the timestamp is kept as printed.
@@ -29,6 +29,12 @@ _WALL = (
     r" (?P<host>\S+) (?P<tag>[^\s:\[]+)(?:\[\d+\])?: ?"
 )
 _BARE = r"(?P<bare>kernel): ?"
+# RFC 5424 (rsyslog/syslog-ng "protocol 23" files, forwarded logs), after its <PRI>:
+# VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG, "-" for nil.
+_RFC5424 = (
+    rf"1 (?P<wall5>{_ISO_DATE}|-) (?P<host5>\S+) (?P<tag5>\S+) \S+ \S+ "
+    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
+)
 _FACILITY = (
     r"(?P<fac>kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7]) *:"
     r"(?P<lvl>emerg|alert|crit|err|warn|notice|info|debug) *: ?"
@@ -38,7 +44,7 @@ _STAMP = (
     rf"|\[(?P<human>{_WDAY} {_MONTH} [ \d]\d \d\d:\d\d:\d\d \d{{4}})\] ?"
 )
 _PREFIX_RE = re.compile(
-    rf"(?:<(?P<prio0>\d{{1,3}})>)?(?:{_WALL}|{_BARE})?(?:<(?P<prio1>\d{{1,3}})>)?"
+    rf"(?:<(?P<prio0>\d{{1,3}})>)?(?:{_RFC5424}|{_WALL}|{_BARE})?(?:<(?P<prio1>\d{{1,3}})>)?"
     rf"(?:{_FACILITY})?(?:<(?P<prio2>\d{{1,3}})>)?(?:{_STAMP})?"
 )
 
@@ -70,6 +76,9 @@ def strip_prefix(line: str) -> Stripped:
     if end == 0:
         return Stripped(None, line, True, False)
     wall, tag, bare, uptime, human = match.group("wall", "tag", "bare", "uptime", "human")
+    if match.group("tag5") is not None:
+        wall5 = match.group("wall5")
+        wall, tag = (None if wall5 == "-" else wall5), match.group("tag5")
     is_kernel = tag is None or tag.startswith("kernel")
     text = line[end:]
     if uptime is not None and wall is None and bare is None and " kernel" in text:
