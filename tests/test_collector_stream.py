@@ -67,7 +67,7 @@ def test_local_probe_prints_every_section_in_order(tmp_path: Path) -> None:
         line.split(":")[2] for line in raw.decode(errors="replace").splitlines() if ":B:" in line
     ]
     assert headers == list(PROBE_ORDER)
-    assert out.sections["uname"] == os.uname().release + "\n"
+    assert out.sections["uname"] == f"{os.uname().release}\n{os.sysconf('SC_PAGE_SIZE')}\n"
     swappiness = Path("/proc/sys/vm/swappiness").read_text().strip()
     assert f"swappiness={swappiness}\n" in out.sections["sysvm"]
     # Multi-value sysctls keep their tabs; write-only ones are skipped.

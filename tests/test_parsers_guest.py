@@ -101,3 +101,15 @@ def test_unexpected_parser_failure_is_recorded(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_kernel_release_of(uname: str | None, release: str | None) -> None:
     assert kernel_release_of(uname) == release
+
+
+def test_buddy_lists_use_the_guest_page_size() -> None:
+    buddy = "Node 0, zone   Normal      4      2      1\n"
+    four = parse_guest({"buddyinfo": buddy, "uname": "6.1.0-18-amd64\n4096\n"})
+    sixty_four = parse_guest({"buddyinfo": buddy, "uname": "6.1.0-18-arm64\n65536\n"})
+    old_probe = parse_guest({"buddyinfo": buddy, "uname": "6.1.0-18-amd64\n"})
+    assert four.buddyinfo is not None and four.buddyinfo.page_size_kib == 4
+    assert sixty_four.buddyinfo is not None and sixty_four.buddyinfo.page_size_kib == 64
+    assert old_probe.buddyinfo is not None and old_probe.buddyinfo.page_size_kib == 4
+    hostile = parse_guest({"buddyinfo": buddy, "uname": "6.1\n12345\n"})
+    assert hostile.buddyinfo is not None and hostile.buddyinfo.page_size_kib == 4

@@ -147,7 +147,7 @@ kv() {
   grep -H '' "$@" | sed 's|^[^:]*/\([^/:]*\):|\1=|'
 }
 
-b uname ok; uname -r; e uname $?
+b uname ok; uname -r; r=$?; getconf PAGESIZE 2>/dev/null; e uname $r
 f meminfo /proc/meminfo
 f buddyinfo /proc/buddyinfo
 f vmstat /proc/vmstat

@@ -46,6 +46,21 @@ def kernel_release_of(uname: str | None) -> str | None:
     return None
 
 
+def page_size_kib_of(uname: str | None) -> int:
+    """The page size the probe printed under the release (`getconf PAGESIZE`), in KiB.
+
+    Buddy lists count pages, so a 64 KiB-page guest (some arm64 kernels) would
+    otherwise look sixteen times poorer in large blocks than it is.
+    """
+    for line in (uname or "").splitlines()[1:]:
+        word = line.strip()
+        if word.isdigit():
+            size = int(word)
+            if 4096 <= size <= 1 << 20 and size & (size - 1) == 0:
+                return size // 1024
+    return 4
+
+
 def parse_guest(
     sections: Mapping[str, str],
     section_status: Mapping[str, str] | None = None,
@@ -84,7 +99,10 @@ def parse_guest(
     balloon = run("balloon", parse_balloon) or (None, None)
     return GuestFacts(
         meminfo=run("meminfo", parse_meminfo),
-        buddyinfo=run("buddyinfo", parse_buddyinfo),
+        buddyinfo=run(
+            "buddyinfo",
+            lambda text: parse_buddyinfo(text, page_size_kib=page_size_kib_of(text_of("uname"))),
+        ),
         vmstat=run("vmstat", parse_vmstat),
         psi=run("psi_memory", parse_psi),
         slabinfo=slabinfo,
