@@ -267,3 +267,22 @@ def test_hostile_streams_never_raise_and_stay_within_the_cap(
     assert stored <= 3 * cap
     assert set(out.section_status) <= set(SECTIONS)
     assert set(out.section_status.values()) <= {"ok", "missing", "denied", "truncated", "error"}
+
+
+def test_a_kernel_log_source_that_gave_nothing_gives_way_to_the_next() -> None:
+    data = f"{M}H:0\n{M}B:kernlog:ok:dmesg:-\n{M}E:kernlog:1\n".encode()
+    data += f"{M}B:kernlog:ok:journalctl:-\nfrom the journal\n{M}E:kernlog:0\n{M}Z\n".encode()
+    out = read(data)
+    assert out.sections["kernlog"] == "from the journal\n"
+    assert out.section_status["kernlog"] == "ok"
+    assert out.kernlog_source == "journalctl"
+    assert not [p for p in out.problems if p.startswith("kernlog")]
+
+
+def test_a_kernel_log_that_answered_is_never_replaced() -> None:
+    data = f"{M}H:0\n{M}B:kernlog:ok:dmesg:-\nreal log\n{M}E:kernlog:0\n".encode()
+    data += f"{M}B:kernlog:ok:journalctl:-\nother\n{M}E:kernlog:0\n{M}Z\n".encode()
+    out = read(data)
+    assert out.sections["kernlog"] == "real log\n"
+    assert out.kernlog_source == "dmesg"
+    assert "kernlog: printed twice; kept the first" in out.problems

@@ -23,7 +23,8 @@ the source (only for the kernel log) and `sudo` when the text came through
 The newline before every marker is part of the marker, so the text between
 two markers round-trips byte for byte.
 
-Kernel log source, in order, and why:
+Kernel log source, in order, and why (a source that fails or prints nothing
+gives way to the next one; the collector keeps the one that answered):
 1. `dmesg`: present on every distribution, cheap, and the ring buffer is
    where page-allocation-failure and OOM reports land first. Used directly
    as root or when `kernel.dmesg_restrict` is 0, else through `sudo -n`.
@@ -169,21 +170,34 @@ f slabinfo /proc/slabinfo
 R=0
 if [ -r /proc/sys/kernel/dmesg_restrict ]; then read -r R </proc/sys/kernel/dmesg_restrict; fi
 K=/var/log/kern.log
-if command -v dmesg >/dev/null && { [ "$U" = 0 ] || [ "$R" = 0 ]; }; then
-  b kernlog ok dmesg; tl $T dmesg; e kernlog $?
-elif command -v dmesg >/dev/null && sx; then
-  b kernlog ok dmesg sudo; tl $T sudo -n dmesg; e kernlog $?
-elif command -v journalctl >/dev/null \
-    && [ -n "$($T journalctl -k -b -q -n 1 --no-pager -o cat)" ]; then
-  b kernlog ok journalctl; tl $T journalctl -k -b -q --no-pager -o short-iso; e kernlog $?
-elif [ -f "$K" ] && [ -r "$K" ]; then
-  b kernlog ok kern.log; tail -c "$N" "$K"; e kernlog $?
-elif [ -f "$K" ] && sx; then
-  b kernlog ok kern.log sudo; sudo -n tail -c "$N" "$K"; e kernlog $?
-elif command -v dmesg >/dev/null || [ -e "$K" ]; then
-  b kernlog denied; e kernlog 0
-else
-  b kernlog missing; e kernlog 0
+# Each source is tried only when the one before gave nothing: an empty or failing
+# dmesg (cleared ring buffer, container, restricted) falls through to the journal,
+# then kern.log. The header comes first, so a hang is blamed on the kernel log.
+D=
+if command -v dmesg >/dev/null && { [ "$U" = 0 ] || [ "$R" = 0 ]; }; then D=dmesg
+elif command -v dmesg >/dev/null && sx; then D=sudo; fi
+G=1
+if [ -n "$D" ]; then
+  if [ "$D" = sudo ]; then b kernlog ok dmesg sudo; set -- sudo -n dmesg
+  else b kernlog ok dmesg; set -- dmesg; fi
+  if [ -n "$($T "$@" | head -c 64)" ]; then tl $T "$@"; G=$?; e kernlog $G
+  else e kernlog 0; fi
+fi
+if [ "$G" != 0 ]; then
+  if command -v journalctl >/dev/null \
+      && [ -n "$($T journalctl -k -b -q -n 1 --no-pager -o cat)" ]; then
+    b kernlog ok journalctl; tl $T journalctl -k -b -q --no-pager -o short-iso; e kernlog $?
+  elif [ -f "$K" ] && [ -r "$K" ] && [ -s "$K" ]; then
+    b kernlog ok kern.log; tail -c "$N" "$K"; e kernlog $?
+  elif [ -f "$K" ] && [ ! -r "$K" ] && sx; then
+    b kernlog ok kern.log sudo; sudo -n tail -c "$N" "$K"; e kernlog $?
+  elif [ -n "$D" ]; then
+    :
+  elif command -v dmesg >/dev/null || [ -e "$K" ]; then
+    b kernlog denied; e kernlog 0
+  else
+    b kernlog missing; e kernlog 0
+  fi
 fi
 printf '\n%s:Z\n' "$M"
 }

@@ -192,6 +192,11 @@ class ProbeStream:
         if name not in SECTIONS or status not in _HEADER_STATUSES:
             return False
         self._close_open(f"a new section ({name}) began before it ended")
+        if name == "kernlog" and self._gave_nothing(self._done.get(name)):
+            # The probe tries the next kernel-log source when one gave nothing;
+            # the answer replaces the failed attempt.
+            del self._done[name]
+            self._out.problems[:] = [p for p in self._out.problems if not p.startswith("kernlog:")]
         if name in self._done:
             # A second copy of a section is not something our probe prints.
             self._out.problems.append(f"{name}: printed twice; kept the first")
@@ -202,6 +207,14 @@ class ProbeStream:
         if kernlog_source is not None:
             self._out.kernlog_source = kernlog_source
         return True
+
+    @staticmethod
+    def _gave_nothing(section: _Open | None) -> bool:
+        return (
+            section is not None
+            and section.status in ("ok", "error", "denied")
+            and not section.text.strip()
+        )
 
     def _end(self, name: str, rc: str) -> bool:
         opened = self._open
