@@ -207,6 +207,15 @@ class Scanner:
             return
         self._other(lineno, stripped)
 
+    def _begin_header(self, lineno: int, stripped: Stripped, complete: bool) -> bool:
+        """Close what was open; False when the header waits for a wrapped continuation."""
+        self._close_report()
+        self._flush_pending()
+        if not complete:
+            self._partial = _Partial(lineno, stripped, self._prev)
+            return False
+        return True
+
     def _header(self, lineno: int, stripped: Stripped) -> bool:
         """Handle an event header; False when the line only looked like one."""
         text = stripped.text
@@ -214,25 +223,17 @@ class Scanner:
             header = kp.parse_page_alloc(text)
             if header is None:
                 return False
-            self._close_report()
-            self._flush_pending()
-            if not header.complete:
-                self._partial = _Partial(lineno, stripped, self._prev)
-                return True
-            self._open_page_alloc(lineno, stripped.timestamp, header, self._prev, stripped.text)
+            if self._begin_header(lineno, stripped, header.complete):
+                self._open_page_alloc(lineno, stripped.timestamp, header, self._prev, stripped.text)
             return True
         if "invoked oom-killer" in text:
             oom = kp.parse_oom_invoked(text)
             if oom is None:
                 return False
-            self._close_report()
-            self._flush_pending()
-            if not oom.complete:
-                self._partial = _Partial(lineno, stripped, self._prev)
-                return True
-            self._report = _Report(
-                "oom_invoked", lineno, stripped.timestamp, oom, text=stripped.text
-            )
+            if self._begin_header(lineno, stripped, oom.complete):
+                self._report = _Report(
+                    "oom_invoked", lineno, stripped.timestamp, oom, text=stripped.text
+                )
             return True
         if "Killed process" in text:
             kill = kp.parse_killed(text)
