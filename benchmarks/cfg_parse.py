@@ -10,7 +10,6 @@ parsed N times by libxlutil through ctypes (init + readdata + destroy).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from xenaudit.xlcfg import parse, set_value  # noqa: E402
 
 
 def corpus_files() -> list[tuple[str, bytes]]:
-    root = Path(os.environ.get("XENAUDIT_CORPUS", REPO.parent / "shared" / "corpus"))
+    root = REPO / "tests" / "corpus"
     rows = (line.split("\t") for line in (root / "MANIFEST.tsv").read_text().splitlines())
     names = sorted(r[0] for r in rows if len(r) > 1 and r[1] == "xlcfg")
     return [(n, (root / n).read_bytes()) for n in names]

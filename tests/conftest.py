@@ -1,8 +1,7 @@
-"""Shared fixtures: where the repository and the real-world corpus live."""
+"""Shared fixtures: where the repository and its real-world corpus live."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,8 @@ pytest_plugins = ["tests.standin.fixtures"]
 
 
 def corpus_dir() -> Path:
-    """The shared corpus of real samples sits beside the checkout (../shared/corpus)."""
-    override = os.environ.get("XENAUDIT_CORPUS")
-    path = Path(override) if override else REPO.parent / "shared" / "corpus"
-    if not (path / "MANIFEST.tsv").is_file():
-        raise RuntimeError(f"corpus not found at {path}; set XENAUDIT_CORPUS")
-    return path
+    """Real-world samples copied into the repository as published (tests/corpus/MANIFEST.tsv)."""
+    return REPO / "tests" / "corpus"
 
 
 @pytest.fixture(scope="session")
