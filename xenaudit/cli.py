@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from xenaudit import __version__
 
@@ -21,8 +20,9 @@ exit codes:
 """
 
 
-#: Subcommands implemented by a stage, by module; imported only when used, so a
-#: quick `xenaudit logscan` does not pay for paramiko, jinja2 and the analysis.
+#: Subcommands implemented by a stage, by module. A stage module is imported only
+#: when its command runs (or shows its --help), so `--version`, `cfg show` or
+#: `logscan` do not pay for paramiko, jinja2 and the analysis.
 STAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "domains": (
         "xenaudit.hypervisor.cli",
@@ -40,14 +40,20 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: Where a Dom0's inventory lives when -i is not given.
-DEFAULT_INVENTORY = Path("/etc/xenaudit/inventory.toml")
+DEFAULT_INVENTORY = "/etc/xenaudit/inventory.toml"
+
+AUDIT_HELP = "run the whole audit and write the report"
 
 #: Output names of `audit --format`, in writing order (xenaudit.formats.FORMAT_NAMES).
 ALL_FORMATS: tuple[str, ...] = ("patches", "json", "csv", "html", "prom")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The full parser, or one where only `command`'s stage module is imported."""
+    """The parser, importing only `command`'s stage module (none for None).
+
+    The other stage commands get a placeholder with their one-line help, which
+    is all the top-level --help shows of them.
+    """
     parser = argparse.ArgumentParser(
         prog="xenaudit",
         description="Audit the memory sizing of Xen guests from Dom0: read what each guest "
@@ -57,9 +63,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"xenaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_audit(sub)
+    if command == "audit":
+        _add_audit(sub)
+    else:
+        sub.add_parser("audit", help=AUDIT_HELP)
     for name, (module, help_text) in STAGE_COMMANDS.items():
-        if command is None or command == name:
+        if command == name:
             importlib.import_module(module).add_parser(sub)
         else:
             sub.add_parser(name, help=help_text)
@@ -67,9 +76,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_audit(sub: argparse._SubParsersAction) -> None:
+    from pathlib import Path
+
     p = sub.add_parser(
         "audit",
-        help="run the whole audit and write the report",
+        help=AUDIT_HELP,
         description="Read every Dom0 in the inventory, collect each guest's memory facts over "
         "SSH, judge each domain's memory/maxmem and write report.html, report.json, "
         "summary.csv, xenaudit.prom and patches/ under OUTDIR. Nothing under /etc/xen is "
@@ -137,6 +148,8 @@ def _formats(values: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
     from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY
     from xenaudit.inventory.interface import Inventory, InventoryError
@@ -163,7 +176,7 @@ def _run_audit(args: argparse.Namespace) -> int:
             inventory = load_inventory(args.inventory)
         elif snapshots is not None:
             inventory = Inventory(path=str(snapshots), hypervisors=())
-        elif DEFAULT_INVENTORY.is_file():
+        elif os.path.isfile(DEFAULT_INVENTORY):
             inventory = load_inventory(DEFAULT_INVENTORY)
         else:
             print(
@@ -215,7 +228,7 @@ def _run_audit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in STAGE_COMMANDS else None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
