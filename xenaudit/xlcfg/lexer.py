@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Final
 
 from xenaudit.xlcfg.errors import CfgSyntaxError
 from xenaudit.xlcfg.quoting import dequote
+
+TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
+if TYPE_CHECKING:
+    from typing import Final
 
 WS: Final = "ws"
 IDENT: Final = "ident"
