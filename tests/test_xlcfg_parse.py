@@ -249,6 +249,8 @@ LONGS: list[tuple[bytes, int | None, str | None]] = [
     (b"memory = 9223372036854775808\n", None, "range"),
     (b"memory = '-9223372036854775809'\n", None, "range"),
     (b"memory = '99999999999999999999x'\n", None, "range"),  # errno checked first
+    (b"memory = " + b"1" * 5000 + b"\n", None, "range"),  # longer than Python's int() reads
+    (b"memory = 0" + b"7" * 5000 + b"\n", None, "range"),
     (b"name = 'x'\n", None, "absent"),
 ]
 
@@ -315,6 +317,7 @@ def test_settings_types_for_json() -> None:
     cfg = parse(
         b"a = 0x200\nb = '512'\nc = [ 1, '2', [ 010 ] ]\nd = 08\ne = 5\ne += 6\n"
         b"f = 99999999999999999999\n"
+        b"g = " + b"9" * 5000 + b"\n"
     )
     assert cfg.settings() == {
         "a": 512,
@@ -323,6 +326,7 @@ def test_settings_types_for_json() -> None:
         "d": "08",  # strtol cannot read it: kept as text
         "e": "56",  # += gives a string
         "f": "99999999999999999999",
+        "g": "9" * 5000,
     }
 
 
