@@ -10,6 +10,10 @@ from collections.abc import Sequence
 
 from xenaudit import __version__
 
+TYPE_CHECKING = False  # typing is not imported at run time: quick commands start faster
+if TYPE_CHECKING:
+    from pathlib import Path
+
 EXIT_CODES = """\
 exit codes:
   0  nothing to change
@@ -51,8 +55,8 @@ ALL_FORMATS: tuple[str, ...] = ("patches", "json", "csv", "html", "prom")
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser, importing only `command`'s stage module (none for None).
 
-    The other stage commands get a placeholder with their one-line help, which
-    is all the top-level --help shows of them.
+    The other commands get a placeholder with their one-line help, which is all
+    the top-level --help shows of them (and a placeholder is never parsed with).
     """
     parser = argparse.ArgumentParser(
         prog="xenaudit",
@@ -66,18 +70,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command == "audit":
         _add_audit(sub)
     else:
-        sub.add_parser("audit", help=AUDIT_HELP)
+        sub.add_parser("audit", help=AUDIT_HELP, add_help=False)
     for name, (module, help_text) in STAGE_COMMANDS.items():
         if command == name:
             importlib.import_module(module).add_parser(sub)
         else:
-            sub.add_parser(name, help=help_text)
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
-def _add_audit(sub: argparse._SubParsersAction) -> None:
+def _path(text: str) -> Path:
+    """argparse type for paths: pathlib is imported when a path is given, not for --help."""
     from pathlib import Path
 
+    return Path(text)
+
+
+def _add_audit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "audit",
         help=AUDIT_HELP,
@@ -92,20 +101,20 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     source.add_argument(
         "-i",
         "--inventory",
-        type=Path,
+        type=_path,
         help=f"inventory TOML file (default: {DEFAULT_INVENTORY} when it exists)",
     )
     source.add_argument(
         "--demo", action="store_true", help="audit the bundled demo fleet (no Xen, no network)"
     )
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    p.add_argument("-o", "--output", type=_path, required=True, metavar="OUTDIR")
     p.add_argument(
         "--from-snapshots",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="replay the snapshots/ folder of an earlier run instead of reading live systems",
     )
-    p.add_argument("--state-dir", type=Path, help="history store (default: inventory state_dir)")
+    p.add_argument("--state-dir", type=_path, help="history store (default: inventory state_dir)")
     p.add_argument(
         "--format",
         action="append",
@@ -122,7 +131,7 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--no-history", action="store_true", help="do not record tonight in the history store"
     )
     p.add_argument(
-        "--root", type=Path, default=Path("/"), help="treat DIR as / when looking for cfg files"
+        "--root", type=_path, default="/", help="treat DIR as / when looking for cfg files"
     )
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")

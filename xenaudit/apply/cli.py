@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
-from pathlib import Path
-from typing import Any, TextIO
 
-from xenaudit.apply import reviewed
-from xenaudit.apply.actionlog import DEFAULT_STATE_DIR, LogBusy
-from xenaudit.apply.console import Prompter, printable
-from xenaudit.apply.engine import DEFAULT_CFG_DIRS, Applier, ApplyOptions, Undoer
-from xenaudit.apply.interface import RunSummary
-from xenaudit.apply.paths import PathRefused, normalise_cfg_dirs, normalise_root
+from xenaudit.apply.defaults import DEFAULT_STATE_DIR
+
+# The engine is imported by `handler`, so that `xenaudit apply --help` starts at once.
+TYPE_CHECKING = False  # nor is typing imported at run time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from xenaudit.apply.interface import RunSummary
 
 USAGE_ERROR = 2
 
@@ -116,6 +115,8 @@ def _is_tty(stream: TextIO) -> bool:
 
 
 def _summary_line(summary: RunSummary) -> str:
+    from collections import Counter
+
     counts = Counter(o.outcome for o in summary.outcomes)
     parts = [f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items())]
     if summary.errors:
@@ -125,6 +126,14 @@ def _summary_line(summary: RunSummary) -> str:
 
 def handler(args: argparse.Namespace) -> int:
     """Run `apply` for parsed arguments; returns the exit code."""
+    from pathlib import Path
+
+    from xenaudit.apply import reviewed
+    from xenaudit.apply.actionlog import LogBusy
+    from xenaudit.apply.console import Prompter, printable
+    from xenaudit.apply.engine import DEFAULT_CFG_DIRS, Applier, ApplyOptions, Undoer
+    from xenaudit.apply.paths import PathRefused, normalise_cfg_dirs, normalise_root
+
     out, err, stdin = sys.stdout, sys.stderr, sys.stdin
     if args.live and args.undo:
         err.write("xenaudit apply: --live cannot be combined with --undo\n")

@@ -7,25 +7,24 @@ not be read (the others are still printed).
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TextIO
 
-from xenaudit.cfgfiles import read_config
-from xenaudit.hypervisor.cfgfind import find_cfg
-from xenaudit.hypervisor.drift import drift, format_mib
-from xenaudit.hypervisor.factory import read_hosts
-from xenaudit.hypervisor.interface import Domain, HostView
-from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
+# The hypervisor sources, cfg reading and the inventory are imported by the
+# functions that use them, so that `xenaudit domains --help` starts at once.
+TYPE_CHECKING = False  # nor is typing imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import Any, TextIO
+
+    from xenaudit.hypervisor.interface import Domain, HostView
+    from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, SshSettings
+
+    OverrideLookup = Callable[[str, str], DomainOverride]
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_HOST_UNREADABLE = 3
-
-OverrideLookup = Callable[[str, str], DomainOverride]
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +71,15 @@ def _plain(text: str) -> str:
 def _targets(
     args: argparse.Namespace,
 ) -> tuple[list[HypervisorSpec], SshSettings, OverrideLookup]:
+    import socket
+
+    from xenaudit.inventory.interface import (
+        DomainOverride,
+        HypervisorSpec,
+        InventoryError,
+        SshSettings,
+    )
+
     if args.uri and args.backend != "libvirt":
         raise InventoryError("-", "--uri", "--uri goes with --backend libvirt")
     if args.inventory:
@@ -92,6 +100,8 @@ def _targets(
 
 
 def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
+    from xenaudit.cfgfiles import read_config
+
     if path is None:
         return None, None
     facts = read_config(path, str(path)).facts
@@ -99,6 +109,9 @@ def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
 
 
 def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
+    from xenaudit.hypervisor.cfgfind import find_cfg
+    from xenaudit.hypervisor.drift import drift
+
     cfg_path, note = find_cfg(domain.name, spec, override)
     memory_mib, maxmem_mib = _cfg_memory(cfg_path)
     return {
@@ -140,6 +153,8 @@ def _public(hosts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _mib(kib: int | None) -> str:
+    from xenaudit.hypervisor.drift import format_mib
+
     return "-" if kib is None else format_mib(kib).removesuffix(" MiB")
 
 
@@ -192,6 +207,11 @@ def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    import json
+
+    from xenaudit.hypervisor.factory import read_hosts
+    from xenaudit.inventory.interface import InventoryError
+
     try:
         specs, ssh, overrides = _targets(args)
     except InventoryError as exc:

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import stat
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import IO, Any, BinaryIO
 
-from xenaudit.logscan.parallel import can_parallelize, default_workers, scan_file_parallel
-from xenaudit.parsers.events import describe, event_to_json
-from xenaudit.parsers.interface import KernelEvent
-from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks
+# The kernel-log parser is imported when a file is scanned (and the parallel
+# scanner only for a large one), so that `xenaudit logscan --help` starts at once.
+TYPE_CHECKING = False  # nor is typing imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import IO, Any, BinaryIO
+
+    from xenaudit.parsers.interface import KernelEvent
+    from xenaudit.parsers.kernlog import ScanSummary
 
 #: Read size. Large blocks keep per-block overhead negligible next to the scan.
 CHUNK_SIZE = 16 << 20
@@ -103,7 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Iterator[KernelEvent]:
     """Events of one opened file: in parallel for a large plain file, else streamed."""
+    from xenaudit.parsers.kernlog import iter_kernlog_chunks
+
     if name != "-" and not isinstance(stream, gzip.GzipFile) and jobs != 1:
+        from xenaudit.logscan.parallel import (
+            can_parallelize,
+            default_workers,
+            scan_file_parallel,
+        )
+
         info = os.fstat(stream.fileno())
         workers = jobs if jobs > 1 else default_workers(info.st_size)
         if workers > 1 and stat.S_ISREG(info.st_mode) and can_parallelize():
@@ -116,6 +126,11 @@ def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Ite
 
 def _scan_one(name: str, as_json: bool, out: IO[str], err: IO[str], jobs: int = 0) -> bool:
     """Scan one file, writing its events; False (after a message on err) if it failed."""
+    import json
+
+    from xenaudit.parsers.events import describe, event_to_json
+    from xenaudit.parsers.kernlog import ScanSummary
+
     summary = ScanSummary()
     counts: Counter[str] = Counter()
     lines: list[str] = []

@@ -8,28 +8,27 @@ found problems, 2 a file does not parse (nothing is written) or bad usage.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import re
-import shutil
 import sys
-import tempfile
-from collections.abc import Sequence
-from typing import Any, TextIO
 
-from xenaudit.xlcfg import lexer
 from xenaudit.xlcfg.config import XlConfig, parse
-from xenaudit.xlcfg.editor import EditValue, Raw, set_value
 from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError
-from xenaudit.xlcfg.lint import lint
-from xenaudit.xlcfg.patch import unified_diff
+
+# Only what `cfg show` and every --help need is imported here; the editor, the
+# linter, the diff and the file-writing helpers are imported by their commands.
+TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
+
+    from xenaudit.xlcfg.editor import EditValue
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_UNUSABLE = 2
 
-_DECIMAL = re.compile(r"-?[0-9]+\Z")
+_DECIMAL = r"-?[0-9]+\Z"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -97,6 +96,8 @@ def _write_text(out: TextIO, text: str) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    import json
+
     cfg = _read(args.file, sys.stderr)
     if cfg is None:
         return EXIT_UNUSABLE
@@ -116,12 +117,15 @@ def parse_assignment(text: str) -> tuple[str, EditValue]:
     a quoted string, another NUMBER spelling (0x.., 0..) or a list -> the
     text exactly as given, checked by the parser.
     """
+    from xenaudit.xlcfg import lexer
+    from xenaudit.xlcfg.editor import Raw
+
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise CfgEditError(f"expected KEY=VALUE, got {text!r}")
     value = value.strip(" \t")
-    if _DECIMAL.match(value):
+    if re.match(_DECIMAL, value):
         return key, int(value)
     if value[:1] in ("'", '"', "["):
         return key, Raw(value)
@@ -141,6 +145,10 @@ def _atomic_replace(path: str, data: bytes) -> None:
 
     The old content is kept as PATH.bak; owner and mode of PATH are kept.
     """
+    import contextlib
+    import shutil
+    import tempfile
+
     st = os.stat(path)
     directory = os.path.dirname(path) or "."
     shutil.copy2(path, path + ".bak")
@@ -169,6 +177,9 @@ def _atomic_replace(path: str, data: bytes) -> None:
 
 
 def _cmd_set(args: argparse.Namespace) -> int:
+    from xenaudit.xlcfg.editor import set_value
+    from xenaudit.xlcfg.patch import unified_diff
+
     path = os.path.realpath(args.file)
     cfg = _read(path, sys.stderr)
     if cfg is None:
@@ -195,6 +206,8 @@ def _cmd_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
+    from xenaudit.xlcfg.lint import lint
+
     unusable = False
     found = False
     for path in args.files:

@@ -50,7 +50,8 @@ SEMICOLON: Final = ";"
 
 TRIVIA: Final = frozenset({WS, JUNK})
 
-_TOKEN_RE = re.compile(
+# Compiled on first use (re keeps it): most files never need the token list.
+_TOKEN_PATTERN = (
     r"""
     (?P<ws>[ \t]+)
   | (?P<ident>[a-z][._0-9a-z]*)
@@ -59,13 +60,12 @@ _TOKEN_RE = re.compile(
   | (?P<string>'(?:[^'\\\n]|\\[^\n])*'|"(?:[^"\\\n]|\\[^\n])*")
   | (?P<op>\+=|[=,\[\];])
   | (?P<junk>[\s\S])
-    """,
-    re.VERBOSE,
+    """
 )
 
 # Characters after which libxlutil adds its "looks like Python" warning.
 _PYTHONISH: Final = frozenset("+-.():")
-_BLANK_OR_NL: Final = re.compile(r"[ \t\n]")
+_BLANK_OR_NL: Final = r"[ \t\n]"
 
 
 class Token:
@@ -129,7 +129,7 @@ def tokenize(src: str, filename: str = "<string>") -> list[Token]:
     append = tokens.append
     likely_python = False
     last = len(src) - 1
-    for m in _TOKEN_RE.finditer(src):
+    for m in re.finditer(_TOKEN_PATTERN, src, re.VERBOSE):
         kind = m.lastgroup
         text = m.group()
         start = m.start()
@@ -152,7 +152,7 @@ def tokenize(src: str, filename: str = "<string>") -> list[Token]:
             if text in _PYTHONISH:
                 likely_python = True
             if start != last:
-                follow = _BLANK_OR_NL.search(src, start + 1)
+                follow = re.compile(_BLANK_OR_NL).search(src, start + 1)
                 near = src[start : follow.start() if follow else len(src)]
                 message = "lexical error"
                 if likely_python:
