@@ -23,8 +23,8 @@ import sys
 import zlib
 from collections import Counter
 
-# The kernel-log parser is imported when a file is scanned (and the parallel
-# scanner only for a large one), so that `xenaudit logscan --help` starts at once.
+# The kernel-log parser is imported when a file is scanned, so that
+# `xenaudit logscan --help` starts at once.
 TYPE_CHECKING = False  # nor is typing imported at run time
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
