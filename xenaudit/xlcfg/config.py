@@ -14,8 +14,6 @@ Settings are resolved as ``xlu__cfg_set_store`` does (libxlu_cfg.c):
 
 from __future__ import annotations
 
-import bisect
-
 from xenaudit.xlcfg.errors import CfgSyntaxError, CfgValueError
 from xenaudit.xlcfg.lexer import LineIndex, Token, tokenize
 from xenaudit.xlcfg.numbers import parse_long
@@ -291,6 +289,8 @@ class XlConfig:
 
     def token_index(self, offset: int) -> int:
         """Index of the token covering byte `offset`."""
+        import bisect
+
         if self._starts is None:
             self._starts = [t.start for t in self.tokens]
         return bisect.bisect_right(self._starts, offset) - 1
