@@ -429,7 +429,8 @@ def domain_memory_chart(fig: MemoryFigures, width: float = DOMAIN_WIDTH) -> BarC
         raw.append((float(value), f"{name} {_fmt_mib(value)}", colour, dash))
     # Room on the right for the widest label beside the rightmost line.
     room = max((label_width(label) + 12 for _, label, _, _ in raw), default=20.0)
-    row_label = DOMAIN_LABEL_WIDTH if width >= 500 else 8.0
+    # On the narrow variant there is no row name, only room for half the "0 MiB" tick.
+    row_label = DOMAIN_LABEL_WIDTH if width >= 500 else 24.0
     scale = _Scale(row_label, max(60.0, width - row_label - room), extent)
     y = DOMAIN_TOP
     segments: list[Segment] = []
@@ -472,7 +473,7 @@ def domain_memory_chart(fig: MemoryFigures, width: float = DOMAIN_WIDTH) -> BarC
         markers=tuple(markers),
         ticks=scale.ticks(),
         row_labels=(
-            (RowLabel("guest", 4, _r(y + DOMAIN_BAR_HEIGHT / 2 + 4)),) if row_label > 8 else ()
+            (RowLabel("guest", 4, _r(y + DOMAIN_BAR_HEIGHT / 2 + 4)),) if row_label > 24 else ()
         ),
         axis_y=_r(axis_y),
         axis_x1=_r(scale.x0),
