@@ -11,6 +11,7 @@ page script, so the measured page is the shipped file, unmodified.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -55,7 +56,7 @@ class Browser:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=wire_fds,  # noqa: PLW1509 - single-threaded test process
+            preexec_fn=wire_fds,
             close_fds=False,
         )
         os.close(to_browser_r)
@@ -147,10 +148,8 @@ class Browser:
         return data
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(CdpError, OSError):
             self.call("Browser.close")
-        except CdpError:
-            pass
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

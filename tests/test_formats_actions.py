@@ -34,7 +34,9 @@ def _with_rec(
     return dataclasses.replace(
         dom,
         config=config,
-        assessment=dataclasses.replace(dom.assessment, recommendation=rec, min_free=None, advice=()),
+        assessment=dataclasses.replace(
+            dom.assessment, recommendation=rec, min_free=None, advice=()
+        ),
     )
 
 
@@ -220,5 +222,7 @@ def test_finding_code_is_a_small_id_not_in_the_heading(tmp_path: pytest.TempPath
     page = render_html(report, tmp_path)  # type: ignore[arg-type]
     title_line = next(line for line in page.splitlines() if 'class="ftitle"' in line)
     assert "atomic_reserve" not in title_line
-    assert '<span class="fid" title="finding code, also in report.json">atomic_reserve</span>' in page
+    assert (
+        '<span class="fid" title="finding code, also in report.json">atomic_reserve</span>' in page
+    )
     assert "Use <code>sysctl</code>." in page

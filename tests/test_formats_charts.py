@@ -137,9 +137,7 @@ def _boxes(chart: charts.BarChart) -> list[tuple[float, float, float, float]]:
         charts.MemoryFigures(None, None, None, 512, 520, 528, 536),
     ],
 )
-def test_marker_labels_cross_no_line_and_no_label(
-    fig: charts.MemoryFigures, width: float
-) -> None:
+def test_marker_labels_cross_no_line_and_no_label(fig: charts.MemoryFigures, width: float) -> None:
     chart = charts.domain_memory_chart(fig, width)
     boxes = _boxes(chart)
     for a, b in itertools.combinations(boxes, 2):
@@ -163,7 +161,9 @@ def test_axis_has_one_unit() -> None:
     assert {t.label.split()[1] for t in big.ticks} == {"GiB"}
     narrow = charts.host_plan_chart(_plan(16384, [("web01", 512, 768)]), charts.NARROW_WIDTH)
     xs = [t.x for t in narrow.ticks]
-    assert all(b - a > charts.label_width(narrow.ticks[-1].label) for a, b in itertools.pairwise(xs))
+    assert all(
+        b - a > charts.label_width(narrow.ticks[-1].label) for a, b in itertools.pairwise(xs)
+    )
 
 
 def test_domain_chart_without_meminfo_keeps_markers_only() -> None:

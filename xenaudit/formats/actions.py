@@ -13,7 +13,7 @@ or worse stands without a size change (the row then says what to look at).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from xenaudit.analysis.interface import Finding, Severity, severity_rank
@@ -127,11 +127,7 @@ def _change_text(changes: tuple[Change, ...]) -> str:
     parts: list[str] = []
     if cfg:
         memory_changes = any(c.setting == "memory" for c in cfg)
-        parts.append(
-            ", ".join(
-                c.text(short=memory_changes and c.setting == "maxmem") for c in cfg
-            )
-        )
+        parts.append(", ".join(c.text(short=memory_changes and c.setting == "maxmem") for c in cfg))
     if guest:
         parts.append("in the guest: " + ", ".join(c.text() for c in guest))
     return "; ".join(parts)
@@ -162,41 +158,32 @@ def domain_action(dom: DomainReport, index: int, patch: str | None = None) -> Ac
     cfg_changes = _cfg_changes(dom)
     changes = cfg_changes + _sysctl_changes(dom)
     fits = rec.fits if rec is not None else True
-    common = {
-        "severity": assessment.severity,
-        "domain": dom.name,
-        "host": dom.host,
-        "domain_index": index,
-        "fits": fits,
-        "live_change_safe": bool(rec and rec.live_change_safe and cfg_changes),
-        "patch": patch,
-    }
+    row = Action(
+        severity=assessment.severity,
+        domain=dom.name,
+        host=dom.host,
+        domain_index=index,
+        kind="review",
+        changes=changes,
+        change_text="",
+        why=_why(dom, fits),
+        fits=fits,
+        live_change_safe=bool(rec and rec.live_change_safe and cfg_changes),
+        patch=patch,
+    )
     if changes:
         kind: ActionKind = "resize" if cfg_changes else "sysctl"
-        return Action(
-            kind=kind,
-            changes=changes,
-            change_text=_change_text(changes),
-            why=_why(dom, fits),
-            **common,
-        )
+        return replace(row, kind=kind, change_text=_change_text(changes))
     if status in _UNREAD:
         error = dom.snapshot.error if dom.snapshot else None
-        return Action(
+        return replace(
+            row,
             kind="unread",
-            changes=(),
             change_text=f"no change: the guest could not be read ({status})",
-            why=_one_line(error.removeprefix(f"{dom.name}: ") if error else _why(dom, fits)),
-            **common,
+            why=_one_line(error.removeprefix(f"{dom.name}: ")) if error else row.why,
         )
     if severity_rank(assessment.severity) >= severity_rank("warning"):
-        return Action(
-            kind="review",
-            changes=(),
-            change_text="no size change: review the card",
-            why=_why(dom, fits),
-            **common,
-        )
+        return replace(row, change_text="no size change: review the card")
     return None
 
 

@@ -34,6 +34,7 @@ from xenaudit.formats.actions import Action, tonight_actions
 from xenaudit.formats.interface import FormatError, ReportFormat
 from xenaudit.formats.patches import patch_paths
 from xenaudit.formats.times import boot_time, event_time, parse_instant
+from xenaudit.parsers.guest import boot_time_of
 from xenaudit.parsers.interface import (
     BalloonMessage,
     KernelEvent,
@@ -41,7 +42,6 @@ from xenaudit.parsers.interface import (
     OomKill,
     PageAllocFailure,
 )
-from xenaudit.parsers.guest import boot_time_of
 from xenaudit.report import AuditReport, DomainReport, HostReport
 from xenaudit.wording import fold_repeats, plural
 
@@ -374,9 +374,7 @@ def _facts(dom: DomainReport) -> tuple[Fact, ...]:
         sizes = f"{units.size_kib(min_free.current_kib)} → {units.size_kib(min_free.suggested_kib)}"
         if min_free.current_kib is None:
             sizes = units.size_kib(min_free.suggested_kib)
-        facts.append(
-            Fact("vm.min_free_kbytes", f"{now} → {min_free.suggested_kib} ({sizes})")
-        )
+        facts.append(Fact("vm.min_free_kbytes", f"{now} → {min_free.suggested_kib} ({sizes})"))
     facts.append(Fact("Live target", fmt_kib(live.target_kib)))
     facts.append(Fact("Live max", fmt_kib(live.max_kib)))
     if dom.facts and dom.facts.balloon_current_kib is not None:
