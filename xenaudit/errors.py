@@ -21,6 +21,13 @@ class SourcedError(XenauditError):
         self.message = message
 
 
+def name_once(subject: str, message: str) -> str:
+    """`message` about `subject`, naming it once: "dom0a: xl info: …", never "dom0a: dom0a: …"."""
+    if message == subject or message.startswith(f"{subject}: "):
+        return message
+    return f"{subject}: {message}"
+
+
 class DomainError(SourcedError):
     """An error about one domain; the rest of the audit goes on without it."""
 

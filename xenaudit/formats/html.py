@@ -604,7 +604,10 @@ def _run_summary(report: AuditReport) -> dict[str, Any]:
         "skipped": statuses["skipped"],
         "severities": [(s, severities[s]) for s in reversed(SEVERITY_ORDER)],
         "short_hosts": [(h.name, h.plan.shortfall_mib) for h in short_hosts if h.plan],
-        "host_errors": [(h.name, h.error) for h in report.hosts if h.error],
+        # The template names the host, so the error's own "host: " prefix goes.
+        "host_errors": [
+            (h.name, h.error.removeprefix(f"{h.name}: ")) for h in report.hosts if h.error
+        ],
         "nothing_read": nothing_read(report),
     }
 
