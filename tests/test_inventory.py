@@ -72,8 +72,11 @@ def write(tmp_path: Path, text: str) -> Path:
             "domains.web.skip",
             "true or",
         ),
-        ('[[hypervisor]]\nname = "a"\n[[hypervisor]]\nname = "a"\n', "hypervisor.name", "unique"),
-        ("not toml = = =", "-", "not valid TOML"),
+        (
+            '[[hypervisor]]\nname = "a"\n[[hypervisor]]\nname = "b"\n[[hypervisor]]\nname = "a"\n',
+            "hypervisor[2].name",
+            "'a' is already the name of hypervisor[0]",
+        ),
     ],
 )
 def test_bad_inventory_names_file_key_and_expectation(
@@ -88,6 +91,13 @@ def test_bad_inventory_names_file_key_and_expectation(
     assert str(caught.value).startswith(f"{path}: {key}: ")
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InventoryError, match="file not found"):
-        load_inventory(tmp_path / "nope.toml")
+def test_file_errors_name_the_file_not_a_key(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(missing)
+    assert str(caught.value) == f"{missing}: file not found"
+    broken = write(tmp_path, "not toml = = =")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(broken)
+    assert str(caught.value).startswith(f"{broken}: not valid TOML: ")
+    assert ": -:" not in str(caught.value)

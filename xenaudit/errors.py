@@ -15,7 +15,8 @@ class SourcedError(XenauditError):
     """An error about one subject (domain, host, file) seen through one source."""
 
     def __init__(self, subject: str, source: str, message: str) -> None:
-        super().__init__(f"{subject}: {source}: {message}")
+        # An empty source is the subject as a whole (a file that cannot be read).
+        super().__init__(f"{subject}: {source}: {message}" if source else f"{subject}: {message}")
         self.subject = subject
         self.source = source
         self.message = message

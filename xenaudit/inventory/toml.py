@@ -33,11 +33,11 @@ def load_inventory(path: str | Path) -> Inventory:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InventoryError(path_str, "-", "file not found") from None
+        raise InventoryError(path_str, "", "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path_str, "-", f"cannot read: {exc}") from None
+        raise InventoryError(path_str, "", f"cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise InventoryError(path_str, "-", f"not valid TOML: {exc}") from None
+        raise InventoryError(path_str, "", f"not valid TOML: {exc}") from None
     return inventory_from_mapping(data, path_str)
 
 
@@ -58,9 +58,16 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
         if spec.backend == "snapshot" and not spec.snapshot_dir:
             raise InventoryError(path, f"{key}.snapshot_dir", "the snapshot backend needs one")
         hypervisors.append(spec)
-    names = [h.name for h in hypervisors]
-    if len(set(names)) != len(names):
-        raise InventoryError(path, "hypervisor.name", "each hypervisor needs a unique name")
+    first_with: dict[str, int] = {}
+    for index, spec in enumerate(hypervisors):
+        if spec.name in first_with:
+            raise InventoryError(
+                path,
+                f"hypervisor[{index}].name",
+                f"{spec.name!r} is already the name of hypervisor[{first_with[spec.name]}]; "
+                "each hypervisor needs a unique name",
+            )
+        first_with[spec.name] = index
 
     ssh_table = dict(_table(data, "ssh", path))
     host_template = ssh_table.pop("host_template", "{name}")
