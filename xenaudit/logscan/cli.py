@@ -28,9 +28,9 @@ from typing import IO, Any, BinaryIO
 
 from xenaudit.logscan.parallel import can_parallelize, default_workers, scan_file_parallel
 from xenaudit.parsers.events import describe, event_to_json
-from xenaudit.wording import plural
 from xenaudit.parsers.interface import KernelEvent
 from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks
+from xenaudit.wording import plural
 
 #: Read size. Large blocks keep per-block overhead negligible next to the scan.
 CHUNK_SIZE = 16 << 20
