@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,7 +152,7 @@ def _formats(values: Sequence[str] | None) -> tuple[str, ...]:
 
 def _run_audit(args: argparse.Namespace) -> int:
     from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
-    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY
+    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY, write_sandbox
     from xenaudit.errors import name_once
     from xenaudit.inventory.interface import Inventory, InventoryError
     from xenaudit.inventory.toml import load_inventory
@@ -217,6 +218,12 @@ def _run_audit(args: argparse.Namespace) -> int:
         seed_history=seed,
         progress=progress if show_progress else None,
     )
+    if args.demo:
+        try:
+            write_sandbox(args.output)
+        except OSError as exc:
+            print(f"xenaudit: error: demo sandbox under {args.output}: {exc}", file=sys.stderr)
+            return 2
     report = run_audit(inventory, options)
     # Errors are printed even with -q: a failed night must leave a line in the journal.
     if not show_progress:
@@ -232,6 +239,13 @@ def _run_audit(args: argparse.Namespace) -> int:
         print(f"xenaudit: {error}", file=sys.stderr)
     if "html" in formats and not args.quiet and (args.demo or sys.stdout.isatty() or args.verbose):
         print(f"Report: {(args.output / 'report.html').resolve()}")
+        if args.demo:
+            out = args.output.resolve()
+            sandbox = shlex.quote(str(out / "demo-root"))
+            print(
+                "Try it on the demo's own cfgs: "
+                f"xenaudit apply {shlex.quote(str(out))} --root {sandbox} (and --undo)"
+            )
     return exit_code(report, args.fail_on)
 
 

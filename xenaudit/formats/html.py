@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from xenaudit.analysis.interface import SEVERITY_ORDER, Evidence, Finding, HostPlan
 from xenaudit.atomicwrite import atomic_write_bytes
+from xenaudit.demo import SANDBOX_DIR
 from xenaudit.formats import charts, units
 from xenaudit.formats.actions import Action, tonight_actions
 from xenaudit.formats.interface import FormatError, ReportFormat
@@ -521,7 +522,11 @@ def _host_block(host: HostReport) -> HostBlock:
 
 
 def apply_step(
-    dom: DomainReport, patch: str | None, outdir: Path, host: HostReport | None = None
+    dom: DomainReport,
+    patch: str | None,
+    outdir: Path,
+    host: HostReport | None = None,
+    root: Path | None = None,
 ) -> ApplyStep:
     """Copy-paste commands for one domain; every guest-derived word is shell-quoted.
 
@@ -535,9 +540,10 @@ def apply_step(
     review = dry_run = patch_command = None
     if patch is not None:
         quoted = shlex.quote(str(outdir / patch))
+        top = shlex.quote(str(root)) if root is not None else "/"
         review = f"less {quoted}"
-        dry_run = f"cd / && patch -p1 --dry-run < {quoted}"
-        patch_command = f"cd / && patch -p1 < {quoted}"
+        dry_run = f"cd {top} && patch -p1 --dry-run < {quoted}"
+        patch_command = f"cd {top} && patch -p1 < {quoted}"
     mem_set = note = persist = None
     if virsh is not None and patch is None and rec is not None and rec.change != "none":
         name = shlex.quote(dom.name)
@@ -621,8 +627,10 @@ def render_html(report: AuditReport, outdir: Path, env: Environment | None = Non
     ordered = report.domains_by_severity()
     views = [domain_view(d, index_of[id(d)], paths.get(index_of[id(d)])) for d in ordered]
     hosts = {h.name: h for h in report.hosts}
+    # The demo's cfgs are copied under OUTDIR/demo-root, which stands in for /.
+    sandbox = outdir / SANDBOX_DIR if report.demo else None
     steps = [
-        apply_step(d, paths.get(index_of[id(d)]), outdir, hosts.get(d.host))
+        apply_step(d, paths.get(index_of[id(d)]), outdir, hosts.get(d.host), sandbox)
         for d in ordered
         if d.patch_text is not None
         or (d.assessment.recommendation and d.assessment.recommendation.change != "none")
@@ -636,6 +644,7 @@ def render_html(report: AuditReport, outdir: Path, env: Environment | None = Non
         "steps": steps,
         "outdir": str(outdir),
         "outdir_quoted": shlex.quote(str(outdir)),
+        "sandbox_quoted": shlex.quote(str(sandbox)) if sandbox is not None else None,
         "csp": CONTENT_SECURITY_POLICY,
         "severities": SEVERITY_ORDER,
     }
