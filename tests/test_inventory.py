@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from xenaudit.collector.targets import targets_for
 from xenaudit.inventory.interface import (
     DomainOverride,
     HypervisorSpec,
@@ -29,7 +30,13 @@ def test_example_inventory_loads() -> None:
     assert inventory.override("app1", "dom0b").balloon_driver is True
     assert inventory.override("app1", "dom0a").balloon_driver is None
     assert inventory.override("winsrv").skip is True
-    assert inventory.ssh_host_template == "{name}"
+    assert inventory.ssh_host_template == "{name}.guests.example.org:2222"
+    # The template's port reaches every guest without a per-domain table;
+    # web01's own ssh_host comes with its own ssh_port.
+    app1, web01 = targets_for(inventory, "dom0b", ["app1", "web01"])
+    assert (app1.ssh_host, app1.ssh_port) == ("app1.guests.example.org", 2222)
+    assert (web01.ssh_host, web01.ssh_port) == ("192.0.2.15", 2222)
+    assert inventory.override("web01").ssh_port == 2222
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from xenaudit.collector.targets import split_template
 from xenaudit.inventory.interface import (
     DomainOverride,
     HypervisorSpec,
@@ -73,6 +74,10 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
     host_template = ssh_table.pop("host_template", "{name}")
     if not isinstance(host_template, str) or "{name}" not in host_template:
         raise InventoryError(path, "ssh.host_template", "expected a string containing {name}")
+    try:
+        split_template(host_template)
+    except ValueError as exc:
+        raise InventoryError(path, "ssh.host_template", str(exc)) from None
     ssh = _build(SshSettings, ssh_table, "ssh", path)
     if ssh.concurrency < 1:
         raise InventoryError(path, "ssh.concurrency", "expected a whole number of at least 1")
