@@ -252,7 +252,7 @@ def test_template_port(template: str, expected: tuple[str, int | None]) -> None:
 def test_template_with_a_bad_port_is_an_inventory_error(template: str) -> None:
     with pytest.raises(ValueError, match="port"):
         split_template(template)
-    with pytest.raises(InventoryError, match="ssh.host_template"):
+    with pytest.raises(InventoryError, match=r"ssh\.host_template"):
         inventory(ssh={"host_template": template})
 
 
