@@ -184,7 +184,9 @@ def test_dmesg_seconds_become_wall_clock_and_ago() -> None:
     assert when.wall == "2026-11-23 00:00 UTC"
     assert when.ago == "2 days ago"
     assert when.stamp == "[259200.5]"
-    assert event_time("[12.0]", None, now).wall is None
+    unplaced = event_time("[2201.1]", None, now)
+    assert unplaced.wall is None and unplaced.ago == "37 min after boot"
+    assert unplaced.stamp == "[2201.1]"
 
 
 def test_dated_stamps_are_placed_too() -> None:

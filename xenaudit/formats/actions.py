@@ -26,7 +26,13 @@ ActionKind = Literal["resize", "sysctl", "unread", "review"]
 WHY_CHARS = 160
 
 _SYSCTL_COMMAND = re.compile(r"sysctl -w ([a-z0-9_.]+)=(-?\d+)\s*$")
-_UNREAD = frozenset({"unreachable", "auth_failed", "host_key_rejected", "timeout"})
+#: Collection statuses that mean nothing was read, in words for the row.
+_UNREAD = {
+    "unreachable": "unreachable",
+    "auth_failed": "SSH login refused",
+    "host_key_rejected": "host key not trusted",
+    "timeout": "timed out",
+}
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,7 @@ def domain_action(dom: DomainReport, index: int, patch: str | None = None) -> Ac
         return replace(
             row,
             kind="unread",
-            change_text=f"no change: the guest could not be read ({status})",
+            change_text=f"no change: guest not read ({_UNREAD[status]})",
             why=_one_line(error.removeprefix(f"{dom.name}: ")) if error else row.why,
         )
     if severity_rank(assessment.severity) >= severity_rank("warning"):

@@ -58,6 +58,16 @@ def ago(then: datetime, now: datetime) -> str:
     return f"in {words}" if seconds < 0 else f"{words} ago"
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
 def _syslog(text: str, now: datetime) -> datetime | None:
     """ "Nov 23 14:02:11" has no year: the latest such time not after the audit."""
     match = _SYSLOG.fullmatch(text.strip())
@@ -95,8 +105,10 @@ def event_time(timestamp: str | None, boot_epoch_s: int | None, now: datetime | 
     then: datetime | None = None
     uptime = _UPTIME.fullmatch(timestamp.strip())
     if uptime is not None:
-        if boot_epoch_s is not None:
-            then = datetime.fromtimestamp(boot_epoch_s + float(uptime.group(1)), UTC)
+        if boot_epoch_s is None:
+            # Without the boot time, say what the stamp means rather than show it bare.
+            return EventTime(None, f"{_duration(float(uptime.group(1)))} after boot", timestamp)
+        then = datetime.fromtimestamp(boot_epoch_s + float(uptime.group(1)), UTC)
     elif now is not None:
         then = _dated(timestamp, now)
     else:
