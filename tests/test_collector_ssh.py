@@ -75,7 +75,8 @@ def test_two_guests_return_their_own_sections_and_values(standin_fleet) -> None:
         # Write-only files (drop_caches, compact_memory) cannot be read and are left out.
         assert sysvm_dict(snap.sections["sysvm"]) == dict(spec.sysvm)
         # The release, the page size and the boot time (/proc/stat is the real one).
-        btime = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime "))
+        stat = Path("/proc/stat").read_text().splitlines()
+        btime = next(x for x in stat if x.startswith("btime "))
         release = f"{os.uname().release}\n{os.sysconf('SC_PAGE_SIZE')}\n{btime}\n"
         assert snap.sections["uname"] == release
         assert snap.sections["ps"].split()[:4] == ["PID", "COMMAND", "RSS", "VSZ"]
