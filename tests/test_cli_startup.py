@@ -82,7 +82,10 @@ def _own(modules: set[str]) -> set[str]:
         (("--help",), ()),
         (("audit", "--help"), ()),
         (("domains", "--help"), ("xenaudit.hypervisor", "xenaudit.hypervisor.cli")),
-        (("logscan", "--help"), ("xenaudit.logscan", "xenaudit.logscan.cli")),
+        (
+            ("logscan", "--help"),
+            ("xenaudit.logscan", "xenaudit.logscan.cli", "xenaudit.wording"),
+        ),
         (
             ("apply", "--help"),
             ("xenaudit.apply", "xenaudit.apply.cli", "xenaudit.apply.defaults"),
@@ -96,6 +99,7 @@ def _own(modules: set[str]) -> set[str]:
                 "xenaudit.xlcfg.errors",
                 "xenaudit.xlcfg.lexer",
                 "xenaudit.xlcfg.numbers",
+                "xenaudit.xlcfg.options",
                 "xenaudit.xlcfg.quoting",
                 "xenaudit.xlcfg.syntax",
             ),
@@ -125,6 +129,7 @@ def test_cfg_show_loads_the_reader_only(tmp_path: Path) -> None:
         "xenaudit.xlcfg.errors",
         "xenaudit.xlcfg.lexer",
         "xenaudit.xlcfg.numbers",
+        "xenaudit.xlcfg.options",
         "xenaudit.xlcfg.quoting",
         "xenaudit.xlcfg.syntax",
     }, "the editor, linter and diff are for cfg set and cfg lint"
@@ -151,6 +156,7 @@ def test_logscan_loads_the_kernel_log_parser_only(tmp_path: Path) -> None:
     assert {m for m in own if not m.startswith(("xenaudit.parsers", "xenaudit.logscan"))} == {
         "xenaudit",
         "xenaudit.cli",
+        "xenaudit.wording",
     }
     assert _loaded(added, (*HEAVY, "xenaudit.hypervisor", "xenaudit.xlcfg")) == []
     assert _loaded(added, ("multiprocessing", "concurrent")) == [], "only for large files"

@@ -381,3 +381,18 @@ def test_guest_type(data: bytes, expected: str) -> None:
 def test_guest_type_refused_by_xl(data: bytes) -> None:
     with pytest.raises(CfgValueError):
         _ = parse(data).guest_type
+
+
+def test_package_names_stay_what_they_name() -> None:
+    """The package loads its modules lazily; a module must never shadow a public name."""
+    import importlib
+    import pkgutil
+    import types
+
+    import xenaudit.xlcfg as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"xenaudit.xlcfg.{module.name}")
+    for name in package.__all__:
+        assert not isinstance(getattr(package, name), types.ModuleType), name
+    assert package.lint(parse(b"memory = 512\nmaxmem = 256\n"))[0].code == "maxmem-below-memory"

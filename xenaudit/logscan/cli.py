@@ -23,6 +23,8 @@ import sys
 import zlib
 from collections import Counter
 
+from xenaudit.wording import plural
+
 # The kernel-log parser is imported when a file is scanned, so that
 # `xenaudit logscan --help` starts at once.
 TYPE_CHECKING = False  # nor is typing imported at run time
@@ -220,7 +222,8 @@ def _write_summary(
     total = sum(counts.values())
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "no events"
     cut = ", looks truncated" if summary.truncated else ""
-    out.write(f"{name}: {summary.lines_read} lines, {total} events ({kinds}){cut}\n")
+    lines_read = plural(summary.lines_read, "line")
+    out.write(f"{name}: {lines_read}, {plural(total, 'event')} ({kinds}){cut}\n")
     for line in lines:
         out.write(f"  {line}\n")
 

@@ -6,6 +6,8 @@ libxlu_cfg_l.l, libxlu_cfg_y.y, libxlu_cfg.c) and xl's use of it
 
 The public names are importable from here; each module is loaded on first
 use, so that ``xenaudit cfg show`` does not load the editor, linter and diff.
+No public name may be the name of a module of this package: importing that
+module would put the module object in its place.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from xenaudit.xlcfg.config import JsonValue, LongRead, Setting, XlConfig, parse
     from xenaudit.xlcfg.editor import Raw, remove_key, set_value
     from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError, CfgValueError
-    from xenaudit.xlcfg.lint import LintProblem, lint
+    from xenaudit.xlcfg.linter import LintProblem, lint
     from xenaudit.xlcfg.patch import propose_memory_patch, unified_diff
 
 _EXPORTS = {
@@ -25,12 +27,12 @@ _EXPORTS = {
     "CfgSyntaxError": "errors",
     "CfgValueError": "errors",
     "JsonValue": "config",
-    "LintProblem": "lint",
+    "LintProblem": "linter",
     "LongRead": "config",
     "Raw": "editor",
     "Setting": "config",
     "XlConfig": "config",
-    "lint": "lint",
+    "lint": "linter",
     "parse": "config",
     "propose_memory_patch": "patch",
     "remove_key": "editor",

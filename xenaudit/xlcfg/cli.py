@@ -118,7 +118,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     cfg = _read(args.file, sys.stderr)
     if cfg is None:
         return EXIT_UNUSABLE
-    values = cfg.settings()
+    values = cfg.settings_as_xl_reads()
     if args.json:
         import json
 
@@ -225,7 +225,7 @@ def _cmd_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    from xenaudit.xlcfg.lint import lint
+    from xenaudit.xlcfg.linter import lint
 
     unusable = False
     found = False
