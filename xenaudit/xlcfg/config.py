@@ -23,6 +23,7 @@ from xenaudit.xlcfg.syntax import (
     Atom,
     RawStatement,
     Value,
+    atom_value,
     parse_statements,
     scan_statements,
     statement_from_match,
@@ -80,23 +81,34 @@ Resolved = Scalar | tuple["Resolved", ...]
 
 
 class Setting:
-    """The value in force for one key after every assignment was applied."""
+    """The value in force for one key after every assignment was applied.
 
-    __slots__ = ("assignment", "assignments", "key", "op", "value")
+    `assignment` is the winning (last) assignment and `assignments` every
+    assignment of the key in file order; both are built when first asked for.
+    """
+
+    __slots__ = ("_assignments", "_config", "_indices", "key", "op", "value")
 
     def __init__(
-        self,
-        key: str,
-        value: Resolved,
-        op: str,
-        assignment: Assignment,
-        assignments: tuple[Assignment, ...],
+        self, key: str, value: Resolved, op: str, config: XlConfig, indices: list[int]
     ) -> None:
         self.key = key
         self.value = value
         self.op = op  # op of the winning assignment: "=" or "+="
-        self.assignment = assignment  # the winning (last) assignment
-        self.assignments = assignments  # every assignment of this key, in file order
+        self._config = config
+        self._indices = indices  # of the key's statements
+        self._assignments: tuple[Assignment, ...] | None = None
+
+    @property
+    def assignments(self) -> tuple[Assignment, ...]:
+        if self._assignments is None:
+            statement = self._config._statement
+            self._assignments = tuple(statement(i) for i in self._indices)
+        return self._assignments
+
+    @property
+    def assignment(self) -> Assignment:
+        return self.assignments[-1]
 
     def __repr__(self) -> str:
         return f"Setting({self.key!r}, {self.value!r}, {self.op!r})"
@@ -250,11 +262,16 @@ class XlConfig:
             indices = [i for i, r in enumerate(self._raw) if r[0] == key]
         if not indices:
             return None
-        assignments = tuple(self._statement(i) for i in indices)
+        raw = self._raw
         value: Resolved | None = None
-        for a in assignments:
-            new = _resolve(a.value)
-            if a.op == "+=" and value is not None:
+        for i in indices:
+            _key, op, text = raw[i]
+            new: Resolved
+            if text[0] == "[":
+                new = _resolve(self._statement(i).value)
+            else:
+                new = Scalar(atom_value(text), text[0] not in "'\"")
+            if op == "+=" and value is not None:
                 # `parse` refused a list joined to a string, and the other way round
                 if isinstance(value, Scalar):
                     assert isinstance(new, Scalar)
@@ -264,8 +281,7 @@ class XlConfig:
                     new = value + new
             value = new
         assert value is not None
-        last = assignments[-1]
-        setting = Setting(key, value, last.op, last, assignments)
+        setting = Setting(key, value, raw[indices[-1]][1], self, indices)
         self._settings[key] = setting
         return setting
 
@@ -360,31 +376,34 @@ class XlConfig:
                     out[key] = value
         return out
 
+    def _long(self, key: str) -> tuple[Setting | None, int | None, LongProblem | None]:
+        """The setting of `key`, and the number xl reads from it or why it reads none."""
+        s = self.setting(key)
+        if s is None:
+            return None, None, "absent"
+        if not isinstance(s.value, Scalar):
+            return s, None, "list"
+        if s.op == "+=":
+            return s, None, "addition"
+        value, problem = parse_long(s.value.text)
+        return s, value, problem
+
     def read_long(self, key: str) -> LongRead:
         """`xlu_cfg_get_long`, reporting why a value cannot be used."""
-        s = self.setting(key)
+        s, value, problem = self._long(key)
         if s is None:
             return LongRead(None, "absent")
         line, _ = self.position(s.assignment.value.start)
-        if not isinstance(s.value, Scalar):
-            return LongRead(
-                None, "list", f"parameter `{key}' is a list but should be a single value", line
-            )
-        if s.op == "+=":
-            return LongRead(
-                None, "addition", f"can't use += with numbers for parameter `{key}'", line
-            )
-        value, problem = parse_long(s.value.text)
-        if problem == "range":
-            return LongRead(
-                None,
-                "range",
-                f"parameter `{key}' could not be parsed as a number: Numerical result out of range",
-                line,
-            )
-        if problem == "invalid":
-            return LongRead(None, "invalid", f"parameter `{key}' is not a valid number", line)
-        return LongRead(value, None, None, line)
+        if problem is None:
+            return LongRead(value, None, None, line)
+        messages = {
+            "list": f"parameter `{key}' is a list but should be a single value",
+            "addition": f"can't use += with numbers for parameter `{key}'",
+            "range": f"parameter `{key}' could not be parsed as a number: "
+            "Numerical result out of range",
+            "invalid": f"parameter `{key}' is not a valid number",
+        }
+        return LongRead(None, problem, messages[problem], line)
 
     def get_long(self, key: str) -> int | None:
         """The number xl reads for `key`, or None when absent or unusable.
@@ -394,7 +413,7 @@ class XlConfig:
         lists and ``+=`` settings are refused.  xl then behaves as if the key
         were not set; use `read_long` to learn why.
         """
-        return self.read_long(key).value
+        return self._long(key)[1]
 
     def get_string(self, key: str) -> str | None:
         """``xlu_cfg_get_string``: the text of a single value (numbers keep their spelling)."""

@@ -263,9 +263,9 @@ def _verify(old: XlConfig, new_src: str, key: str, expected: Resolved | int | No
     elif setting is None:
         raise CfgEditError(f"{key!r} is not set after editing it")
     elif isinstance(expected, int):
-        got = new.read_long(key)
-        if got.value != expected:
-            raise CfgEditError(f"{key!r} reads as {got.value} instead of {expected}")
+        got = new.get_long(key)
+        if got != expected:
+            raise CfgEditError(f"{key!r} reads as {got} instead of {expected}")
     elif not _same(setting.value, expected) or setting.op != "=":
         raise CfgEditError(f"{key!r} does not read back as written")
     return new

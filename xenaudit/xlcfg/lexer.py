@@ -51,8 +51,7 @@ SEMICOLON: Final = ";"
 TRIVIA: Final = frozenset({WS, JUNK})
 
 # Compiled on first use (re keeps it): most files never need the token list.
-_TOKEN_PATTERN = (
-    r"""
+_TOKEN_PATTERN = r"""
     (?P<ws>[ \t]+)
   | (?P<ident>[a-z][._0-9a-z]*)
   | (?P<number>[0-9][0-9a-fx]*)
@@ -61,7 +60,6 @@ _TOKEN_PATTERN = (
   | (?P<op>\+=|[=,\[\];])
   | (?P<junk>[\s\S])
     """
-)
 
 # Characters after which libxlutil adds its "looks like Python" warning.
 _PYTHONISH: Final = frozenset("+-.():")

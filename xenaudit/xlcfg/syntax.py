@@ -227,18 +227,23 @@ def scan_statements(src: str) -> tuple[list[RawStatement], list[re.Match[str]]] 
     return raw, matches
 
 
-def _atom(start: int, text: str) -> Atom:
+def atom_value(text: str) -> str:
+    """What libxlutil stores for a STRING or NUMBER token that the lexer accepted."""
     if text[0] not in "'\"":
-        return Atom(start, text, text)
+        return text
     if "\\" not in text:
-        return Atom(start, text, text[1:-1])
-    return Atom(start, text, dequote(text)[0])
+        return text[1:-1]
+    return dequote(text)[0]
+
+
+def _atom(start: int, text: str) -> Atom:
+    return Atom(start, text, atom_value(text))
 
 
 def statement_from_match(src: str, m: re.Match[str]) -> Assignment:
     """The `Assignment` of one `scan_statements` match."""
+    key, op, text = m.groups()
     value_start, value_end = m.span(3)
-    text = m.group(3)
     value: Value
     if text[0] == "[":
         items = tuple(
@@ -251,9 +256,7 @@ def statement_from_match(src: str, m: re.Match[str]) -> Assignment:
         value = _atom(value_start, text)
     end = m.end()
     terminator = src[value_end:end].lstrip(" \t")
-    return Assignment(
-        m.group(1), m.start(1), m.group(2), m.start(2), value, terminator, end - len(terminator)
-    )
+    return Assignment(key, m.start(1), op, m.start(2), value, terminator, end - len(terminator))
 
 
 # -- token by token ----------------------------------------------------------
