@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 
@@ -172,6 +171,7 @@ def _formats(values: Sequence[str] | None) -> tuple[str, ...]:
 
 def _run_audit(args: argparse.Namespace) -> int:
     import dataclasses
+    import shlex
 
     from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
     from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY, write_sandbox

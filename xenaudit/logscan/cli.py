@@ -16,7 +16,6 @@ are still scanned, and the error names the file on stderr).
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import stat
 import sys
@@ -29,6 +28,7 @@ from xenaudit.wording import plural
 # `xenaudit logscan --help` starts at once.
 TYPE_CHECKING = False  # nor is typing imported at run time
 if TYPE_CHECKING:
+    import gzip
     from collections.abc import Iterator, Sequence
     from typing import IO, Any, BinaryIO
 
@@ -107,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Iterator[KernelEvent]:
     """Events of one opened file: in parallel for a large plain file, else streamed."""
+    import gzip
+
     from xenaudit.parsers.kernlog import iter_kernlog_chunks
 
     if name != "-" and not isinstance(stream, gzip.GzipFile) and jobs != 1:
@@ -165,6 +167,8 @@ def _open(name: str) -> Any:
 
 
 def _maybe_gzip(raw: BinaryIO, *, close: bool) -> Any:
+    import gzip
+
     peek = getattr(raw, "peek", None)
     head = peek(2)[:2] if peek is not None else b""
     stream: BinaryIO | gzip.GzipFile = (
@@ -190,6 +194,8 @@ class _Closing:
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
     """Large blocks of the file. For gzip, what was decompressed before a damaged or
     cut end is still handed out before the error is raised."""
+    import gzip
+
     if not isinstance(stream, gzip.GzipFile):
         yield from iter(lambda: stream.read(CHUNK_SIZE), b"")
         return

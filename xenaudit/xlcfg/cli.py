@@ -12,17 +12,14 @@ import os
 import re
 import sys
 
-from xenaudit.xlcfg.config import XlConfig, parse
-from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError
-
-# Only what `cfg show` and every --help need is imported here; the editor, the
-# linter, the diff and the file-writing helpers are imported by their commands.
+# Nothing of the parser is imported for --help; the editor, the linter, the diff
+# and the file-writing helpers only by the commands that use them.
 TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, TextIO
 
-    from xenaudit.xlcfg.config import JsonValue
+    from xenaudit.xlcfg.config import JsonValue, XlConfig
     from xenaudit.xlcfg.editor import EditValue
 
 EXIT_OK = 0
@@ -72,6 +69,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _read(path: str, err: TextIO) -> XlConfig | None:
+    from xenaudit.xlcfg.config import parse
+    from xenaudit.xlcfg.errors import CfgSyntaxError
+
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -138,6 +138,7 @@ def parse_assignment(text: str) -> tuple[str, EditValue]:
     """
     from xenaudit.xlcfg import lexer
     from xenaudit.xlcfg.editor import Raw
+    from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError
 
     key, sep, value = text.partition("=")
     key = key.strip()
@@ -197,6 +198,7 @@ def _atomic_replace(path: str, data: bytes) -> None:
 
 def _cmd_set(args: argparse.Namespace) -> int:
     from xenaudit.xlcfg.editor import set_value
+    from xenaudit.xlcfg.errors import CfgEditError
     from xenaudit.xlcfg.patch import unified_diff
 
     path = os.path.realpath(args.file)
