@@ -19,6 +19,9 @@ scratch PYTHONPYCACHEPREFIX: an installed package has its .pyc files (pip
 compiles them at install time), while a checkout run with
 PYTHONDONTWRITEBYTECODE=1 would compile every module of xenaudit on each start.
 
+A plain argparse program that answers --version is timed too: it shows how
+much of every ratio is the standard library's argument parser itself.
+
 A console script that imported ``importlib.metadata`` (as the entry-point
 wrappers of older setuptools did) would pay for it on every command; the
 script is inspected and the cost of that import is printed for comparison.
@@ -41,6 +44,14 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET = 2.5
 CFG = REPO / "tests" / "corpus" / "xlcfg_xen_xlexample.hvm"
 LOG = REPO / "tests" / "corpus" / "pagealloc_2.6.32-358.el6_redhat_swapper_order1.log"
+
+
+# The least an argparse command line costs: importing argparse (with re, gettext
+# and locale) and shutil (for the terminal width), and answering --version.
+ARGPARSE = (
+    "import argparse; p = argparse.ArgumentParser(prog='x'); "
+    "p.add_argument('--version', action='version', version='x 1'); p.parse_args(['--version'])"
+)
 
 
 def console_script() -> list[str] | None:
@@ -94,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         script = [sys.executable, "-m", "xenaudit"]
     metadata = [sys.executable, "-c", "import importlib.metadata"]
     baseline = ("python -c pass", [sys.executable, "-c", "pass"])
-    rows = [baseline, *commands(script), ("python -c 'import importlib.metadata'", metadata)]
+    floor = ("python: argparse --version (any argparse CLI)", [sys.executable, "-c", ARGPARSE])
+    rows = [
+        baseline,
+        floor,
+        *commands(script),
+        ("python -c 'import importlib.metadata'", metadata),
+    ]
     walls: dict[str, list[float]] = {label: [] for label, _ in rows}
     cpus: dict[str, list[float]] = {label: [] for label, _ in rows}
     with tempfile.TemporaryDirectory(prefix="xenaudit-pyc-") as pycache:

@@ -32,7 +32,7 @@ from xenaudit.xlcfg.syntax import (
 TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
 if TYPE_CHECKING:
     import re
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Literal
 
     GuestType = Literal["pv", "pvh", "hvm"]
@@ -87,23 +87,27 @@ class Setting:
     assignment of the key in file order; both are built when first asked for.
     """
 
-    __slots__ = ("_assignments", "_config", "_indices", "key", "op", "value")
+    __slots__ = ("_assignments", "_build", "_indices", "key", "op", "value")
 
     def __init__(
-        self, key: str, value: Resolved, op: str, config: XlConfig, indices: list[int]
+        self,
+        key: str,
+        value: Resolved,
+        op: str,
+        indices: list[int],
+        build: Callable[[int], Assignment],
     ) -> None:
         self.key = key
         self.value = value
         self.op = op  # op of the winning assignment: "=" or "+="
-        self._config = config
         self._indices = indices  # of the key's statements
+        self._build = build  # statement number -> Assignment (no reference to the XlConfig)
         self._assignments: tuple[Assignment, ...] | None = None
 
     @property
     def assignments(self) -> tuple[Assignment, ...]:
         if self._assignments is None:
-            statement = self._config._statement
-            self._assignments = tuple(statement(i) for i in self._indices)
+            self._assignments = tuple(map(self._build, self._indices))
         return self._assignments
 
     @property
@@ -240,10 +244,16 @@ class XlConfig:
         return self._tokens
 
     def _statement(self, index: int) -> Assignment:
-        if self._statements is not None:
-            return self._statements[index]
-        assert self._matches is not None
-        return statement_from_match(self.src, self._matches[index])
+        return self._builder()(index)
+
+    def _builder(self) -> Callable[[int], Assignment]:
+        """Statement number -> its Assignment, without holding on to this XlConfig."""
+        statements = self._statements
+        if statements is not None:
+            return statements.__getitem__
+        src, matches = self.src, self._matches
+        assert matches is not None
+        return lambda index: statement_from_match(src, matches[index])
 
     # -- construction ------------------------------------------------------
 
@@ -281,7 +291,7 @@ class XlConfig:
                     new = value + new
             value = new
         assert value is not None
-        setting = Setting(key, value, raw[indices[-1]][1], self, indices)
+        setting = Setting(key, value, raw[indices[-1]][1], indices, self._builder())
         self._settings[key] = setting
         return setting
 
