@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xenaudit import __version__
+from xenaudit.analysis import hypervisor_side
 from xenaudit.analysis.default import DefaultAnalyzer
 from xenaudit.analysis.history import (
     HistoryError,
@@ -23,12 +24,19 @@ from xenaudit.analysis.history import (
     night_for_assessment,
     with_first_seen,
 )
+from xenaudit.analysis.hypervisor_nights import HypervisorNight
 from xenaudit.analysis.interface import (
     SEVERITY_ORDER,
     Assessment,
     DomainInput,
     Finding,
     HistoryNight,
+)
+from xenaudit.audit_hypervisor import (
+    hypervisor_history,
+    hypervisor_nights,
+    record_hypervisor_nights,
+    with_collect_mode,
 )
 from xenaudit.cfgfiles import CFG_DIR, CfgReplay, CfgStore, LoadedConfig, load_config
 from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
@@ -94,17 +102,25 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
 
     analyzer = DefaultAnalyzer()
     replaying = options.from_snapshots is not None
-    with _history(inventory, options, errors) as store:
+    with (
+        _history(inventory, options, errors) as store,
+        hypervisor_history(inventory, options, errors) as hv_store,
+    ):
         inputs: list[DomainInput] = []
+        nights_at: list[str] = []
         for host_name, domain, loaded, drifted in pending:
             view = next(v for s, v, _ in hosts if s.name == host_name and v is not None)
             snap = snapshots.get((host_name, domain.name))
             facts = _parse(snap, domain.name, errors)
+            night_at = _night_of(snap, generated_at, replaying)
+            nights_at.append(night_at)
             history: tuple[HistoryNight, ...] = ()
             if store is not None:
-                night_at = _night_of(snap, generated_at, replaying)
                 earlier = store.nights(host_name, domain.name)
                 history = tuple(n for n in earlier if n.run_at < night_at)
+            hv_nights: tuple[HypervisorNight, ...] = ()
+            if hv_store is not None and view.signals is not None:
+                hv_nights = hypervisor_nights(hv_store, host_name, domain.name, night_at, errors)
             inputs.append(
                 DomainInput(
                     host=view,
@@ -112,10 +128,11 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
                     config=loaded.facts,
                     snapshot=snap,
                     facts=facts,
-                    override=inventory.override(domain.name, host_name),
+                    override=with_collect_mode(inventory, host_name, domain.name, snap),
                     thresholds=inventory.thresholds,
                     history=history,
                     drift=drifted,
+                    hypervisor_nights=hv_nights,
                 )
             )
         assessments = [_assess(analyzer, item, errors) for item in inputs]
@@ -124,6 +141,8 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         host_reports, assessments = _plan(analyzer, hosts, inputs, assessments, inventory)
         if store is not None and options.record_history:
             _record(store, generated_at, replaying, inputs, assessments, errors)
+        if hv_store is not None and options.record_history:
+            record_hypervisor_nights(hv_store, nights_at, inputs, assessments, errors)
 
     domain_reports = _domain_reports(inputs, assessments, pending)
     report = AuditReport(
@@ -169,19 +188,29 @@ def _domains_and_cfgs(
         if view is None:
             continue
         cfg_root = options.root
-        if replay_cfgs is None and spec.ssh_host and spec.backend == "xl":
+        if replay_cfgs is None and spec.ssh_host and spec.backend in ("xl", "xm"):
             cfg_root = _mirror_remote_cfgs(spec, inventory, scratch, errors)
+        # xm-era cfg files are Python: read only where they are plain assignments.
+        dialect = "xm" if view.backend == "xm" else "xl"
+        from_dom0 = {
+            d.name
+            for d in view.guests
+            if inventory.collect_mode(d.name, spec.name) == "hypervisor"
+            and not inventory.override(d.name, spec.name).skip
+        }
         for domain in view.guests:
             override = inventory.override(domain.name, spec.name)
             why = _not_collected_because(domain, override.skip)
+            if why is None and domain.name in from_dom0:
+                why = hypervisor_side.HYPERVISOR_SIDE_REASON
             if why is not None:
                 not_collected[(spec.name, domain.name)] = GuestSnapshot(
                     domain.name, spec.name, "skipped", collected_at, error=why
                 )
             if replay_cfgs is not None:
-                loaded = replay_cfgs.load(spec.name, domain.name)
+                loaded = replay_cfgs.load(spec.name, domain.name, dialect)
             else:
-                loaded = load_config(domain.name, spec, override, cfg_root)
+                loaded = load_config(domain.name, spec, override, cfg_root, dialect)
             if loaded.data is not None and loaded.facts.path:
                 cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.data)
             drifted: tuple[str, ...] = ()
@@ -191,7 +220,9 @@ def _domains_and_cfgs(
         reachable = [
             d.name
             for d in view.guests
-            if d.state in RUNNING_STATES and not inventory.override(d.name, spec.name).skip
+            if d.state in RUNNING_STATES
+            and not inventory.override(d.name, spec.name).skip
+            and d.name not in from_dom0
         ]
         try:
             targets.extend(targets_for(inventory, spec.name, reachable))
@@ -245,7 +276,8 @@ def _read_hosts(
 ) -> list[tuple[HypervisorSpec, HostView | None, str | None]]:
     results: list[tuple[HypervisorSpec, HostView | None, str | None]] = []
     taken: set[str] = set()
-    for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh):
+    signal_hosts = {h.name for h in inventory.hypervisors if inventory.reads_signals(h.name)}
+    for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh, signal_hosts):
         if view is None:
             say(f"{spec.name}: {error}")
             results.append((spec, None, error))

@@ -17,6 +17,7 @@ from xenaudit.hypervisor.cfgfind import MAX_CFG_BYTES, find_cfg
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec
 from xenaudit.snapshots import safe_name
 from xenaudit.xlcfg import CfgSyntaxError, parse
+from xenaudit.xlcfg.xmcfg import XmCfgRefused, parse_xm
 
 #: Where a run keeps the cfg files it judged, under its snapshots folder.
 CFG_DIR = "_cfg"
@@ -34,18 +35,23 @@ def missing(reason: str, path: str | None = None) -> LoadedConfig:
     return LoadedConfig(ConfigFacts(path, None, None, None, error=reason), None)
 
 
-def config_facts(path: str, data: bytes) -> ConfigFacts:
-    """Memory, maxmem and type the way xl reads them; a file xl refuses gets `error`."""
+def config_facts(path: str, data: bytes, dialect: str = "xl") -> ConfigFacts:
+    """Memory, maxmem and type the way xl reads them; a file xl refuses gets `error`.
+
+    `dialect` "xm": an xm-era (Python) cfg, read only when it is plain
+    assignments (see xlcfg.xmcfg); one that computes values gets `error`,
+    so it is never patched.
+    """
     digest = hashlib.sha256(data).hexdigest()
     try:
-        cfg = parse(data, path)
+        cfg = parse_xm(data, path) if dialect == "xm" else parse(data, path)
         memory, maxmem, guest_type = cfg.memory_mib, cfg.maxmem_mib, cfg.guest_type
-    except (CfgSyntaxError, ValueError, TypeError) as exc:
+    except (CfgSyntaxError, XmCfgRefused, ValueError, TypeError) as exc:
         return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
     return ConfigFacts(path, memory, maxmem, guest_type, sha256=digest)
 
 
-def read_config(path: Path, label: str) -> LoadedConfig:
+def read_config(path: Path, label: str, dialect: str = "xl") -> LoadedConfig:
     """Read one cfg file, capped; `label` is the path reports and patches name."""
     try:
         with open(path, "rb") as handle:
@@ -54,11 +60,15 @@ def read_config(path: Path, label: str) -> LoadedConfig:
         return missing(f"cannot read: {exc.strerror}", label)
     if len(data) > MAX_CFG_BYTES:
         return missing("larger than 1 MiB; not a cfg?", label)
-    return LoadedConfig(config_facts(label, data), data)
+    return LoadedConfig(config_facts(label, data, dialect), data)
 
 
 def load_config(
-    domain: str, spec: HypervisorSpec, override: DomainOverride, root: Path = Path("/")
+    domain: str,
+    spec: HypervisorSpec,
+    override: DomainOverride,
+    root: Path = Path("/"),
+    dialect: str = "xl",
 ) -> LoadedConfig:
     """Find and read a domain's cfg; `root` is taken as `/` (the path keeps its real name)."""
     path, note = find_cfg(domain, spec, override, root)
@@ -69,7 +79,7 @@ def load_config(
         label = "/" + str(resolved.relative_to(root.resolve())).lstrip("/")
     except ValueError:
         label = str(resolved)
-    return read_config(resolved, label)
+    return read_config(resolved, label, dialect)
 
 
 class CfgStore:
@@ -121,7 +131,7 @@ class CfgReplay:
         else:
             self.error = f"{index_file}: the cfg index is not a JSON object"
 
-    def load(self, host: str, domain: str) -> LoadedConfig:
+    def load(self, host: str, domain: str, dialect: str = "xl") -> LoadedConfig:
         hosts = self.index.get(host)
         entry = hosts.get(domain) if isinstance(hosts, dict) else None
         if not isinstance(entry, dict) or not all(
@@ -131,4 +141,4 @@ class CfgReplay:
         source = (self.folder / entry["file"]).resolve()
         if self.folder.resolve() not in source.parents or not source.is_file():
             return missing("cfg missing from the snapshot", entry["path"])
-        return read_config(source, entry["path"])
+        return read_config(source, entry["path"], dialect)
