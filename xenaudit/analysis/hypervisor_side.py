@@ -146,7 +146,7 @@ def _keep(item: DomainInput, reason: str, maxmem_equal: bool = False) -> Recomme
     if memory is None:
         return None
     if maxmem_equal and maxmem is not None and maxmem > memory:
-        by_hand = ()
+        by_hand: tuple[str, ...] = ()
         if item.config is not None and item.config.error:
             by_hand = ("the cfg could not be read, so no patch: change it by hand",)
         return Recommendation(
