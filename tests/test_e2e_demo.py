@@ -181,7 +181,7 @@ def test_module_entry_point_help_lists_exit_codes() -> None:
 
 def test_bad_inventory_exits_2_naming_file_and_key(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "inv.toml"
-    bad.write_text('[[hypervisor]]\nname = "a"\nbackend = "xm"\n')
+    bad.write_text('[[hypervisor]]\nname = "a"\nbackend = "xapi"\n')
     assert main(["audit", "-i", str(bad), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "hypervisor[0].backend" in err

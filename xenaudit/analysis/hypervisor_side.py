@@ -216,22 +216,33 @@ def assess(item: DomainInput, run_at: str = "tonight") -> Assessment:
     codes = {f.code for f in findings}
     nights = tools_nights(item, t, run_at)
     pod_guard = pod is not None or "pod_crash" in codes
-    recommendation = _size_from_tools(item, t, nights, pod_guard)
+    recommendation: Recommendation | None = None
+    if "balloon_stuck" in codes:
+        # It does not reach the memory it has: more would not be reached either.
+        recommendation = _keep(
+            item, "the guest does not reach its balloon target; fix that first", pod_guard
+        )
+    if recommendation is None:
+        recommendation = _size_from_tools(item, t, nights, pod_guard)
     if recommendation is None and pod_guard:
         recommendation = _keep(
             item,
             "Xen crashes an HVM guest in populate-on-demand mode without a balloon driver",
             maxmem_equal=True,
         )
-    elif recommendation is None and "balloon_stuck" in codes:
-        recommendation = _keep(item, "the guest does not reach its balloon target; fix that first")
     if recommendation is None:
-        why = (
-            "no guest tools publish memory figures in xenstore"
-            if t.tools_total_kib is None
-            else f"the guest tools' figures show little free memory on fewer than "
-            f"{MIN_TOOLS_NIGHTS} nights in a row"
-        )
+        if t.tools_total_kib is None or t.tools_free_kib is None:
+            why = "no guest tools publish memory figures in xenstore"
+        elif free_pct(nights[-1]) >= item.thresholds.available_warning_pct:
+            why = (
+                f"its guest tools report {free_pct(nights[-1]):.0f}% free; from Dom0 memory is "
+                "only raised on little free memory, never lowered"
+            )
+        else:
+            why = (
+                f"its guest tools report little free memory on fewer than {MIN_TOOLS_NIGHTS} "
+                "nights in a row"
+            )
         if not any(severity_rank(f.severity) >= severity_rank("warning") for f in findings):
             findings.append(
                 Finding(

@@ -100,6 +100,8 @@ class XenstoreListing:
     truncated: frozenset[str] = frozenset()
     #: Lines that were not a node (cut or re-wrapped output, raw multi-line values).
     skipped_lines: int = 0
+    #: Paths printed twice (raw values imitating nodes): their values are dropped.
+    conflicts: frozenset[str] = frozenset()
 
 
 def _value(rest: str) -> tuple[str, bool] | None:
@@ -121,13 +123,38 @@ def _join(parent: str, name: str) -> str:
     return f"{parent.rstrip('/')}/{name}"
 
 
+class _Collector:
+    """Nodes as they are read; a path printed twice is a conflict and loses its value.
+
+    xenstore-ls prints each node once. A path seen twice means a value held
+    raw newlines (old tools print values unsanitised) that imitate another
+    node: neither copy can be trusted.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, str | None] = {}
+        self.truncated: set[str] = set()
+        self.conflicts: set[str] = set()
+
+    def put(self, path: str, value: str | None, cut: bool = False) -> None:
+        if path in self.values or path in self.conflicts:
+            self.conflicts.add(path)
+            self.values[path] = None
+            self.truncated.discard(path)
+            return
+        self.values[path] = value
+        if cut:
+            self.truncated.add(path)
+
+
 def parse_xenstore_ls(text: str, root: str = "/") -> XenstoreListing:
     """Both layouts of `xenstore-ls`; `root` is the PATH argument (needed for the tree layout).
 
-    Raises RawParseError only when no line at all is a node.
+    A value that does not end on its line (an old tool printing raw
+    newlines) is kept as cut, so it is read again. Raises RawParseError
+    only when no line at all is a node.
     """
-    values: dict[str, str | None] = {}
-    truncated: set[str] = set()
+    nodes = _Collector()
     skipped = 0
     first = next((line for line in text.splitlines() if line.strip()), "")
     layout: Literal["flat", "tree"] = "flat" if first.startswith("/") else "tree"
@@ -142,11 +169,9 @@ def parse_xenstore_ls(text: str, root: str = "/") -> XenstoreListing:
                 if parsed is None:
                     skipped += 1
                     continue
-                values[path] = parsed[0]
-                if parsed[1]:
-                    truncated.add(path)
+                nodes.put(path, parsed[0], parsed[1])
             elif line.endswith(":") and _PATH.fullmatch(line[:-1]):
-                values[line[:-1]] = None
+                nodes.put(line[:-1], None)
             else:
                 skipped += 1
             continue
@@ -159,48 +184,54 @@ def parse_xenstore_ls(text: str, root: str = "/") -> XenstoreListing:
         stack.append(match["name"])
         path = _join(root, "/".join(stack))
         if match["unreadable"]:
-            values[path] = None
+            nodes.put(path, None)
             continue
         parsed = _value(match["rest"])
         if parsed is None:
-            skipped += 1
+            # The value went on past the line (raw newlines): keep its start, read it again.
+            nodes.put(path, unsanitise(match["rest"][:MAX_VALUE_CHARS]), cut=True)
             continue
         value, cut = parsed
         # xsls.c cut long values at ~150 characters with a bare "...".
         if not cut and value.endswith("...") and len(match["name"]) + len(value) >= 148:
             cut = True
-        values[path] = value
-        if cut:
-            truncated.add(path)
-    if not values:
+        nodes.put(path, value, cut)
+    if not nodes.values:
         raise RawParseError("xenstore-ls", 'no `PATH = "VALUE"` line: not xenstore-ls output')
-    return XenstoreListing(values, layout, frozenset(truncated), skipped)
+    return XenstoreListing(
+        nodes.values, layout, frozenset(nodes.truncated), skipped, frozenset(nodes.conflicts)
+    )
 
 
 _READ_START = re.compile(r"^(?P<path>/local/domain/\d{1,5}/[A-Za-z0-9_@/.\-]+): (?P<value>.*)$")
 
 
 def parse_xenstore_read(text: str) -> XenstoreListing:
-    """`xenstore-read -p` output; an old tool's raw multi-line value is joined back."""
-    values: dict[str, str | None] = {}
+    """`xenstore-read -p` output; an old tool's raw multi-line value is joined back.
+
+    Only paths a listing cut are taken from it (see xenstore_domains), and a
+    path that starts twice is a conflict, as in a listing.
+    """
+    nodes = _Collector()
     current: str | None = None
     skipped = 0
     for line in text.splitlines():
         start = _READ_START.match(line)
-        if start is not None and start["path"] not in values:
+        if start is not None:
             current = start["path"]
-            values[current] = start["value"][:MAX_VALUE_CHARS]
+            nodes.put(current, start["value"][:MAX_VALUE_CHARS])
             continue
-        if current is None:
+        if current is None or current in nodes.conflicts:
             skipped += 1
             continue
-        joined = f"{values[current]}\n{line}"
-        values[current] = joined[:MAX_VALUE_CHARS]
+        joined = f"{nodes.values[current]}\n{line}"
+        nodes.values[current] = joined[:MAX_VALUE_CHARS]
     return XenstoreListing(
-        {k: unsanitise(v) if v is not None else None for k, v in values.items()},
+        {k: unsanitise(v) if v is not None else None for k, v in nodes.values.items()},
         "read",
         frozenset(),
         skipped,
+        frozenset(nodes.conflicts),
     )
 
 
@@ -251,16 +282,23 @@ def _kib(text: str | None) -> int | None:
 
 
 def xenstore_domains(*listings: XenstoreListing) -> dict[int, XenstoreDomain]:
-    """Per-domid facts from one or more listings; later listings (uncut re-reads) win."""
+    """Per-domid facts from one or more listings.
+
+    A re-read (`xenstore-read`) only replaces values an earlier listing cut:
+    it cannot add or change any other key.
+    """
     merged: dict[str, str | None] = {}
     truncated: set[str] = set()
     for listing in listings:
         for path, value in listing.values.items():
+            if listing.layout == "read":
+                if path in truncated and path not in listing.conflicts:
+                    merged[path] = value
+                    truncated.discard(path)
+                continue
             merged[path] = value
             if path in listing.truncated:
                 truncated.add(path)
-            else:
-                truncated.discard(path)
     keys: dict[int, dict[str, str | None]] = {}
     for path, value in merged.items():
         node = _DOMAIN_NODE.match(path)

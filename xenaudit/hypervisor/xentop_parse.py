@@ -111,7 +111,8 @@ def parse_xentop(text: str) -> XentopReading:
     """The last iteration of a `xentop -b` output; RawParseError when there is no table at all.
 
     Iterations start at a banner when there are banners; otherwise at each
-    header, unless every row has its own header (`-r`, one iteration).
+    header, unless every row has its own header (`-r`): then a new iteration
+    starts where Domain-0, listed once per iteration, comes round again.
     """
     lines = [line.strip() for line in text.splitlines()]
     banners = sum(1 for line in lines if _BANNER.match(line))
@@ -149,6 +150,12 @@ def parse_xentop(text: str) -> XentopReading:
         if row is None:
             skipped += 1
             continue
+        if (
+            repeated_headers
+            and row.name == "Domain-0"
+            and any(seen.name == "Domain-0" for seen in iterations[-1])
+        ):
+            iterations.append([])
         iterations[-1].append(row)
     if columns is None:
         raise RawParseError("xentop", "no NAME/STATE header: not the output of `xentop -b`")
