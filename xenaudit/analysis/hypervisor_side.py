@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from xenaudit.analysis.hypervisor_findings import (
+    HELD_TOLERANCE_KIB,
     MIN_TOOLS_NIGHTS,
     balloon_findings,
     crash_findings,
@@ -79,18 +80,36 @@ def _current(item: DomainInput) -> tuple[int | None, int | None, str]:
     return None, None, "unknown"
 
 
+def _below_need(item: DomainInput, t: Tonight, proposal: int) -> Finding | None:
+    """The cfg covers the need but the guest runs ballooned down below it."""
+    if t.expected_kib is None or proposal * 1024 <= t.expected_kib + HELD_TOLERANCE_KIB:
+        return None
+    tool = "xm" if item.host.backend == "xm" else "xl"
+    live = kib_to_mib(t.expected_kib)
+    return Finding(
+        "balloon_below_need",
+        "warning",
+        "Balloon target below the need",
+        f"The cfg's memory covers the need, but the guest runs at a live target of {live} MiB "
+        f"({t.expected_source}), below the {proposal} MiB it needs: raise it with "
+        f"`{tool} mem-set {item.domain.name} {proposal}`.",
+        (Evidence("hypervisor", f"target {live} MiB ({t.expected_source})"),),
+    )
+
+
 def _size_from_tools(
     item: DomainInput, t: Tonight, nights: list[HypervisorNight], pod_guard: bool
-) -> Recommendation | None:
+) -> tuple[Recommendation | None, Finding | None]:
+    """An increase sized from the guest tools' own figures, and a too-low live target."""
     thresholds = item.thresholds
     recent = nights[-MIN_TOOLS_NIGHTS:]
     if len(recent) < MIN_TOOLS_NIGHTS or any(
         free_pct(n) >= thresholds.available_warning_pct for n in recent
     ):
-        return None
+        return None, None
     memory, maxmem, source = _current(item)
     if memory is None:
-        return None
+        return None, None
     peak = max(nights, key=lambda n: n.tools_need_kib or 0)
     need_kib = peak.tools_need_kib or 0
     had_kib = t.expected_kib if t.expected_kib is not None else memory * 1024
@@ -113,7 +132,7 @@ def _size_from_tools(
         proposal = round_up_to_step(floor, thresholds.step_mib)
         reasons.append(f"raised to the floor of {floor} MiB")
     if proposal <= memory:
-        return Recommendation(
+        keep = Recommendation(
             memory_mib=memory,
             maxmem_mib=maxmem if maxmem is not None else memory,
             reasons=(*reasons, f"keep memory {memory} MiB ({source}): the need fits in it"),
@@ -121,6 +140,7 @@ def _size_from_tools(
             need_mib=kib_to_mib(need_kib),
             change="none",
         )
+        return keep, _below_need(item, t, proposal)
     new_maxmem = max(maxmem or proposal, proposal)
     if pod_guard:
         new_maxmem = proposal
@@ -131,7 +151,7 @@ def _size_from_tools(
         "confidence low: judged from Dom0 alone, on the guest tools' own figures; "
         "never lowered from these signals"
     )
-    return Recommendation(
+    increase = Recommendation(
         memory_mib=proposal,
         maxmem_mib=new_maxmem,
         reasons=tuple(reasons),
@@ -139,6 +159,7 @@ def _size_from_tools(
         need_mib=kib_to_mib(need_kib),
         change="increase",
     )
+    return increase, None
 
 
 def _keep(item: DomainInput, reason: str, maxmem_equal: bool = False) -> Recommendation | None:
@@ -223,7 +244,9 @@ def assess(item: DomainInput, run_at: str = "tonight") -> Assessment:
             item, "the guest does not reach its balloon target; fix that first", pod_guard
         )
     if recommendation is None:
-        recommendation = _size_from_tools(item, t, nights, pod_guard)
+        recommendation, below = _size_from_tools(item, t, nights, pod_guard)
+        if below is not None:
+            findings.append(below)
     if recommendation is None and pod_guard:
         recommendation = _keep(
             item,
