@@ -97,7 +97,13 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         domains = _domains_and_cfgs(inventory, options, hosts, snapshot_root, scratch, errors)
     pending, targets, not_collected = domains
 
-    snapshots = _collect(inventory, options, targets, snapshot_root, say)
+    # Domains judged from Dom0 keep their (empty) snapshot, so a replay knows why.
+    from_dom0 = [
+        snap
+        for snap in not_collected.values()
+        if snap.error == hypervisor_side.HYPERVISOR_SIDE_REASON
+    ]
+    snapshots = _collect(inventory, options, targets, snapshot_root, say, from_dom0)
     snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
@@ -175,7 +181,7 @@ def _domains_and_cfgs(
     errors: list[str],
 ) -> tuple[list[_Pending], list[GuestTarget], dict[tuple[str, str], GuestSnapshot]]:
     """Each domain with its cfg and drift, the guests to collect, and those left alone."""
-    collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    collected_at = (options.now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     replay_cfgs = CfgReplay(options.from_snapshots) if options.from_snapshots else None
     if replay_cfgs is not None and replay_cfgs.error:
         errors.append(replay_cfgs.error)
@@ -313,6 +319,7 @@ def _collect(
     targets: Sequence[GuestTarget],
     snapshot_root: Path,
     say: Callable[[str], None],
+    also_save: Sequence[GuestSnapshot] = (),
 ) -> dict[tuple[str, str], GuestSnapshot]:
     collector = options.collector
     if collector is None:
@@ -335,6 +342,8 @@ def _collect(
     for snap in collector.collect(targets, on_done=done):
         save_guest_snapshot(snap, snapshot_root, taken)
         results[(snap.host, snap.domain)] = snap
+    for snap in also_save:
+        save_guest_snapshot(snap, snapshot_root, taken)
     return results
 
 
