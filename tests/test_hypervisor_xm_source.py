@@ -188,3 +188,23 @@ def test_stand_in_dom0_serves_xenstore_read_from_its_store(
         "/local/domain/1/name: 0004fb0000060000236e45007b980aa1\n"
     )
     assert missing.returncode == 1 and "couldn't read path /local/domain/99/name" in missing.stderr
+
+
+def test_domains_command_reads_an_xm_dom0(
+    host_xm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from xenaudit.cli import main
+
+    assert main(["domains", "--backend", "xm"]) == 0
+    table = capsys.readouterr().out
+    assert "(xm): total 262010 MiB" in table and "removed in Xen 4.5" in table
+    assert main(["domains", "--backend", "xm", "--json"]) == 0
+    (host,) = json.loads(capsys.readouterr().out)["hosts"]
+    names = [d["name"] for d in host["domains"]]
+    assert names == [
+        "0004fb0000060000236e45007b980aa1",
+        "0004fb00000600007c522c7d71072a52",
+        "ovm-template-ol6",
+    ]
