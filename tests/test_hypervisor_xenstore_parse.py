@@ -91,6 +91,7 @@ def test_unreadable_node_and_hostile_numbers() -> None:
             '/local/domain/7/data/meminfo_total = " 2048000 "',
             '/local/domain/7/data/meminfo_free = "-5"',
             '/local/domain/7/control/feature-balloon = "yes"',
+            '/local/domain/7/memory/videoram = "4\\xb2"',
             '/etc/passwd = "not a domain"',
             'garbage line = "x"',
         ]
@@ -101,6 +102,7 @@ def test_unreadable_node_and_hostile_numbers() -> None:
     assert guest.target_kib is None and guest.static_max_kib is None
     assert guest.agent_total_kib == 2048000 and guest.agent_free_kib is None
     assert set(guest.bad_values) == {"memory/target", "memory/static-max", "data/meminfo_free"}
+    assert guest.videoram_kib is None  # "4²": not a number, not a crash
     assert guest.feature_balloon is False
 
 

@@ -113,10 +113,11 @@ def test_lines_that_are_not_rows_are_skipped() -> None:
             "VCPUs(sec):   0:         11s",
             "Net0 RX:     1234bytes       10pkts        0err        0drop  TX: 0bytes",
             "guest --b--- lots of garbage",
+            _row("super", "--b---", 1).replace("         1    6.3", "        1²    6.3"),
         ]
     )
     reading = parse_xentop(text)
-    assert [r.name for r in reading.domains] == ["guest"] and reading.skipped_lines == 3
+    assert [r.name for r in reading.domains] == ["guest"] and reading.skipped_lines == 4
 
 
 @pytest.mark.parametrize("text", ["", "Error: no xen\n", "xentop - 10:00:00   Xen 4.17\n"])

@@ -275,7 +275,7 @@ def _kib(text: str | None) -> int | None:
     if text is None:
         return None
     text = text.strip()
-    if not text.isdigit() or len(text) > 13:
+    if not (text.isascii() and text.isdigit()) or len(text) > 13:
         return None
     value = int(text)
     return value if value <= MAX_KIB else None

@@ -72,6 +72,11 @@ class XentopReading:
         return candidates[0] if len(candidates) == 1 else None
 
 
+def _count(text: str) -> bool:
+    """Plain ASCII digits (str.isdigit also takes '²', which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _row(line: str, columns: list[str]) -> XentopDomain | None:
     words = line.split()
     values: dict[str, str] = {}
@@ -91,7 +96,7 @@ def _row(line: str, columns: list[str]) -> XentopDomain | None:
     if not name_words or not _STATE.fullmatch(values.get("STATE", "")):
         return None
     mem, maxmem = values.get("MEM(k)", ""), values.get("MAXMEM(k)", "")
-    if not mem.isdigit() or not (maxmem.isdigit() or maxmem == "no limit"):
+    if not _count(mem) or not (_count(maxmem) or maxmem == "no limit"):
         return None
     vcpus = values.get("VCPUS", "")
     return XentopDomain(
@@ -99,7 +104,7 @@ def _row(line: str, columns: list[str]) -> XentopDomain | None:
         state=values["STATE"],
         mem_kib=int(mem),
         maxmem_kib=None if maxmem == "no limit" else int(maxmem),
-        vcpus=int(vcpus) if vcpus.isdigit() else None,
+        vcpus=int(vcpus) if _count(vcpus) else None,
     )
 
 

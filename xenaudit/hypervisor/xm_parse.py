@@ -115,8 +115,13 @@ def parse_xm_list(text: str) -> tuple[XmListRow, ...]:
     return tuple(rows)
 
 
+def _count(text: str) -> bool:
+    """Plain ASCII digits (str.isdigit also takes '²', which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _mib_as_kib(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
+    if value is None or not _count(value.strip()):
         return None
     kib = int(value) * 1024
     return None if kib >= NO_LIMIT_KIB else kib
@@ -138,11 +143,11 @@ def _detail(domain: Sxp) -> XlDetail:
     uuid = child_value(domain, "uuid")
     vcpus = child_value(domain, "vcpus")
     return XlDetail(
-        domid=int(domid) if domid and domid.isdigit() else None,
+        domid=int(domid) if domid and _count(domid) else None,
         name=child_value(domain, "name") or None,
         uuid=uuid or None,
         guest_type=_guest_type(domain),
-        max_vcpus=int(vcpus) if vcpus and vcpus.isdigit() else None,
+        max_vcpus=int(vcpus) if vcpus and _count(vcpus) else None,
         target_kib=_mib_as_kib(child_value(domain, "memory")),
         max_kib=_mib_as_kib(child_value(domain, "maxmem")),
     )
