@@ -187,6 +187,6 @@ def test_xm_dom0_three_nights_of_xenballoond_figures(
 
     hvm = _domain(report, "0004fb00000600007c522c7d71072a52")
     assert hvm["patch"] is None
-    assert ":2: `import os` imports Python code" in hvm["config"]["error"]
+    assert ":2: 'import os' imports Python code" in hvm["config"]["error"]
     assert "hvm_pod_risk" in _codes(hvm)
     assert hvm["recommendation"]["change"] == "maxmem"

@@ -56,7 +56,7 @@ def test_computed_cfg_is_refused_at_its_first_code_line(corpus: Path) -> None:
         parse_xm((corpus / "xmcfg_xen_xmexample2_computed").read_bytes(), "/etc/xen/xmexample2")
     refused = caught.value
     assert refused.line == 23 and "defines Python code" in refused.reason
-    assert str(refused).startswith("/etc/xen/xmexample2:23: `def vmid_check(var, val):`")
+    assert str(refused).startswith("/etc/xen/xmexample2:23: 'def vmid_check(var, val):'")
     assert "proposes no patch" in str(refused)
 
 

@@ -18,7 +18,7 @@ from xenaudit.xlcfg.config import XlConfig, parse
 from xenaudit.xlcfg.errors import CfgSyntaxError
 
 _ADVICE = (
-    "xenaudit reads only xm cfg files made of plain `key = value` assignments and proposes "
+    "xenaudit reads only xm cfg files made of plain KEY = VALUE assignments and proposes "
     "no patch for this one"
 )
 _XL_ADVICE = (
@@ -35,7 +35,8 @@ class XmCfgRefused(ValueError):
     ) -> None:
         snippet = text.strip()
         snippet = snippet if len(snippet) <= 80 else snippet[:80] + "…"
-        super().__init__(f"{filename}:{line}: `{snippet}` {reason}; {advice}")
+        # The line is quoted with repr: it is the file's text, and may hold any character.
+        super().__init__(f"{filename}:{line}: {snippet!r} {reason}; {advice}")
         self.filename = filename
         self.line = line
         self.reason = reason
