@@ -138,7 +138,10 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     generated_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     outdir = options.outdir
     snapshot_root = outdir / "snapshots"
-    make_folders(outdir, snapshot_root)
+    try:
+        make_folders(outdir, snapshot_root)
+    except OSError as exc:
+        raise OutputFolderError(f"{snapshot_root}: cannot use: {exc}") from None
     say = options.progress or (lambda _msg: None)
     errors: list[str] = []
     crashes = _Crashes(errors)
@@ -303,6 +306,7 @@ def _domains_and_cfgs(
         except ValueError as exc:
             errors.append(f"{spec.name}: inventory: {exc}")
     cfg_store.write_index()
+    errors.extend(cfg_store.errors)
 
     return pending, targets, not_collected
 

@@ -91,7 +91,8 @@ class CfgStore:
     """Saves each judged cfg under snapshots/_cfg/<host>/<domain>.cfg, with an index.
 
     Nothing below `root` (the run's output folder; default `folder`) is
-    written through a link.
+    written through a link. A copy that cannot be written is recorded in
+    `errors` (once per cause), never raised: the audit itself goes on.
     """
 
     def __init__(self, folder: Path, root: Path | None = None) -> None:
@@ -101,6 +102,12 @@ class CfgStore:
         self._domain_names: dict[str, set[str]] = {}
         self._host_dirs: dict[str, str] = {}
         self._host_names: set[str] = set()
+        self.errors: list[str] = []
+
+    def _failed(self, exc: OSError) -> None:
+        message = f"cfg copies not saved: {exc}"
+        if message not in self.errors:
+            self.errors.append(message)
 
     def _prepare(self) -> None:
         if self.root == self.folder:
@@ -110,8 +117,12 @@ class CfgStore:
     def save(self, host: str, domain: str, real_path: str, data: bytes) -> None:
         host_dir = self._host_dirs.setdefault(host, safe_name(host, self._host_names))
         file_name = safe_name(domain, self._domain_names.setdefault(host, set())) + ".cfg"
-        self._prepare()
-        atomic_write_bytes(self.folder / host_dir / file_name, data, root=self.root)
+        try:
+            self._prepare()
+            atomic_write_bytes(self.folder / host_dir / file_name, data, root=self.root)
+        except OSError as exc:
+            self._failed(exc)
+            return
         self.index.setdefault(host, {})[domain] = {
             "path": real_path,
             "file": f"{host_dir}/{file_name}",
@@ -120,8 +131,11 @@ class CfgStore:
     def write_index(self) -> None:
         if self.index:
             text = json.dumps(self.index, indent=2, sort_keys=True) + "\n"
-            self._prepare()
-            atomic_write_bytes(self.folder / CFG_INDEX, text.encode("utf-8"), root=self.root)
+            try:
+                self._prepare()
+                atomic_write_bytes(self.folder / CFG_INDEX, text.encode("utf-8"), root=self.root)
+            except OSError as exc:
+                self._failed(exc)
 
 
 def replayable_cfg_path(path: Any, cfg_dir: str, cfg_path: str | None = None) -> bool:
