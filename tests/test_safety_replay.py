@@ -62,9 +62,7 @@ def replay(tmp_path: Path, fleet: Path) -> tuple[int, dict[str, Any], str, str]:
         timeout=120,
         cwd=REPO,
     )
-    written = "".join(
-        p.read_text(errors="replace") for p in sorted(out.rglob("*")) if p.is_file()
-    )
+    written = "".join(p.read_text(errors="replace") for p in sorted(out.rglob("*")) if p.is_file())
     return done.returncode, json.loads((out / "report.json").read_text()), written, done.stderr
 
 
@@ -253,8 +251,6 @@ def test_the_command_line_replay_runs_in_process_too(tmp_path: Path) -> None:
     """The same crafted folder through main() (no subprocess): no exception escapes."""
     fleet = fleet_copy(tmp_path)
     (fleet / "db-primary" / "meta.json").write_text(DEEP)
-    code = main(
-        ["audit", "--from-snapshots", str(fleet), "-o", str(tmp_path / "o"), "-q"]
-        + ["--state-dir", str(tmp_path / "state")]
-    )
+    out, state = str(tmp_path / "o"), str(tmp_path / "state")
+    code = main(["audit", "--from-snapshots", str(fleet), "-o", out, "-q", "--state-dir", state])
     assert code == 3
