@@ -20,6 +20,7 @@ from xenaudit.hypervisor.drift import drift, format_mib
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
+from xenaudit.printable import printable
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -65,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plain(text: str) -> str:
-    """A hostile string made safe for a terminal: control characters escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    """A hostile string made safe for a terminal (the one filter all output goes through)."""
+    return printable(text, one_line=True)
 
 
 def _targets(
@@ -195,7 +196,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         specs, ssh, overrides = _targets(args)
     except InventoryError as exc:
-        print(f"xenaudit domains: {exc}", file=sys.stderr)
+        print(_plain(f"xenaudit domains: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     hosts = [
         _host_entry(spec, view, error, overrides) for spec, view, error in read_hosts(specs, ssh)
@@ -207,7 +208,7 @@ def handle(args: argparse.Namespace) -> int:
         _print_table(hosts, sys.stdout)
     for host in hosts:
         if host["error"]:
-            print(f"xenaudit domains: {host['error']}", file=sys.stderr)
+            print(_plain(f"xenaudit domains: {host['error']}"), file=sys.stderr)
     return EXIT_HOST_UNREADABLE if any(h["error"] for h in hosts) else EXIT_OK
 
 
