@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -38,6 +39,7 @@ from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTar
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
 from xenaudit.collector.targets import targets_for
 from xenaudit.formats.interface import FORMAT_NAMES, FormatError, write_formats
+from xenaudit.hypervisor.cfgfind import CfgIndex
 from xenaudit.hypervisor.cfgmirror import MirrorError, mirror_cfg_dir
 from xenaudit.hypervisor.drift import drift
 from xenaudit.hypervisor.factory import read_hosts
@@ -265,6 +267,7 @@ def _domains_and_cfgs(
 ) -> tuple[list[_Pending], list[GuestTarget], dict[tuple[str, str], GuestSnapshot]]:
     """Each domain with its cfg and drift, the guests to collect, and those left alone."""
     collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    deadline = time.monotonic() + inventory.ssh.deadline_s
     replay_cfgs = CfgReplay(options.from_snapshots) if options.from_snapshots else None
     if replay_cfgs is not None and replay_cfgs.error:
         errors.append(replay_cfgs.error)
@@ -279,6 +282,8 @@ def _domains_and_cfgs(
         cfg_root = options.root
         if replay_cfgs is None and spec.ssh_host and spec.backend == "xl":
             cfg_root = _mirror_remote_cfgs(spec, inventory, scratch, errors)
+        # Each file of the folder is read once for all of this host's domains.
+        index = CfgIndex.for_host(spec, cfg_root, deadline)
         for domain in view.guests:
             override = inventory.override(domain.name, spec.name)
             why = _not_collected_because(domain, override.skip)
@@ -289,7 +294,7 @@ def _domains_and_cfgs(
             if replay_cfgs is not None:
                 loaded = replay_cfgs.load(spec.name, domain.name, spec.cfg_dir, override.cfg_path)
             else:
-                loaded = load_config(domain.name, spec, override, cfg_root)
+                loaded = load_config(domain.name, spec, override, cfg_root, index)
             if loaded.data is not None and loaded.facts.path:
                 cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.data)
             drifted: tuple[str, ...] = ()

@@ -18,7 +18,7 @@ from typing import Any
 
 from xenaudit.analysis.interface import ConfigFacts
 from xenaudit.atomicwrite import atomic_write_bytes
-from xenaudit.hypervisor.cfgfind import MAX_CFG_BYTES, find_cfg
+from xenaudit.hypervisor.cfgfind import MAX_CFG_BYTES, CfgIndex, find_cfg
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec
 from xenaudit.snapshots import (
     SnapshotFileError,
@@ -73,10 +73,17 @@ def read_config(path: Path, label: str) -> LoadedConfig:
 
 
 def load_config(
-    domain: str, spec: HypervisorSpec, override: DomainOverride, root: Path = Path("/")
+    domain: str,
+    spec: HypervisorSpec,
+    override: DomainOverride,
+    root: Path = Path("/"),
+    index: CfgIndex | None = None,
 ) -> LoadedConfig:
-    """Find and read a domain's cfg; `root` is taken as `/` (the path keeps its real name)."""
-    path, note = find_cfg(domain, spec, override, root)
+    """Find and read a domain's cfg; `root` is taken as `/` (the path keeps its real name).
+
+    `index` is the run's index of the host's cfg folder, shared by its domains.
+    """
+    path, note = find_cfg(domain, spec, override, root, index)
     if path is None:
         return missing(note or "no cfg file found")
     resolved = Path(path).resolve()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xenaudit.cfgfiles import read_config
-from xenaudit.hypervisor.cfgfind import find_cfg
+from xenaudit.hypervisor.cfgfind import CfgIndex, find_cfg
 from xenaudit.hypervisor.drift import drift, format_mib
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
@@ -99,8 +99,10 @@ def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
     return facts.memory_mib, facts.maxmem_mib
 
 
-def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
-    cfg_path, note = find_cfg(domain.name, spec, override)
+def _domain_entry(
+    domain: Domain, spec: HypervisorSpec, override: DomainOverride, index: CfgIndex
+) -> dict[str, Any]:
+    cfg_path, note = find_cfg(domain.name, spec, override, index=index)
     memory_mib, maxmem_mib = _cfg_memory(cfg_path)
     return {
         "name": domain.name,
@@ -122,7 +124,8 @@ def _host_entry(
 ) -> dict[str, Any]:
     domains = []
     if view is not None:
-        domains = [_domain_entry(d, spec, overrides(d.name, spec.name)) for d in view.guests]
+        index = CfgIndex.for_host(spec)
+        domains = [_domain_entry(d, spec, overrides(d.name, spec.name), index) for d in view.guests]
     return {
         "name": spec.name,
         "total_memory_kib": view.total_memory_kib if view else None,
