@@ -109,7 +109,8 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--from-snapshots",
         type=Path,
         metavar="DIR",
-        help="replay the snapshots/ folder of an earlier run instead of reading live systems",
+        help="replay the snapshots/ folder of an earlier run instead of reading live systems "
+        "(into a new OUTDIR; nothing is recorded in the history without --record-history)",
     )
     p.add_argument("--state-dir", type=Path, help="history store (default: inventory state_dir)")
     p.add_argument(
@@ -138,7 +139,12 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--root", type=Path, default=Path("/"), help="treat DIR as / when looking for cfg files"
     )
     verbosity = p.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only problems (errors, unreadable hosts and guests, crashes)",
+    )
     verbosity.add_argument(
         "-v", "--verbose", action="store_true", help="print progress even when not on a terminal"
     )
