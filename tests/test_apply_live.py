@@ -248,9 +248,14 @@ def test_nothing_runs_live_for_a_skipped_cfg_or_without_live(
     make_report(tmp_path / "report", root, [Guest("web", zabbix, 768, 1024)])
     assert run_apply(tmp_path / "report", "--root", root, "--yes") == 0
     assert xl.calls() == []
-    # Applied once already: nothing to do, and --live only ever follows a cfg change.
+    # Applied once already: nothing to write, and --live must not act on it either.
     inv = inventory(tmp_path)
     assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live", "-i", inv) == 0
+    assert xl.calls() == []
+    # Changed by someone else since the audit: stale, skipped, nothing live.
+    cfg = root / "etc/xen/web.cfg"
+    cfg.write_bytes(zabbix.replace(b"memory", b"# by hand\nmemory", 1))
+    assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live", "-i", inv) == 1
     assert xl.calls() == []
 
 

@@ -138,15 +138,17 @@ def test_second_apply_of_the_same_report_says_already_applied(
     make_report(report, root, [guest])
     assert run_apply(report, "--root", root, "--yes") == 0
     applied = (root / "etc/xen/web.cfg").read_bytes()
-    capsys.readouterr()
+    first = capsys.readouterr().out
+    # Under --root the file written is named as it is on disk.
+    assert f"applied: {(root / 'etc/xen/web.cfg').resolve()}" in first
 
     assert run_apply(report, "--root", root, "--yes") == 0
-    out = capsys.readouterr().out
-    assert "already applied" in out and "stale" not in out
+    again = capsys.readouterr().out
+    assert "already applied" in again and "stale" not in again
     assert (root / "etc/xen/web.cfg").read_bytes() == applied
     assert len(list((root / "etc/xen").glob("web.cfg.xenaudit-*.bak"))) == 1
-    # A cfg edited after the apply is stale, not "already applied".
-    (root / "etc/xen/web.cfg").write_bytes(applied.replace(b"vcpus", b"#vcpus"))
+    # A cfg whose memory was changed again since is stale, not "already applied".
+    (root / "etc/xen/web.cfg").write_bytes(applied.replace(b"memory = 768", b"memory = 640"))
     assert run_apply(report, "--root", root, "--yes") == 1
     assert "stale" in capsys.readouterr().out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,12 +99,14 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         type=Path,
         required=True,
         metavar="OUTDIR",
-        help="a new or empty folder owned by you; it is made when missing",
+        help="folder for report.html, report.json, summary.csv, xenaudit.prom, patches/ and "
+        "snapshots/: a new one (made with its parents) or an empty one of yours",
     )
     p.add_argument(
         "--force",
         action="store_true",
-        help="write into an OUTDIR that is not empty or not yours (links are still never followed)",
+        help="write into an OUTDIR that is not empty or not yours, replacing files of the "
+        "same names (links are still never followed)",
     )
     p.add_argument(
         "--from-snapshots",
@@ -136,7 +139,12 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "(replays do not record by default)",
     )
     p.add_argument(
-        "--root", type=Path, default=Path("/"), help="treat DIR as / when looking for cfg files"
+        "--root",
+        type=Path,
+        default=Path("/"),
+        metavar="DIR",
+        help="treat DIR as / when looking for cfg files (DIR/etc/xen/NAME.cfg); for copies "
+        "of a Dom0's files",
     )
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument(
@@ -183,7 +191,8 @@ def _print_traceback(text: str) -> None:
 def _run_audit(args: argparse.Namespace) -> int:
     from xenaudit.atomicwrite import OutputFolderError
     from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
-    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY
+    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY, write_sandbox
+    from xenaudit.errors import name_once
     from xenaudit.inventory.interface import Inventory, InventoryError
     from xenaudit.inventory.toml import load_inventory
 
@@ -256,15 +265,23 @@ def _run_audit(args: argparse.Namespace) -> int:
     except OutputFolderError as exc:
         _say(f"xenaudit: error: {exc}")
         return 2
+    if args.demo:
+        try:
+            write_sandbox(args.output)
+        except OSError as exc:
+            _say(f"xenaudit: error: demo sandbox under {args.output}: {exc}")
+            return 2
     # Problems are printed even with -q: a failed night must leave lines in the log.
-    for host in report.hosts:
-        if host.error:
-            _say(f"xenaudit: {host.error}")
-    for domain in report.domains:
-        snap = domain.snapshot
-        if snap is not None and snap.status not in ("ok", "skipped"):
-            detail = f": {snap.error}" if snap.error else ""
-            _say(f"xenaudit: {domain.host}/{domain.name}: {snap.status}{detail}")
+    # (With progress on, hosts and guests were already named as they were read.)
+    if not show_progress:
+        for host in report.hosts:
+            if host.error:
+                _say(f"xenaudit: {name_once(host.name, host.error)}")
+        for dom in report.domains:
+            snap = dom.snapshot
+            if snap is not None and snap.status not in ("ok", "skipped", "partial"):
+                why = (snap.error or "").removeprefix(f"{dom.name}: ")
+                _say(f"xenaudit: {dom.host}/{dom.name}: {snap.status}: {why}")
     for error in report.errors:
         _say(f"xenaudit: {error}")
     for trace in report.crashes:
@@ -272,6 +289,13 @@ def _run_audit(args: argparse.Namespace) -> int:
         _print_traceback(trace)
     if "html" in formats and not args.quiet and (args.demo or sys.stdout.isatty() or args.verbose):
         print(f"Report: {(args.output / 'report.html').resolve()}")
+        if args.demo:
+            out = args.output.resolve()
+            sandbox = shlex.quote(str(out / "demo-root"))
+            print(
+                "Try it on the demo's own cfgs: "
+                f"xenaudit apply {shlex.quote(str(out))} --root {sandbox} (and --undo)"
+            )
     return exit_code(report, args.fail_on)
 
 

@@ -75,18 +75,6 @@ DEFAULT_CFG_DIRS = ("/etc/xen",)
 Confirm = Callable[[str], bool]
 
 
-class AlreadyApplied(ApplyError):
-    """The cfg already holds exactly what the patch would make of the audited file."""
-
-
-def _undoes_to(current: bytes, patch: unidiff.FilePatch, audited_sha256: str) -> bool:
-    """Whether undoing `patch` on `current` gives back the file the audit read."""
-    try:
-        return sha256(unidiff.apply(current, unidiff.reverse(patch))) == audited_sha256
-    except unidiff.DiffError:
-        return False
-
-
 def _memory_of(data: bytes, logical: str) -> tuple[str, str]:
     """(memory, maxmem) in MiB as xl reads `data`; maxmem defaults to memory, as in xl."""
     try:
@@ -162,6 +150,14 @@ def _stamp(moment: datetime) -> str:
 
 def _logical_sibling(logical: str, name: str) -> str:
     return f"{logical.rsplit('/', 1)[0]}/{name}"
+
+
+class _AlreadyApplied(Exception):
+    """The cfg already holds the proposed memory and maxmem (an earlier apply)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -244,9 +240,9 @@ class Applier(_Run):
         self.say(f"== {label}: {printable(change.cfg_path)}")
         try:
             prepared = self._prepare(change, cfg_dirs)
-        except AlreadyApplied as exc:
-            self.say(f"   {printable(exc.message)}; nothing to do")
-            return DomainOutcome(change.domain, change.host, "unchanged", exc.message)
+        except _AlreadyApplied as done:
+            self.say(f"   already applied: {printable(done.path)} has memory and maxmem in place")
+            return DomainOutcome(change.domain, change.host, "unchanged", "already applied")
         except ApplyError as exc:
             self.say(f"   SKIPPED: {printable(str(exc))}")
             return DomainOutcome(change.domain, change.host, "skipped", str(exc))
@@ -315,10 +311,9 @@ class Applier(_Run):
             )
         current = sha256(old)
         if current != change.cfg_sha256:
-            if _undoes_to(old, patch, change.cfg_sha256):
-                raise AlreadyApplied(
-                    change.label, location.logical, "already applied: the cfg holds this change"
-                )
+            # Changed since the audit: by an earlier apply of this same change, or by someone else.
+            if cfg_problem(old, location.logical, change.memory_mib, change.maxmem_mib) is None:
+                raise _AlreadyApplied(str(location.directory / location.name))
             raise ApplyError(
                 change.label,
                 location.logical,
@@ -427,7 +422,8 @@ class Applier(_Run):
             # Interrupted (Ctrl-C) before the change was recorded: leave the cfg as it was.
             self._roll_back(dir_fd, prepared, owner, record, log, "interrupted after writing")
             raise
-        self.say(f"   applied: {printable(location.logical)}")
+        # The file as written on disk: under --root that is not the path the report names.
+        self.say(f"   applied: {printable(str(location.directory / name))}")
         return DomainOutcome(change.domain, change.host, "applied", "", backup_logical)
 
     def _roll_back(

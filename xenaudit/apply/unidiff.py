@@ -153,22 +153,6 @@ def _mark_no_newline(body: list[tuple[LineKind, bytes]], line: bytes, index: int
     body[-1] = (kind, text[:-1])
 
 
-def reverse(patch: FilePatch) -> FilePatch:
-    """The patch that undoes `patch`: what was added is removed and the other way round."""
-    flip = {"-": "+", "+": "-", " ": " "}
-    hunks = tuple(
-        Hunk(
-            old_start=h.new_start,
-            old_count=h.new_count,
-            new_start=h.old_start,
-            new_count=h.old_count,
-            lines=tuple((flip[kind], text) for kind, text in h.lines),  # type: ignore[misc]
-        )
-        for h in patch.hunks
-    )
-    return FilePatch(old_path=patch.new_path, new_path=patch.old_path, hunks=hunks)
-
-
 def apply(original: bytes, patch: FilePatch) -> bytes:
     """`original` with every hunk applied where its header says; no offset, no fuzz."""
     old = split_lines(original)

@@ -31,6 +31,7 @@ from xenaudit.parsers.events import describe, event_to_json
 from xenaudit.parsers.interface import KernelEvent
 from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks
 from xenaudit.printable import printable
+from xenaudit.wording import plural
 
 #: Read size. Large blocks keep per-block overhead negligible next to the scan.
 CHUNK_SIZE = 16 << 20
@@ -207,8 +208,9 @@ def _write_summary(
     total = sum(counts.values())
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "no events"
     cut = ", looks truncated" if summary.truncated else ""
+    lines_read = plural(summary.lines_read, "line")
     shown = printable(name, one_line=True)
-    out.write(f"{shown}: {summary.lines_read} lines, {total} events ({kinds}){cut}\n")
+    out.write(f"{shown}: {lines_read}, {plural(total, 'event')} ({kinds}){cut}\n")
     for line in lines:
         out.write(f"  {printable(line, one_line=True)}\n")
 
