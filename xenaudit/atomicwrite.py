@@ -152,8 +152,8 @@ def _target_mode(dir_fd: int, name: str, mode: int | None) -> int:
     return _DEFAULT_FILE_MODE & ~_current_umask()
 
 
-def _write_new(dir_fd: int, name: str, data: bytes, mode: int) -> str:
-    """A flushed temporary file beside `name`, created new; returns its name."""
+def _write_new(dir_fd: int, name: str, data: bytes, mode: int, durable: bool = True) -> str:
+    """A temporary file beside `name`, created new (flushed to disk when `durable`)."""
     tmp = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
@@ -162,7 +162,8 @@ def _write_new(dir_fd: int, name: str, data: bytes, mode: int) -> str:
         while view:
             view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -172,21 +173,28 @@ def _write_new(dir_fd: int, name: str, data: bytes, mode: int) -> str:
     return tmp
 
 
-def write_in(dir_fd: int, name: str, data: bytes, mode: int | None = None) -> None:
-    """Atomically make `name` in the folder `dir_fd` hold `data` (a link there is replaced)."""
+def write_in(
+    dir_fd: int, name: str, data: bytes, mode: int | None = None, *, durable: bool = True
+) -> None:
+    """Atomically make `name` in the folder `dir_fd` hold `data` (a link there is replaced).
+
+    `durable` flushes the file and the rename to disk; raw snapshots, many
+    small files a crash would only cost a replay of, skip that.
+    """
     relative_parts(name)
     if "/" in name or name in ("", ".", ".."):
         raise UnsafePathError(name, "is not a plain file name")
-    tmp = _write_new(dir_fd, name, data, _target_mode(dir_fd, name, mode))
+    tmp = _write_new(dir_fd, name, data, _target_mode(dir_fd, name, mode), durable)
     try:
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)
         raise
-    with contextlib.suppress(OSError):
-        # Make the rename itself durable; some filesystems refuse to fsync directories.
-        os.fsync(dir_fd)
+    if durable:
+        with contextlib.suppress(OSError):
+            # Make the rename itself durable; some filesystems refuse to fsync directories.
+            os.fsync(dir_fd)
 
 
 def atomic_write_bytes(
@@ -195,6 +203,7 @@ def atomic_write_bytes(
     mode: int | None = None,
     *,
     root: str | os.PathLike[str] | None = None,
+    durable: bool = True,
 ) -> None:
     """Write `data` to `path` so that readers see either the old file or the new one.
 
@@ -213,7 +222,7 @@ def atomic_write_bytes(
         base = Path(root)
     name = path.name
     with open_folder(base, parts, create=root is not None, follow_root=root is None) as dir_fd:
-        write_in(dir_fd, name, data, mode)
+        write_in(dir_fd, name, data, mode, durable=durable)
 
 
 def atomic_write_text(

@@ -126,7 +126,8 @@ class CfgStore:
         file_name = safe_name(domain, self._domain_names.setdefault(host, set())) + ".cfg"
         try:
             self._prepare()
-            atomic_write_bytes(self.folder / host_dir / file_name, data, root=self.root)
+            target = self.folder / host_dir / file_name
+            atomic_write_bytes(target, data, root=self.root, durable=False)
         except OSError as exc:
             self._failed(exc)
             return

@@ -69,7 +69,8 @@ def save_guest_snapshot(
     with open_folder(base, parts, create=True, follow_root=root is None) as dir_fd:
         for name in SECTIONS:
             if name in snap.sections:
-                write_in(dir_fd, name, snap.sections[name].encode("utf-8", "replace"))
+                data = snap.sections[name].encode("utf-8", "replace")
+                write_in(dir_fd, name, data, durable=False)
             else:
                 # Left over from an earlier run into the same folder: not part of this snapshot.
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
@@ -85,7 +86,7 @@ def save_guest_snapshot(
             "host_key_fingerprint": snap.host_key_fingerprint,
         }
         text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-        write_in(dir_fd, GUEST_META, text.encode("utf-8", "replace"))
+        write_in(dir_fd, GUEST_META, text.encode("utf-8", "replace"), durable=False)
     return folder
 
 

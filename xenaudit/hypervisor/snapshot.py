@@ -70,9 +70,10 @@ def save_host_snapshot(
     meta = {"name": view.name, "backend": view.backend, "collected_at": collected_at}
     parts = relative_parts(directory, base)
     with open_folder(base, parts, create=True, follow_root=root is None) as dir_fd:
-        write_in(dir_fd, HOST_META, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+        meta_bytes = (json.dumps(meta, indent=2) + "\n").encode("utf-8")
+        write_in(dir_fd, HOST_META, meta_bytes, durable=False)
         for name, text in view.raw.items():
-            write_in(dir_fd, name, text.encode("utf-8", "replace"))
+            write_in(dir_fd, name, text.encode("utf-8", "replace"), durable=False)
 
 
 class SnapshotSource(HypervisorSource):
