@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 from datetime import UTC, datetime
@@ -37,10 +38,12 @@ def _inventory(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def _night(inventory: Path, out: Path, state: Path, day: int) -> dict:
+def _night(inventory: Path, out: Path, state: Path, day: int, root: Path = Path("/")) -> dict:
     run_audit(
         load_inventory(inventory),
-        AuditOptions(outdir=out, state_dir=state, now=datetime(2026, 11, day, 2, 31, tzinfo=UTC)),
+        AuditOptions(
+            outdir=out, state_dir=state, now=datetime(2026, 11, day, 2, 31, tzinfo=UTC), root=root
+        ),
     )
     return json.loads((out / "report.json").read_text())
 
@@ -73,9 +76,11 @@ def xl_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
     recording = copy_recording("host_signals", tmp_path)
     use_fake_xl(monkeypatch, recording)
     monkeypatch.setenv("XENAUDIT_FAKE_XL_LOG", str(tmp_path / "calls.log"))
+    # The Dom0's files under a stand-in root, so the cfgs are /etc/xen/*.cfg as on a Dom0.
+    shutil.copytree(recording / "etc-xen", tmp_path / "root" / "etc" / "xen", symlinks=True)
     inventory = _inventory(
         tmp_path,
-        f'[[hypervisor]]\nname = "dom0a"\nbackend = "xl"\ncfg_dir = "{recording / "etc-xen"}"\n'
+        '[[hypervisor]]\nname = "dom0a"\nbackend = "xl"\ncfg_dir = "/etc/xen"\n'
         '\n[domains.db]\ncollect = "hypervisor"\n[domains.winhvm]\ncollect = "hypervisor"\n',
     )
     return recording, inventory
@@ -87,10 +92,11 @@ def test_guests_without_login_are_judged_from_dom0(
     recording, inventory = xl_host
     state = tmp_path / "state"
     # Last night winhvm ran as domid 2; the hypervisor log shows Dom2 ran out of PoD memory.
+    root = tmp_path / "root"
     _renumber(recording, "winhvm", 2, 6)
-    _night(inventory, tmp_path / "n1", state, 23)
+    _night(inventory, tmp_path / "n1", state, 23, root)
     _renumber(recording, "winhvm", 6, 2)
-    report = _night(inventory, tmp_path / "n2", state, 24)
+    report = _night(inventory, tmp_path / "n2", state, 24, root)
 
     winhvm = _domain(report, "winhvm")
     assert winhvm["severity"] == "critical" and "pod_crash" in _codes(winhvm)
@@ -122,7 +128,8 @@ def test_replay_without_the_inventory_judges_them_the_same(
     xl_host: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _recording, inventory = xl_host
-    first = _night(inventory, tmp_path / "n1", tmp_path / "state", 24)
+    first = _night(inventory, tmp_path / "n1", tmp_path / "state", 24, tmp_path / "root")
+    assert _domain(first, "db")["config"]["path"] == "/etc/xen/db.cfg"
     code = main(
         [
             "audit",

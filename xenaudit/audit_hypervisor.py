@@ -48,9 +48,15 @@ def with_collect_mode(
 
 @contextmanager
 def hypervisor_history(
-    inventory: Inventory, options: AuditOptions, errors: list[str]
+    inventory: Inventory, options: AuditOptions, errors: list[str], needed: bool = True
 ) -> Iterator[HypervisorHistory | None]:
-    """The hypervisor-side nights; a broken store is reported and the audit goes on."""
+    """The hypervisor-side nights; a broken store is reported and the audit goes on.
+
+    Not opened (nor created) when `needed` is false: no Dom0's signals were read.
+    """
+    if not needed:
+        yield None
+        return
     with tempfile.TemporaryDirectory(prefix="xenaudit-hvstate-") as scratch:
         if options.state_dir is not None:
             state_dir = options.state_dir
@@ -101,14 +107,18 @@ def _seed_hypervisor_nights(store: HypervisorHistory, path: Path) -> None:
         store.record_run(run_at, night_rows)
 
 
-def hypervisor_nights(
-    store: HypervisorHistory, host: str, domain: str, night_at: str, errors: list[str]
-) -> tuple[HypervisorNight, ...]:
+def with_hypervisor_nights(
+    item: DomainInput, store: HypervisorHistory, night_at: str, errors: list[str]
+) -> DomainInput:
+    """The domain with its earlier hypervisor-side nights (on a Dom0 whose signals were read)."""
+    if item.host.signals is None:
+        return item
     try:
-        return tuple(n for n in store.nights(host, domain) if n.run_at < night_at)
+        earlier = store.nights(item.host.name, item.domain.name)
     except HypervisorHistoryError as exc:
         errors.append(f"hypervisor-side history: {exc}")
-        return ()
+        return item
+    return replace(item, hypervisor_nights=tuple(n for n in earlier if n.run_at < night_at))
 
 
 def record_hypervisor_nights(
