@@ -11,7 +11,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,8 +103,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
             history: tuple[HistoryNight, ...] = ()
             if store is not None:
                 night_at = _night_of(snap, generated_at, replaying)
-                earlier = store.nights(host_name, domain.name)
-                history = tuple(n for n in earlier if n.run_at < night_at)
+                history = store.nights_before(host_name, domain.name, night_at)
             inputs.append(
                 DomainInput(
                     host=view,
@@ -343,21 +342,29 @@ def _history(
             store.close()
 
 
+#: HistoryNight fields without a default, null when a seed row leaves them out.
+_SEED_REQUIRED = (
+    "mem_total_kib",
+    "mem_available_kib",
+    "swap_used_kib",
+    "pswpin",
+    "pgmajfault",
+    "oom_kill_counter",
+    "psi_some_avg60",
+)
+
+
 def _seed_history(store: HistoryStore, path: Path) -> None:
     rows = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(HistoryNight)} - {"run_at", "finding_codes", "night", "runs"}
     for row in rows:
+        values = {k: v for k, v in row.items() if k in known}
+        values.setdefault("page_alloc_failures", 0)
+        values.setdefault("oom_kills", 0)
+        for name in _SEED_REQUIRED:
+            values.setdefault(name, None)
         night = HistoryNight(
-            run_at=row["run_at"],
-            mem_total_kib=row.get("mem_total_kib"),
-            mem_available_kib=row.get("mem_available_kib"),
-            swap_used_kib=row.get("swap_used_kib"),
-            pswpin=row.get("pswpin"),
-            pgmajfault=row.get("pgmajfault"),
-            oom_kill_counter=row.get("oom_kill_counter"),
-            psi_some_avg60=row.get("psi_some_avg60"),
-            page_alloc_failures=row.get("page_alloc_failures", 0),
-            oom_kills=row.get("oom_kills", 0),
-            finding_codes=tuple(row.get("finding_codes", ())),
+            run_at=row["run_at"], finding_codes=tuple(row.get("finding_codes", ())), **values
         )
         store.record(row["run_at"], row["host"], row["domain"], night)
 
@@ -441,7 +448,9 @@ def _record(
         if item.facts is None or item.facts.meminfo is None:
             continue
         night_at = _night_of(item.snapshot, run_at, replaying)
-        night = night_for_assessment(item.facts, night_at, assessment)
+        night = night_for_assessment(
+            item.facts, night_at, assessment, item.config, item.domain.target_kib
+        )
         by_night.setdefault(night_at, []).append((item.host.name, item.domain.name, night))
     try:
         for night_at, rows in sorted(by_night.items()):

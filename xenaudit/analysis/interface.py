@@ -47,7 +47,13 @@ class ConfigFacts:
 
 @dataclass(frozen=True)
 class HistoryNight:
-    """One earlier run's key metrics for one domain (from the history store)."""
+    """One earlier night's key metrics for one domain (from the history store).
+
+    A night is every run between noon and the next noon (local time): a
+    manual check in the evening and the timer at 02:30 are one night. Peaks
+    (need, swap, PSI) are the worst of its runs; cumulative counters and the
+    log's event counts are those of its latest run, `run_at`.
+    """
 
     run_at: str
     mem_total_kib: int | None
@@ -60,6 +66,25 @@ class HistoryNight:
     page_alloc_failures: int
     oom_kills: int
     finding_codes: tuple[str, ...] = ()
+    #: The night this row belongs to ("2026-11-24" for runs from its noon to the next).
+    night: str | None = None
+    #: How many runs were merged into this night.
+    runs: int = 1
+    mem_free_kib: int | None = None
+    sunreclaim_kib: int | None = None
+    #: Cumulative counters (since boot) as the night's latest run read them.
+    psi_some_total_us: int | None = None
+    psi_full_total_us: int | None = None
+    allocstall: int | None = None
+    pgscan_direct: int | None = None
+    compact_stall: int | None = None
+    workingset_refault: int | None = None
+    #: The cfg and the live target the guest ran with that night.
+    cfg_memory_mib: int | None = None
+    cfg_maxmem_mib: int | None = None
+    live_target_kib: int | None = None
+    #: The night's meminfo was damaged (missing fields): its need sizes nothing down.
+    damaged: bool = False
 
     @property
     def need_kib(self) -> int | None:
