@@ -277,22 +277,29 @@ def test_night_from_facts_counts_what_the_log_shows() -> None:
     assert empty.mem_total_kib is None and empty.page_alloc_failures == 0
 
 
-def test_tomorrows_run_sees_tonights_events_as_old(tmp_path: Path) -> None:
+def test_tomorrows_run_sees_tonights_events_as_old_but_unresolved(tmp_path: Path) -> None:
     analyzer = DefaultAnalyzer()
     tonight = classic_512(failures=3)
     first = analyzer.assess(tonight)
     atomic = next(f for f in first.findings if f.code == "atomic_reserve")
     assert atomic.severity == "warning" and atomic.first_seen is None
     with HistoryStore.open(tmp_path) as store:
-        store.record_run(
-            "2026-11-24T02:30:00Z",
-            [("xen1", "web", night_for_assessment(tonight.facts, "2026-11-24T02:30:00Z", first))],
+        row = night_for_assessment(
+            tonight.facts, "2026-11-24T02:30:00Z", first, tonight.config, tonight.domain.target_kib
         )
+        store.record_run("2026-11-24T02:30:00Z", [("xen1", "web", row)])
         history = store.nights("xen1", "web")
+        assert history[0].cfg_memory_mib == 512 and history[0].page_alloc_failures == 3
         second = analyzer.assess(replace(tonight, history=history))
         again = next(f for f in second.findings if f.code == "atomic_reserve")
-        assert again.severity == "info"
+        # Nothing changed since: the finding stays, saying why and until when.
+        assert again.severity == "warning" and "unresolved" in again.detail.lower()
         assert again.first_seen == "2026-11-24T02:30:00Z" and again.nights_seen == 1
+        # With one quiet night enough to resolve it, it is only a note.
+        one = replace(tonight.thresholds, resolve_quiet_nights=1)
+        resolved = analyzer.assess(replace(tonight, history=history, thresholds=one))
+        old = next(f for f in resolved.findings if f.code == "atomic_reserve")
+        assert old.severity == "info" and "No new ones since" in old.detail
         # A new failure tomorrow makes it current again.
         more = replace(
             tonight.facts, kernlog=replace(tonight.facts.kernlog, events=swapper_failures(4))

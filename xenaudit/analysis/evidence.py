@@ -29,8 +29,9 @@ def meminfo(s: Signals) -> Evidence:
     if s.available_pct is not None:
         text += f" ({s.available_pct:.1f}% available)"
     if s.available_estimated:
-        text += (
-            " — MemAvailable estimated from MemFree + Buffers + Cached − Shmem (pre-3.14 kernel)"
+        text += " — " + (
+            s.available_note
+            or "MemAvailable estimated from MemFree + Buffers + Cached − Shmem (pre-3.14 kernel)"
         )
     return Evidence("meminfo", text)
 
@@ -49,6 +50,14 @@ def psi(s: Signals) -> Evidence:
     if s.psi_full_avg60 is not None:
         parts.append(f"full avg10={s.psi_full_avg10:.2f} avg60={s.psi_full_avg60:.2f}")
     return Evidence("psi_memory", "; ".join(parts) or "no pressure lines")
+
+
+def kswapd(s: Signals) -> Evidence | None:
+    """kswapd's own counters: how often it went back to sleep too early, and direct reclaim."""
+    if not s.reserve_counters:
+        return None
+    text = ", ".join(f"{name} {value}" for name, value in s.reserve_counters)
+    return Evidence("vmstat", f"{text} (since boot)")
 
 
 def counter(delta: CounterDelta) -> Evidence:

@@ -85,6 +85,10 @@ class HistoryNight:
     live_target_kib: int | None = None
     #: The night's meminfo was damaged (missing fields): its need sizes nothing down.
     damaged: bool = False
+    #: What the night recommended (None when it proposed no change), so an
+    #: unresolved finding keeps its recommendation on later nights.
+    rec_memory_mib: int | None = None
+    rec_maxmem_mib: int | None = None
 
     @property
     def need_kib(self) -> int | None:
@@ -165,6 +169,18 @@ class MinFreeSuggestion:
 
 
 @dataclass(frozen=True)
+class SysctlProposal:
+    """A guest-side sysctl applied live (never part of a cfg diff), with its numbers."""
+
+    #: Full name, e.g. "vm.watermark_scale_factor".
+    name: str
+    #: What the guest runs with now, when read.
+    current: int | None
+    proposed: int
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Recommendation:
     memory_mib: int
     maxmem_mib: int
@@ -196,6 +212,8 @@ class Assessment:
     need_history_mib: tuple[int, ...] = ()
     #: Proposed vm.min_free_kbytes for the guest (also spelled out in `advice`).
     min_free: MinFreeSuggestion | None = None
+    #: Further live sysctls for the atomic reserve (watermark_scale_factor, extra_free_kbytes).
+    sysctls: tuple[SysctlProposal, ...] = ()
 
     @property
     def diagnosis(self) -> tuple[str, ...]:
