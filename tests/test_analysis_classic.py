@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-
 from dataclasses import replace
 
 from tests.analysis_cases import (

@@ -47,7 +47,9 @@ def guest(
     facts = parse_guest(sections, status, "sample")
     assert not facts.errors, facts.errors
     # A host large enough for the guest: a guest bigger than its host is implausible input.
-    item = case(facts, name="sample", memory_mib=memory_mib, host_total_mib=max(16384, 2 * memory_mib))
+    item = case(
+        facts, name="sample", memory_mib=memory_mib, host_total_mib=max(16384, 2 * memory_mib)
+    )
     total = facts.meminfo.mem_total_kib
     avail = facts.meminfo.mem_available_kib
     return replace(

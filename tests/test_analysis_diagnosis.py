@@ -82,9 +82,7 @@ def _old_kill(history_nights: int = 1, cfg_then: int = 1024, memory_now: int = 1
             base.facts.vmstat, counters={"pswpin": 0, "pgmajfault": 1000, "oom_kill": 1}
         ),
     )
-    first = night(
-        "2026-11-20T02:30:00Z", 1000 * MIB, 450 * MIB, oom_kill_counter=1, oom_kills=1
-    )
+    first = night("2026-11-20T02:30:00Z", 1000 * MIB, 450 * MIB, oom_kill_counter=1, oom_kills=1)
     first = replace(first, cfg_memory_mib=cfg_then, rec_memory_mib=1408, rec_maxmem_mib=1408)
     later = tuple(
         replace(first, run_at=f"2026-11-{21 + i:02d}T02:30:00Z", rec_memory_mib=None)
@@ -108,7 +106,9 @@ def test_an_old_oom_kill_with_memory_unchanged_keeps_its_recommendation() -> Non
     assert "1 of 7 quiet nights" in kill.detail
     rec = assessment.recommendation
     assert rec is not None and rec.change == "increase" and rec.memory_mib == 1408
-    assert any("keeps the 1408 MiB recommended on 2026-11-20T02:30:00Z at least" in r for r in rec.reasons)
+    assert any(
+        "keeps the 1408 MiB recommended on 2026-11-20T02:30:00Z at least" in r for r in rec.reasons
+    )
 
 
 def test_an_old_oom_kill_is_resolved_by_quiet_nights_or_more_memory() -> None:
@@ -206,7 +206,9 @@ def test_failures_already_seen_last_night_stay_until_resolved() -> None:
         page_alloc_failures=4,
         codes=("atomic_reserve",),
     )
-    assessment = analyzer.assess(classic_512(failures=4, history=(replace(seen, cfg_memory_mib=512),)))
+    assessment = analyzer.assess(
+        classic_512(failures=4, history=(replace(seen, cfg_memory_mib=512),))
+    )
     atomic = only(assessment, "atomic_reserve")
     # Unresolved: nothing changed since, so it keeps its severity and says why.
     assert atomic.severity == "warning" and "unresolved" in atomic.detail.lower()

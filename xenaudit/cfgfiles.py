@@ -17,6 +17,7 @@ from xenaudit.hypervisor.cfgfind import MAX_CFG_BYTES, find_cfg
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec
 from xenaudit.snapshots import safe_name
 from xenaudit.xlcfg import CfgSyntaxError, parse
+from xenaudit.xlcfg.lint import passthrough_of
 
 #: Where a run keeps the cfg files it judged, under its snapshots folder.
 CFG_DIR = "_cfg"
@@ -42,7 +43,9 @@ def config_facts(path: str, data: bytes) -> ConfigFacts:
         memory, maxmem, guest_type = cfg.memory_mib, cfg.maxmem_mib, cfg.guest_type
     except (CfgSyntaxError, ValueError, TypeError) as exc:
         return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
-    return ConfigFacts(path, memory, maxmem, guest_type, sha256=digest)
+    return ConfigFacts(
+        path, memory, maxmem, guest_type, sha256=digest, passthrough=passthrough_of(cfg)
+    )
 
 
 def read_config(path: Path, label: str) -> LoadedConfig:

@@ -263,9 +263,7 @@ def _assess(item: DomainInput) -> Assessment:
     ordered = sorted(findings, key=lambda f: -severity_rank(f.severity))
     annotated = _with_history(ordered, s)
     advice = (
-        advise(item, s, diagnosis, annotated, min_free, sysctls, extra_advice)
-        if s.sizable
-        else ()
+        advise(item, s, diagnosis, annotated, min_free, sysctls, extra_advice) if s.sizable else ()
     )
     worst: Severity = max((f.severity for f in annotated), key=severity_rank, default="ok")
     return Assessment(

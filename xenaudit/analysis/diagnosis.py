@@ -228,7 +228,7 @@ def _atomic_reserve(
         facts.append(f"{s.swap_used_pct:.0f}% of swap used")
     if facts:
         pressure += f" ({', '.join(facts)})"
-    processes = sorted({e.process for e in events})
+    processes = sorted({ev.process_name(e) for e in events})
     who = next((c for c in (caller(e) for e in reversed(events)) if c is not None), None)
     path = f"; the allocation came from {who.description}" if who is not None else ""
     detail = (

@@ -6,6 +6,7 @@ characters, and the formats escape it again when rendering.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from xenaudit.analysis.counters import CounterDelta
@@ -17,6 +18,30 @@ from xenaudit.parsers.interface import OomInvoked, OomKill, PageAllocFailure
 MAX_QUOTE = 300
 #: At most this many events are quoted per finding; the rest are counted.
 MAX_EVENTS = 5
+
+
+#: "CPU: 2 PID: 24 Comm: ksoftirqd/2 Not tainted ..." (3.x and later) and the older
+#: "Pid: 0, comm: swapper Not tainted ...".
+_COMM = re.compile(r"(?:\bPID: \d+ Comm: |\bPid: \d+, comm: )(\S{1,64})")
+#: A process name as the kernel prints it: no spaces, brackets or colons (TASK_COMM_LEN 16).
+_PLAUSIBLE_COMM = re.compile(r"^[^\s\[\]:]{1,64}$")
+
+
+def process_name(event: PageAllocFailure | OomInvoked) -> str:
+    """The process a report names: its header's, else its "Comm:" line's.
+
+    On multi-vCPU guests reports from several CPUs interleave, and a header
+    can lose its process name or start in the middle of another CPU's line;
+    the report's own "CPU: N PID: M Comm: X" line still names the task.
+    """
+    name = (event.process or "").strip()
+    if _PLAUSIBLE_COMM.match(name):
+        return name
+    for entry in event.context[:12]:
+        match = _COMM.search(entry.text)
+        if match is not None:
+            return match.group(1)
+    return name.rsplit("] ", 1)[-1][-64:] or "?"
 
 
 def clean(text: str, limit: int = MAX_QUOTE) -> str:
@@ -68,7 +93,8 @@ def failure(s: Signals, event: PageAllocFailure) -> Evidence:
     """The header as printed; flags decoded from a bare hex mask are added after it."""
     stamp = f"[{event.timestamp}] " if event.timestamp else ""
     header = event.text or (
-        f"{event.process}: page allocation failure: order:{event.order}, mode:{event.gfp_mask}"
+        f"{process_name(event)}: page allocation failure: order:{event.order}, "
+        f"mode:{event.gfp_mask}"
     )
     decoded = ""
     if event.gfp_flags_source == "decoded" and event.gfp_flags:

@@ -58,25 +58,23 @@ def fragmentation_finding(item: DomainInput, s: Signals) -> Finding | None:
     source = "kernlog" if with_lists is not None and blocks is not None else "buddyinfo"
     when_cap = when[0].upper() + when[1:]
     atomic = any(e.is_atomic for e in events)
-    users = sorted({e.process for e in events})
+    users = sorted({ev.process_name(e) for e in events})
     detail = (
         f"Allocations of order {', '.join(map(str, orders))} "
         f"({', '.join(users[:5])}) need {s.page_kib << smallest} KiB or more in one piece. "
     )
-    callers = list(
-        dict.fromkeys(c.description for c in (caller(e) for e in reversed(events)) if c)
-    )
+    callers = list(dict.fromkeys(c.description for c in (caller(e) for e in reversed(events)) if c))
     if callers:
         detail += f"They came from {'; '.join(callers[:3])}. "
     if blocks is not None:
         total = blocks.total_kib
-        usable = blocks.kib_at_least_order(order)
+        in_blocks = blocks.kib_at_least_order(order)
         index = blocks.unusable_index(order)
         largest = blocks.largest_order()
         evidence.append(
             Evidence(
                 source,
-                f"{when}: {total} kB free, {usable} kB of it in blocks of order ≥ {order}"
+                f"{when}: {total} kB free, {in_blocks} kB of it in blocks of order ≥ {order}"
                 + (f" (unusable free index {index:.2f})" if index is not None else "")
                 + (f"; largest free block order {largest}" if largest is not None else "")
                 + ("; ZONE_DMA not counted (lowmem_reserve)" if dma_left_out else ""),
@@ -91,7 +89,7 @@ def fragmentation_finding(item: DomainInput, s: Signals) -> Finding | None:
             detail += f"{when_cap} nothing was free at all: this is also a shortage. "
         else:
             detail += (
-                f"{when_cap} {usable} kB were free in large enough blocks, so the "
+                f"{when_cap} {in_blocks} kB were free in large enough blocks, so the "
                 "failures came from bursts that outran compaction. "
             )
     else:

@@ -189,7 +189,10 @@ def merge_nights(a: HistoryNight, b: HistoryNight) -> HistoryNight:
         return -1 if value is None or n.damaged else value
 
     peak = early if need(early) > need(late) else late
-    merged["mem_total_kib"], merged["mem_available_kib"] = peak.mem_total_kib, peak.mem_available_kib
+    merged["mem_total_kib"], merged["mem_available_kib"] = (
+        peak.mem_total_kib,
+        peak.mem_available_kib,
+    )
 
     def touched(n: HistoryNight) -> int:
         if n.mem_total_kib is None or n.mem_free_kib is None:
@@ -234,8 +237,8 @@ def _night(row: Sequence[object], path: Path) -> tuple[HistoryNight, tuple[str, 
         raise HistoryError(path, f"bad row for night {values['night']}: {exc}") from None
     plain: dict[str, Any] = {name: values[name] for name in _PLAIN}
     plain["run_at"] = str(plain["run_at"])
-    plain["page_alloc_failures"] = int(plain["page_alloc_failures"])  # type: ignore[arg-type]
-    plain["oom_kills"] = int(plain["oom_kills"])  # type: ignore[arg-type]
+    plain["page_alloc_failures"] = int(plain["page_alloc_failures"])
+    plain["oom_kills"] = int(plain["oom_kills"])
     night = HistoryNight(
         **plain,
         night=str(values["night"]),

@@ -43,6 +43,8 @@ class ConfigFacts:
     sha256: str | None = None
     #: Why the cfg could not be found or read, when it could not.
     error: str | None = None
+    #: How the cfg passes hardware through (pci=, dtdev=, passthrough=), None when it does not.
+    passthrough: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,7 @@ class HostPlan:
     host: str
     total_mib: int | None
     dom0_mib: int
+    #: Xen's own heap beyond what is modelled below (HypervisorSpec.xen_reserve_mib).
     xen_reserve_mib: int
     entries: tuple[PlanEntry, ...]
     current_total_mib: int
@@ -241,10 +244,37 @@ class HostPlan:
     #: MiB the plan is short of; 0 when everything fits.
     shortfall_mib: int
     notes: tuple[str, ...] = ()
+    #: Xen's frame table: one 32-byte struct page_info per 4 KiB page of the host (~0.8%).
+    frame_table_mib: int = 0
+    #: Paging pools (shadow or HAP, `shadow_memkb`) of the HVM and PVH domains.
+    paging_pool_mib: int = 0
+    #: libxl's per-domain extra (1 MiB PV, 2 MiB HVM/PVH: LIBXL_*_EXTRA_MEMORY).
+    domain_overhead_mib: int = 0
+    #: HVM video RAM, for the record: it is part of those domains' memory, not extra.
+    video_mib: int = 0
+    #: `dom0_mem=` on Xen's command line, MiB, when set.
+    dom0_mem_mib: int | None = None
+    #: Whether xl balloons Dom0 down to start domains (xl.conf autoballoon and dom0_mem).
+    autoballoon: bool | None = None
+    #: How much xl could take from Dom0 when it balloons (down to libxl's 128 MiB floor).
+    dom0_balloon_room_mib: int = 0
+    #: `xl info` free_memory, and what the model expects free tonight, MiB.
+    free_memory_mib: int | None = None
+    modelled_free_mib: int | None = None
 
     @property
     def fits(self) -> bool:
         return self.shortfall_mib == 0
+
+    @property
+    def xen_total_mib(self) -> int:
+        """Everything Xen keeps beside Dom0 and the guests' memory."""
+        return (
+            self.xen_reserve_mib
+            + self.frame_table_mib
+            + self.paging_pool_mib
+            + self.domain_overhead_mib
+        )
 
 
 class Analyzer(ABC):

@@ -75,7 +75,9 @@ def knob(
     if since is None:
         return Knob(name, False, f"vm.{name} exists only in some vendor kernels; not confirmed")
     if kernel is None:
-        return Knob(name, False, f"the guest's kernel is unknown; vm.{name} needs {describe(since)}")
+        return Knob(
+            name, False, f"the guest's kernel is unknown; vm.{name} needs {describe(since)}"
+        )
     present = kernel >= since
     return Knob(
         name,

@@ -64,5 +64,3 @@ def failure_count(kernlog: KernelLog | None) -> int:
     """Page allocation failures in a log: reports seen, kept or not, plus those suppressed."""
     failures, _, _, _, suppressed = split_events(kernlog)
     return max(len(failures), _counted(kernlog, "page_alloc_failure")) + suppressed
-
-

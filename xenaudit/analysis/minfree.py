@@ -130,7 +130,9 @@ def suggest(
             "from the formula, not from that value, so it is not doubled again"
         )
     elif current_kib > default_now:
-        reasons.append(f"the guest runs with {current_kib} kB, about the formula's {default_now} kB")
+        reasons.append(
+            f"the guest runs with {current_kib} kB, about the formula's {default_now} kB"
+        )
     elif current_kib < default_now:
         reasons.append(
             f"the guest runs with {current_kib} kB, below the formula's {default_now} kB "

@@ -25,6 +25,7 @@ every program from disk).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -86,7 +87,7 @@ def rises_between(
 ) -> tuple[tuple[Rise, ...], tuple[Rise, ...]]:
     """(rises between consecutive history nights, rises from the last night to tonight)."""
     earlier: list[Rise] = []
-    for previous, current in zip(nights, nights[1:], strict=False):
+    for previous, current in itertools.pairwise(nights):
         earlier.extend(_rises(previous, current, current.run_at))
     tonight_rises: list[Rise] = []
     if tonight is not None and nights:

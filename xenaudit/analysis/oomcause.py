@@ -30,7 +30,7 @@ from typing import Literal
 from xenaudit.analysis import zones as zones_lib
 from xenaudit.analysis.calltrace import Caller, caller
 from xenaudit.analysis.failures import zone_limit
-from xenaudit.parsers.interface import OomInvoked
+from xenaudit.parsers.interface import LogLine, OomInvoked
 
 OomKind = Literal["fragmentation", "zone", "slab", "shortage"]
 
@@ -80,11 +80,13 @@ def _slab_list(invoked: OomInvoked) -> list[tuple[str, int]]:
 def judge(invoked: OomInvoked, page_kib: int, guest_kib: int | None) -> OomCause:
     """The cause of one guest-wide OOM invocation, from its own report."""
     order = invoked.order or 0
-    lines = [*invoked.context, *invoked.buddy_lines]
+    lines: list[LogLine | str] = [*invoked.context, *invoked.buddy_lines]
     report = zones_lib.read(lines)
     who = caller(invoked)
     unreclaimable = None
-    if report is not None and all(name in report.pages for name in ("active_anon", "inactive_anon")):
+    if report is not None and all(
+        name in report.pages for name in ("active_anon", "inactive_anon")
+    ):
         unreclaimable = sum(report.pages.get(n, 0) for n in UNRECLAIMABLE_COUNTERS) * page_kib
     slabs = _slab_list(invoked)
     if any("Unreclaimable slab info" in e.text for e in invoked.context):
@@ -111,9 +113,7 @@ def judge(invoked: OomInvoked, page_kib: int, guest_kib: int | None) -> OomCause
         )
     if report is not None and order >= 1:
         usable = [
-            z
-            for z in report.usable(limit)
-            if z.free_kib is not None and z.high_kib is not None
+            z for z in report.usable(limit) if z.free_kib is not None and z.high_kib is not None
         ]
         if usable:
             free = sum(z.free_kib or 0 for z in usable)

@@ -88,7 +88,7 @@ def oom_findings(
         pairs = list(zip(invocations, causes, strict=False)) if causes else []
         for index, invoked in list(enumerate(invocations))[-MAX_KILL_FINDINGS:]:
             is_fresh = index >= fresh_from
-            who = ev.clean(invoked.process, 60)
+            who = ev.clean(ev.process_name(invoked), 60)
             detail = (
                 f"{who} could not get memory and invoked the OOM killer; the line naming the "
                 "killed process is not in the log (cut or rotated)."

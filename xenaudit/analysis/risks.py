@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from xenaudit.analysis import evidence as ev
 from xenaudit.analysis.interface import DomainInput, Evidence, Finding, Severity
 from xenaudit.analysis.signals import Signals
@@ -48,7 +50,7 @@ def _sunreclaim_growth(s: Signals) -> list[int]:
     """SUnreclaim over the last nights and tonight, when it grew on each of them."""
     series = [n.sunreclaim_kib for n in s.nights[-(LEAK_NIGHTS - 1) :]] + [s.sunreclaim_kib]
     values = [v for v in series if v is not None]
-    if len(values) < LEAK_NIGHTS or any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    if len(values) < LEAK_NIGHTS or any(b <= a for a, b in itertools.pairwise(values)):
         return []
     return values
 
@@ -149,11 +151,7 @@ def hvm_pod_finding(item: DomainInput, s: Signals) -> Finding | None:
         "has maxmem and Xen backs only memory. Without a balloon driver to give the difference "
         f"back, the domain is killed once it touches more than memory ({s.balloon_basis}). Set "
         "maxmem = memory, or confirm the driver (balloon_driver = true in the inventory).",
-        (
-            Evidence(
-                s.pod_source, f"memory = {memory}, maxmem = {maxmem} ({ev.clean(where, 200)})"
-            ),
-        ),
+        (Evidence(s.pod_source, f"memory = {memory}, maxmem = {maxmem} ({ev.clean(where, 200)})"),),
     )
 
 
@@ -210,7 +208,7 @@ def passthrough_finding(item: DomainInput, s: Signals) -> Finding | None:
         "This cfg cannot start the domain: passthrough with maxmem above memory",
         f"The domain passes hardware through ({ev.clean(s.passthrough, 120)}), and libxl refuses "
         f"to create a non-PV domain with an IOMMU in populate-on-demand mode (memory {memory} "
-        f"< maxmem {maxmem}): \"{LIBXL_PASSTHROUGH_POD}\". The next start fails. Set maxmem = "
+        f'< maxmem {maxmem}): "{LIBXL_PASSTHROUGH_POD}". The next start fails. Set maxmem = '
         "memory.",
         (Evidence("cfg", f"memory = {memory}, maxmem = {maxmem} ({ev.clean(where, 200)})"),),
     )

@@ -312,7 +312,9 @@ def _reserve_counters(facts: GuestFacts | None) -> tuple[tuple[str, int], ...]:
         value = vmstat.get(name)
         if value is not None:
             found.append((name, value))
-    stalls = [v for k, v in vmstat.counters.items() if k == "allocstall" or k.startswith("allocstall_")]
+    stalls = [
+        v for k, v in vmstat.counters.items() if k == "allocstall" or k.startswith("allocstall_")
+    ]
     if stalls:
         found.append(("allocstall", sum(stalls)))
     return tuple(found)

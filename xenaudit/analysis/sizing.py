@@ -52,7 +52,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from xenaudit.analysis.diagnosis import Diagnosis
+from xenaudit.analysis import evidence as ev
+from xenaudit.analysis.diagnosis import MAJFAULT_THRASH_SHARE, SWAPIN_ACTIVE_SHARE, Diagnosis
 from xenaudit.analysis.interface import (
     Advice,
     Confidence,
@@ -62,7 +63,6 @@ from xenaudit.analysis.interface import (
     Recommendation,
 )
 from xenaudit.analysis.signals import Signals
-from xenaudit.analysis import evidence as ev
 from xenaudit.analysis.units import kib_to_mib, round_up_to_step
 
 OOM_BUMP_FACTOR = 1.2
@@ -255,14 +255,24 @@ def _balloon_findings(s: Signals, d: Diagnosis, proposal: int) -> list[Finding]:
 
 
 def _swap_need(item: DomainInput, s: Signals, d: Diagnosis) -> tuple[int, str | None]:
-    """Swap used (KiB) counted as need when the guest reads back what it swapped out."""
+    """Swap used (KiB) counted as need when the guest reads back what it swapped out.
+
+    "Reads back" uses the diagnosis's own thresholds: swap-in above 1% of
+    memory since the last night, major faults reading back more than the
+    guest's memory, or PSI stalls at the warning level.
+    """
     t = item.thresholds
     reading_back = []
-    if s.pswpin.delta and not s.pswpin.reset and s.pswpin.delta > 0:
-        reading_back.append(f"{s.pswpin.delta} pages swapped in since {s.pswpin.previous_at}")
-    if s.pgmajfault.delta and not s.pgmajfault.reset and s.mem_total_kib:
-        if s.pgmajfault.delta * s.page_kib > s.mem_total_kib:
-            reading_back.append(f"{s.pgmajfault.delta} major faults since {s.pgmajfault.previous_at}")
+    total = s.mem_total_kib or 0
+    if s.pswpin.delta and not s.pswpin.reset:
+        swapped_in = s.pswpin.delta * s.page_kib
+        if swapped_in > total * SWAPIN_ACTIVE_SHARE:
+            reading_back.append(
+                f"{kib_to_mib(swapped_in)} MiB swapped in since {s.pswpin.previous_at}"
+            )
+    majfaults = s.pgmajfault.delta or 0
+    if not s.pgmajfault.reset and total and majfaults * s.page_kib > total * MAJFAULT_THRASH_SHARE:
+        reading_back.append(f"{majfaults} major faults since {s.pgmajfault.previous_at}")
     if s.psi_some_avg60 is not None and s.psi_some_avg60 >= t.psi_some_avg60_warning:
         reading_back.append(f"PSI some avg60 {s.psi_some_avg60:.1f}")
     if not reading_back:
@@ -294,8 +304,9 @@ def _oom_used(s: Signals, d: Diagnosis, had: int, need_cfg_kib: int) -> tuple[in
     rss = max((ev.rss_kib(k) or 0 for k in victims), default=0)
     if rss and s.need_kib is not None:
         used = math.ceil((s.need_kib + rss + s.reservation_kib) / 1024)
+        victim = ev.clean(victims[-1].victim_process, 40)
         return used, (
-            f"{used} MiB: tonight's need plus the RSS of {ev.clean(victims[-1].victim_process, 40)} "
+            f"{used} MiB: tonight's need plus the RSS of {victim} "
             f"({kib_to_mib(rss)} MiB), which is not running again"
         )
     used = max(had, math.ceil(need_cfg_kib / 1024))
@@ -322,9 +333,11 @@ def _decrease_blocker(
             "guest with failures is never called over-provisioned"
         )
     if d.pressure_nights:
+        risen = [r for r in s.rises_history if r.until == d.pressure_nights[-1]]
+        what = f": {risen[0].describe()}" if risen else ""
         return (
             f"pressure was seen on {len(d.pressure_nights)} of the last {len(s.nights)} nights "
-            f"(latest {d.pressure_nights[-1]})"
+            f"(latest {d.pressure_nights[-1]}{what})"
         )
     if d.between_nights:
         return "cumulative counters rose since the last night: " + "; ".join(d.between_nights[:3])
@@ -393,7 +406,9 @@ def size(item: DomainInput, s: Signals, d: Diagnosis) -> Sizing:
                     why += f", and at least one step above the {had} MiB it ran out at"
             if bumped > proposal:
                 proposal = bumped
-                reasons.append(why + " (MemAvailable after a kill understates what the victim needed)")
+                reasons.append(
+                    why + " (MemAvailable after a kill understates what the victim needed)"
+                )
             else:
                 reasons.append(why + f"; the sized need ({proposal} MiB) already covers it")
         short = d.shortage_level in ("warning", "critical")

@@ -67,5 +67,3 @@ def night_from_facts(
         live_target_kib=live_target_kib,
         damaged=meminfo_damage(meminfo, None) is not None if meminfo else True,
     )
-
-

@@ -18,6 +18,7 @@ While it is unresolved, the recommendation recorded that night is kept.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -160,7 +161,7 @@ def carried(
             f"{tonight.live_target_kib // 1024} MiB since {episode.run_at}",
         )
     chain = [*nights[start:], tonight]
-    rebooted = any(_rebooted(a, b) for a, b in zip(chain, chain[1:], strict=False))
+    rebooted = any(_rebooted(a, b) for a, b in itertools.pairwise(chain))
     if (
         rebooted
         and tonight.mem_total_kib is not None
