@@ -317,14 +317,15 @@ def test_history_builds_up_from_snapshots_of_each_night(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fail_on", "expected"), [("info", 1), ("warning", 1), ("critical", 1), ("never", 0)]
+    ("fail_on", "expected"), [("info", 1), ("warning", 1), ("critical", 1), ("never", 1)]
 )
 def test_exit_code_follows_fail_on_when_complete(
     tmp_path: Path, fail_on: str, expected: int
 ) -> None:
     from xenaudit.demo import INVENTORY
 
-    # Without the unreachable guest the audit is complete, so findings decide.
+    # Without the unreachable guest the audit is complete, so findings decide; patches are
+    # written (db-primary, gpu-worker, ...), so even "never" is not 0: 0 is "nothing to change".
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(INVENTORY.read_text() + "\n[domains.mail-relay]\nskip = true\n")
     code = main(
@@ -345,6 +346,31 @@ def test_exit_code_follows_fail_on_when_complete(
             "json",
         ]
     )
+    assert code == expected
+
+
+@pytest.mark.parametrize(("fail_on", "expected"), [("info", 1), ("warning", 0), ("never", 0)])
+def test_nothing_to_change_is_0_and_a_written_patch_never_is(
+    tmp_path: Path, fail_on: str, expected: int
+) -> None:
+    from xenaudit.demo import INVENTORY
+
+    # Only the calm guests, without history: no patch, at most info findings. (The skipped
+    # HVM/PVH guests would still get maxmem = memory from their cfg alone, unless their
+    # balloon driver is confirmed.)
+    calm = {"build-runner", "monitor"}
+    skipped = "".join(
+        f"\n[domains.{name}]\nskip = true\nballoon_driver = true\n"
+        for name in sorted(FLEET_DOMAINS - calm)
+    )
+    inventory = tmp_path / "inventory.toml"
+    head = INVENTORY.read_text().split("[domains.", 1)[0]
+    inventory.write_text(head + skipped)
+    argv = ["audit", "-i", str(inventory), "--from-snapshots", str(FLEET_DIR), "-q"]
+    argv += ["--state-dir", str(tmp_path / "state"), "--format", "json", "--fail-on", fail_on]
+    code = main([*argv, "-o", str(tmp_path / "out")])
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert not [d for d in report["domains"] if d["patch"]]
     assert code == expected
 
 

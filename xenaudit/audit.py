@@ -504,10 +504,27 @@ def _domain_reports(
     return reports
 
 
+def proposes_a_change(report: AuditReport) -> bool:
+    """A patch was written, or a change that fits is recommended (e.g. as virsh commands)."""
+    for dom in report.domains:
+        if dom.patch_text:
+            return True
+        rec = dom.assessment.recommendation
+        if rec is not None and rec.fits and rec.change != "none":
+            return True
+    return False
+
+
 def exit_code(report: AuditReport, fail_on: str) -> int:
-    """3 when incomplete, else 1 when a finding reaches `fail_on` ("never": no 1), else 0."""
+    """3 when incomplete; else 1 when a patch is written or a finding reaches `fail_on`; else 0.
+
+    0 means "nothing to change": a night that writes a patch is never 0, whatever
+    `fail_on` says ("never" only stops findings from making it 1).
+    """
     if report.incomplete or report.output_failed:
         return 3
+    if proposes_a_change(report):
+        return 1
     if fail_on in SEVERITY_ORDER and report.worst_severity_rank() >= SEVERITY_ORDER.index(fail_on):
         return 1
     return 0

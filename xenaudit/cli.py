@@ -14,7 +14,8 @@ from xenaudit import __version__
 EXIT_CODES = """\
 exit codes:
   0  nothing to change
-  1  at least one finding at or above --fail-on (default: warning)
+  1  a patch (or virsh command) was written, or a finding reached --fail-on
+     (default: warning)
   2  usage or inventory error
   3  the audit is incomplete: some guest or hypervisor could not be read
   The most serious applicable code wins, in the order 2, 3, 1, 0.
@@ -105,7 +106,10 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--fail-on",
         choices=("info", "warning", "critical", "never"),
         default="warning",
-        help="lowest severity that makes the exit code 1 (default: warning)",
+        help=(
+            "lowest severity that makes the exit code 1 (default: warning; a written patch "
+            "always does)"
+        ),
     )
     p.add_argument(
         "--no-history", action="store_true", help="do not record tonight in the history store"
