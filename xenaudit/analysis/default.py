@@ -29,7 +29,7 @@ from xenaudit.analysis.interface import (
     severity_rank,
 )
 from xenaudit.analysis.signals import Signals, extract
-from xenaudit.analysis.sizing import size
+from xenaudit.analysis.sizing import article, size
 from xenaudit.analysis.units import kib_to_mib
 from xenaudit.hypervisor.interface import HostView
 
@@ -132,7 +132,7 @@ def _pod_only(s: Signals, codes: set[str]) -> Recommendation | None:
         )
     else:
         why = (
-            f"maxmem = memory = {memory} MiB: an {(s.guest_type or 'hvm').upper()} guest without "
+            f"maxmem = memory = {memory} MiB: {article(s.guest_type)} guest without "
             "a confirmed balloon driver must not run in populate-on-demand mode "
             f"({s.balloon_basis})"
         )

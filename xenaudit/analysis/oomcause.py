@@ -34,6 +34,8 @@ from xenaudit.parsers.interface import LogLine, OomInvoked
 
 OomKind = Literal["fragmentation", "zone", "slab", "shortage"]
 
+#: "Free swap  = 0kB" / "Total swap = 979956kB" in the report.
+_SWAP = re.compile(r"\b(Free|Total) swap\s*=\s*(\d+)kB")
 #: "kmalloc-2048           59164KB      59164KB" under "Unreclaimable slab info:".
 _SLAB_ROW = re.compile(r"^\s*(\S+)\s+(\d+)KB\s+(\d+)KB\s*$")
 #: Mem-Info page counters that reclaim could not free at the kill.
@@ -53,8 +55,10 @@ class OomCause:
     #: One or two sentences with the numbers.
     text: str
     #: Memory that could not be reclaimed at the kill (anon, unreclaimable slab,
-    #: page tables), KiB, when the report printed its Mem-Info counters.
+    #: page tables, and what was in swap), KiB, when the report printed its Mem-Info.
     unreclaimable_kib: int | None = None
+    #: Of that, what sat in swap (Total swap − Free swap in the report), KiB.
+    swap_used_kib: int | None = None
     #: The largest unreclaimable slab cache the report named, with its size.
     slab_cache: tuple[str, int] | None = None
     caller: Caller | None = None
@@ -77,6 +81,35 @@ def _slab_list(invoked: OomInvoked) -> list[tuple[str, int]]:
     return sorted(rows, key=lambda r: -r[1])
 
 
+def _slab_dominates(pages: dict[str, int]) -> bool:
+    """mm/oom_kill.c's is_dump_unreclaim_slabs: unreclaimable slab above all LRU pages."""
+    if "slab_unreclaimable" not in pages or "active_anon" not in pages:
+        return False
+    lru = sum(
+        pages.get(name, 0)
+        for name in (
+            "active_anon",
+            "inactive_anon",
+            "active_file",
+            "inactive_file",
+            "isolated_anon",
+            "isolated_file",
+            "unevictable",
+        )
+    )
+    return pages["slab_unreclaimable"] > lru
+
+
+def _swap_used(invoked: OomInvoked) -> int | None:
+    values: dict[str, int] = {}
+    for entry in invoked.context:
+        for kind, number in _SWAP.findall(entry.text):
+            values.setdefault(kind, int(number))
+    if "Free" in values and "Total" in values:
+        return max(0, values["Total"] - values["Free"])
+    return None
+
+
 def judge(invoked: OomInvoked, page_kib: int, guest_kib: int | None) -> OomCause:
     """The cause of one guest-wide OOM invocation, from its own report."""
     order = invoked.order or 0
@@ -84,19 +117,30 @@ def judge(invoked: OomInvoked, page_kib: int, guest_kib: int | None) -> OomCause
     report = zones_lib.read(lines)
     who = caller(invoked)
     unreclaimable = None
+    swap_used = _swap_used(invoked)
     if report is not None and all(
         name in report.pages for name in ("active_anon", "inactive_anon")
     ):
         unreclaimable = sum(report.pages.get(n, 0) for n in UNRECLAIMABLE_COUNTERS) * page_kib
+        # Anonymous memory pushed to swap is memory the guest needed as well.
+        unreclaimable += swap_used or 0
     slabs = _slab_list(invoked)
-    if any("Unreclaimable slab info" in e.text for e in invoked.context):
+    listed = any("Unreclaimable slab info" in e.text for e in invoked.context)
+    if listed or (report is not None and _slab_dominates(report.pages)):
         top = slabs[0] if slabs else None
         named = f"; the largest is {top[0]} with {top[1] // 1024} MiB" if top else ""
+        why = (
+            "The report lists unreclaimable slab, which the kernel does only when it exceeds "
+            "all user pages"
+            if listed
+            else "Its Mem-Info shows more unreclaimable slab than all user pages together (the "
+            "test the kernel uses before it lists slab caches)"
+        )
         return OomCause(
             "slab",
-            "The report lists unreclaimable slab, which the kernel does only when it exceeds "
-            f"all user pages: kernel memory, not the working set, filled the guest{named}.",
+            f"{why}: kernel memory, not the working set, filled the guest{named}.",
             unreclaimable,
+            swap_used,
             top,
             who,
         )
@@ -108,6 +152,7 @@ def judge(invoked: OomInvoked, page_kib: int, guest_kib: int | None) -> OomCause
             f"The allocation was restricted to ZONE_{limit}, which ends at {end} whatever the "
             "guest's size: more memory cannot help it.",
             unreclaimable,
+            swap_used,
             None,
             who,
         )
@@ -131,7 +176,10 @@ def judge(invoked: OomInvoked, page_kib: int, guest_kib: int | None) -> OomCause
                     "one piece (ZONE_DMA's free pages are kept back by lowmem_reserve and not "
                     "counted).",
                     unreclaimable,
+                    swap_used,
                     None,
                     who,
                 )
-    return OomCause("shortage", "The guest ran out of memory.", unreclaimable, None, who)
+    return OomCause(
+        "shortage", "The guest ran out of memory.", unreclaimable, swap_used, None, who
+    )

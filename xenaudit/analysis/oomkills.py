@@ -83,6 +83,31 @@ def oom_findings(
                 tuple(evidence),
             )
         )
+    last_kill = max((k.line for k in kills), default=None)
+    if last_kill is not None:
+        # Reports after the last kill line: the kill was cut off, or nothing was killable.
+        known: list[OomCause | None] = list(causes) or [None] * len(invocations)
+        for invoked, cause in zip(invocations, known, strict=False):
+            if invoked.line <= last_kill:
+                continue
+            who = ev.clean(ev.process_name(invoked), 60)
+            detail = (
+                f"{who} could not get memory and invoked the OOM killer; no kill follows it in "
+                "the log (cut, or nothing was left to kill)."
+            )
+            detail = _explained(detail, (cause, invoked) if cause is not None else None)
+            severity = "critical"
+            if not s.fresh_guest_oom_kills:
+                severity, detail = _stale(s, detail, carried)
+            findings.append(
+                Finding(
+                    "oom_kill",
+                    severity,
+                    f"OOM killer invoked by {who}",
+                    detail,
+                    (ev.invoked(s, invoked),),
+                )
+            )
     if not kills:
         fresh_from = len(invocations) - s.fresh_guest_oom_kills
         pairs = list(zip(invocations, causes, strict=False)) if causes else []

@@ -128,6 +128,12 @@ def _need_reason(s: Signals, peak_kib: int, peak_at: str) -> str:
     return text
 
 
+def article(kind: str | None) -> str:
+    """"an HVM", "a PVH": the article xl.cfg's type names take in English."""
+    name = (kind or "hvm").upper()
+    return f"an {name}" if name.startswith("H") else f"a {name}"
+
+
 def _maxmem(item: DomainInput, s: Signals, memory: int, increase: bool) -> tuple[int, list[str]]:
     t = item.thresholds
     current_max = max(s.current_maxmem_mib or memory, 0)
@@ -143,7 +149,7 @@ def _maxmem(item: DomainInput, s: Signals, memory: int, increase: bool) -> tuple
     if s.guest_type in ("hvm", "pvh") and not s.balloon_confirmed:
         if current_max != memory:
             reasons.append(
-                f"maxmem = memory = {memory} MiB: libxl starts an {s.guest_type.upper()} guest "
+                f"maxmem = memory = {memory} MiB: libxl starts {article(s.guest_type)} guest "
                 "with maxmem above memory in populate-on-demand mode, and without a confirmed "
                 "balloon driver it is killed when it touches memory Xen did not back "
                 f"({s.balloon_basis})"
@@ -296,8 +302,9 @@ def _oom_used(s: Signals, d: Diagnosis, had: int, need_cfg_kib: int) -> tuple[in
     if d.oom_unreclaimable_kib:
         used = math.ceil((d.oom_unreclaimable_kib + s.reservation_kib) / 1024)
         return used, (
-            f"{used} MiB could not be reclaimed at the kill (anon, unreclaimable slab and page "
-            "tables in the OOM report's Mem-Info, plus the kernel reservation)"
+            f"{used} MiB could not be reclaimed at the kill (anon, unevictable, unreclaimable "
+            "slab and page tables in the OOM report's Mem-Info, what it had in swap, plus the "
+            "kernel reservation)"
         )
     running = {p.comm for p in s.top_processes}
     victims = [k for k in s.guest_oom_kills if k.victim_process not in running]

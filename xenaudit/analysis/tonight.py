@@ -15,7 +15,11 @@ def _counter_sum(vmstat: Any, prefix: str) -> int | None:
     """The sum of a counter split per zone or per type (allocstall_normal, ...)."""
     if vmstat is None:
         return None
-    values = [v for k, v in vmstat.counters.items() if k == prefix or k.startswith(prefix + "_")]
+    values = [
+        v
+        for k, v in vmstat.counters.items()
+        if (k == prefix or k.startswith(prefix + "_")) and not k.endswith("_throttle")
+    ]
     return sum(values) if values else None
 
 

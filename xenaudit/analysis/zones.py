@@ -32,8 +32,26 @@ _MANAGED = re.compile(r"\bmanaged:(\d+)kB")
 _BUDDY_LINE = re.compile(rf"(?:Node\s+\d+\s+)?(?P<zone>{_ZONE_NAMES}):\s+\d+\s*\*\s*\d+kB")
 _BLOCK = re.compile(r"(\d+)\s*\*\s*(\d+)\s*kB", re.IGNORECASE)
 #: "active_anon:228012 inactive_anon:201223 ..." (pages) in the report's Mem-Info.
-_PAGES = re.compile(r"\b([a-z_]+):(\d+)\b(?!kB)")
+_PAGES = re.compile(r"\b([A-Za-z_]+):(\d+)\b(?!kB)")
 
+#: Mem-Info's page counters: a line with any of them is a counters line.
+_COUNTER_NAMES = frozenset(
+    {
+        "active_anon",
+        "inactive_anon",
+        "isolated_anon",
+        "active_file",
+        "inactive_file",
+        "isolated_file",
+        "unevictable",
+        "slab_reclaimable",
+        "slab_unreclaimable",
+        "pagetables",
+        "free",
+        "mapped",
+        "shmem",
+    }
+)
 #: 4 GiB: where ZONE_DMA32 ends.
 DMA32_END_KIB = 4 * 1024 * 1024
 
@@ -110,11 +128,13 @@ def read(lines: Iterable[LogLine | str]) -> ZoneReport | None:
                     counts[size] = counts.get(size, 0) + count
             zone.blocks = sorted(counts.items())
             continue
-        if "active_anon:" in text or "slab_unreclaimable:" in text or " free:" in text:
-            if "kB" in text and "Node" in text:
-                continue  # per-node lines in kB, not the page counters
-            for name, value in _PAGES.findall(text):
-                pages.setdefault(name, int(value))
+        if "kb" in text.lower():
+            continue  # zone and node lines in kB, not the page counters
+        # 2.6.2x-3.x print "Active_anon:"; the names are the same otherwise.
+        found = [(name.lower(), int(value)) for name, value in _PAGES.findall(text)]
+        if any(name in _COUNTER_NAMES for name, _ in found):
+            for name, value in found:
+                pages.setdefault(name, value)
     if not zones and not pages:
         return None
     return ZoneReport(tuple(zones.values()), pages)

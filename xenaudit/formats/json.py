@@ -233,7 +233,12 @@ def _assessment_parts(assessment: Assessment) -> dict[str, Any]:
         "recommendation": _recommendation(assessment.recommendation),
         "min_free": _min_free(assessment.min_free),
         "sysctls": [
-            {"name": p.name, "current": p.current, "proposed": p.proposed, "reasons": list(p.reasons)}
+            {
+                "name": p.name,
+                "current": p.current,
+                "proposed": p.proposed,
+                "reasons": list(p.reasons),
+            }
             for p in assessment.sysctls
         ],
     }
