@@ -573,3 +573,125 @@ def test_maxmem_without_headroom_is_advice_not_pressure(corpus: Path, tmp_path: 
     assert not any(f.title == "maxmem leaves no headroom" for f in assessment.findings)
     row = night_for_assessment(item.facts, "2026-11-24T02:30:00Z", assessment)
     assert "balloon_below_need" not in row.finding_codes
+
+
+# --- the call trace names the caller, and the advice fits it -----------------------------------
+
+
+def test_callers_are_read_from_every_eras_call_trace(corpus: Path) -> None:
+    from xenaudit.analysis.calltrace import caller
+    from xenaudit.parsers.kernlog import parse_kernlog
+
+    def first(name: str):  # type: ignore[no-untyped-def]
+        events = parse_kernlog(corpus_text(corpus, name)).events
+        return caller(next(e for e in events if e.kind in ("page_alloc_failure", "oom_invoked")))
+
+    # 2.6.32: every frame is "?"; interrupt entry and the slab allocator are skipped.
+    assert first("pagealloc_2.6.32-358.el6_redhat_swapper_order1.log").function == "sk_clone"
+    netmap = first("pagealloc_2.6.32-573.el6_syslog_order3.log")
+    assert (netmap.function, netmap.module) == ("netmap_mem_finalize_all", "netmap")
+    # ARM "(func) from (func)" frames: a USB network driver refilling its receive ring.
+    usb = first("pagealloc_arm_raspbian_usbnet.log")
+    assert (usb.function, usb.cause) == ("rx_submit", "net_rx")
+    # A contiguous DMA buffer for a capture card, order 9.
+    assert first("pagealloc_3.8.0_order9_pfring.log").cause == "dma"
+    assert first("pagealloc_5.4.19_dmesgT_order4_qemu.log").module == "nvme_core"
+
+
+def test_a_high_order_dma_failure_gets_driver_advice(corpus: Path) -> None:
+    item = guest(
+        corpus,
+        memory_mib=4096,
+        meminfo="meminfo_4.x_ShmemHugePages_CmaTotal.txt",
+        kernlog="pagealloc_3.8.0_order9_pfring.log",
+        uname="3.8.0-29-generic",
+    )
+    assessment = analyzer.assess(item)
+    frag = finding(assessment, "fragmentation")
+    assert "a driver's DMA buffer, which must be physically contiguous" in frag.detail
+    titles = [a.title for a in assessment.advice]
+    assert "A driver asks for large DMA buffers" in titles
+    # Linux 3.8 has compaction but no proactive compaction (5.9).
+    assert not any("compaction_proactiveness" in " ".join(a.commands) for a in assessment.advice)
+
+
+def test_a_knob_the_guest_lists_is_advised_even_on_an_old_release(corpus: Path) -> None:
+    # RHEL 6's 2.6.32 backported compaction: its /proc/sys/vm lists extfrag_threshold.
+    item = guest(
+        corpus,
+        memory_mib=4096,
+        meminfo="meminfo_4.x_ShmemHugePages_CmaTotal.txt",
+        kernlog="pagealloc_2.6.32-358.el6_redhat_swapper_order1.log",
+    )
+    listed = "extfrag_threshold=500\nmin_free_kbytes=8192\nswappiness=60\n"
+    sections = dict(item.snapshot.sections, sysvm=listed)  # type: ignore[union-attr]
+    status = {name: "ok" for name in sections}
+    facts = parse_guest(sections, status, "sample")
+    item = replace(
+        item,
+        facts=facts,
+        snapshot=replace(item.snapshot, sections=sections, section_status=status),  # type: ignore[arg-type]
+    )
+    commands = " ".join(" ".join(a.commands) for a in analyzer.assess(item).advice)
+    assert "vm.extfrag_threshold=300" in commands and "compact_memory" in commands
+
+
+def test_vendor_extra_free_kbytes_is_advised_only_where_listed(corpus: Path) -> None:
+    from xenaudit.analysis import minfree
+    from xenaudit.parsers.sysvm import parse_sysvm
+
+    rhel = parse_sysvm("extra_free_kbytes=0\nmin_free_kbytes=45056\n")
+    proposal = minfree.extra_free(rhel, 4015896)
+    assert proposal is not None and proposal.current == 0
+    assert proposal.proposed == 40960  # 1% of 3922 MiB, rounded up to 1 MiB
+    assert minfree.extra_free(parse_sysvm("min_free_kbytes=45056\n"), 4015896) is None
+
+
+def test_a_zone_limited_oom_cannot_be_helped_by_memory(corpus: Path) -> None:
+    from xenaudit.analysis.oomcause import judge
+    from xenaudit.parsers.interface import LogLine, OomInvoked
+
+    # The zone lines of a real 5.8 report (DMA32 above its watermarks), for an allocation
+    # restricted to ZONE_DMA32 on an 8 GiB guest: DMA32 ends at 4 GiB whatever the size.
+    lines = unmailed(corpus_text(corpus, "oom_5.8_mail_qp_quoted_slab_leak_fork.txt"))
+    zone_lines = [
+        LogLine(n, None, text.split("] ", 1)[1])
+        for n, text in enumerate(lines.splitlines())
+        if "67.313081" in text or "67.321913" in text
+    ]
+    invoked = OomInvoked(
+        line=1,
+        timestamp=None,
+        process="modprobe",
+        gfp_mask="0xcc4",
+        order=1,
+        oom_score_adj=0,
+        gfp_flags=("GFP_KERNEL", "GFP_DMA32"),
+        gfp_flags_source="printed",
+        context=tuple(zone_lines),
+    )
+    cause = judge(invoked, 4, 8 * 1024 * 1024)
+    assert cause.kind == "zone" and "ends at 4 GiB" in cause.text
+    # The same allocation on a 2 GiB guest: DMA32 is all its memory, so it is not a zone limit.
+    assert judge(invoked, 4, 2 * 1024 * 1024).kind != "zone"
+
+
+def test_without_dom0_mem_the_plan_says_how_far_xl_would_shrink_dom0() -> None:
+    folder = RECORDINGS / "host_a"
+    info = (
+        (folder / "info.out")
+        .read_text()
+        .replace("dom0_mem=2048M,max:2048M dom0_max_vcpus=4", "dom0_max_vcpus=4")
+    )
+    raw = {
+        "xl-info.txt": info,
+        "xl-list.txt": (folder / "list.out").read_text(),
+        "xl-list-l.json": (folder / "list_l.out").read_text(),
+        "xl.conf": '#autoballoon="auto"\n',
+    }
+    view = build_xl_view("dom0a", raw)
+    small = replace(view, total_memory_kib=6144 * 1024)
+    plan, _ = analyzer.plan_host(small, [], [])
+    assert plan.autoballoon is True and plan.dom0_balloon_room_mib == 2048 - 128
+    note = next(n for n in plan.notes if "autoballoon is on" in n)
+    assert "xl would shrink Dom0 (now 2048 MiB)" in note and "tight, not impossible" in note

@@ -37,12 +37,20 @@ _ALLOCATOR = re.compile(
     r"oom_kill_process\w*|__out_of_memory\w*|pagefault_out_of_memory|kmalloc\w*|__kmalloc\w*|"
     r"kmem_cache_alloc\w*|__kmem_cache_alloc\w*|kmalloc_order\w*|kmalloc_large\w*|new_slab|"
     r"allocate_slab|__?_?slab_alloc\w*|cache_alloc_refill|cache_grow\w*|fallback_alloc|"
+    r"kmem_getpages|_+cache_alloc\w*|sk_prot_alloc|"
     r"alloc_slab_page|kvmalloc\w*|__vmalloc\w*|vmalloc\w*|__page_frag\w*|page_frag_alloc\w*|"
     r"__alloc_page_frag|zone_watermark_ok\w*|drain_\w+|_raw_spin\w*|memset|__schedule|"
     r"native_\w+|set_track|__memcg_\w+|obj_cgroup_\w+|try_charge\w*|mem_cgroup_\w+|"
     r"alloc_pages_current|alloc_pages_vma|folio_alloc\w*|__folio_alloc\w*|"
     r"__alloc_frozen_pages\w*|alloc_frozen_pages\w*|should_fail\w*|asm_exc_page_fault|"
-    r"exc_page_fault|do_user_addr_fault|handle_mm_fault|__handle_mm_fault)$"
+    r"exc_page_fault|do_user_addr_fault|handle_mm_fault|__handle_mm_fault|"
+    # Socket-buffer allocators: the caller is the driver or protocol that asked.
+    r"__alloc_skb|alloc_skb\w*|__netdev_alloc_skb|netdev_alloc_skb\w*|__netdev_alloc_frag|"
+    r"netdev_alloc_frag|__napi_alloc_skb|napi_alloc_skb|"
+    # Interrupt entry and wake-ups that unreliable ("?") 2.6-era traces pick up from the stack.
+    r"apic_timer_interrupt|smp_apic_timer_interrupt|common_interrupt|ret_from_intr|irq_exit|"
+    r"do_IRQ|call_softirq|do_softirq|__do_softirq|try_to_wake_up|default_wake_function|"
+    r"autoremove_wake_function|__wake_up\w*|wake_up\w*|schedule\w*|__schedule)$"
 )
 
 
