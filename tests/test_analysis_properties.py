@@ -268,24 +268,23 @@ def test_runs_within_one_night_never_count_twice(
     runs: list[tuple[int, int, int]], nights: int
 ) -> None:
     start = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    with tempfile.TemporaryDirectory() as state:
-        with HistoryStore.open(state, zone=UTC) as store:
-            for day in range(nights):
-                for minute, need_mib, failures in runs:
-                    when = start + timedelta(days=day, minutes=minute)
-                    row = night(
-                        when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        1000 * MIB,
-                        (1000 - need_mib) * MIB,
-                        page_alloc_failures=failures,
-                    )
-                    store.record(row.run_at, "h", "d", row)
-            recorded = store.nights("h", "d")
-            assert store.count() == nights
-            distinct = len({minute for minute, _, _ in runs})
-            assert [n.runs for n in recorded] == [distinct] * nights
-            peak = max(need for _, need, _ in runs)
-            assert all(n.need_kib == peak * MIB for n in recorded)
-            # A run the next morning sees every night before its own, once each.
-            after = (start + timedelta(days=nights, hours=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            assert len(store.nights_before("h", "d", after)) == nights
+    with tempfile.TemporaryDirectory() as state, HistoryStore.open(state, zone=UTC) as store:
+        for day in range(nights):
+            for minute, need_mib, failures in runs:
+                when = start + timedelta(days=day, minutes=minute)
+                row = night(
+                    when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    1000 * MIB,
+                    (1000 - need_mib) * MIB,
+                    page_alloc_failures=failures,
+                )
+                store.record(row.run_at, "h", "d", row)
+        recorded = store.nights("h", "d")
+        assert store.count() == nights
+        distinct = len({minute for minute, _, _ in runs})
+        assert [n.runs for n in recorded] == [distinct] * nights
+        peak = max(need for _, need, _ in runs)
+        assert all(n.need_kib == peak * MIB for n in recorded)
+        # A run the next morning sees every night before its own, once each.
+        after = (start + timedelta(days=nights, hours=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert len(store.nights_before("h", "d", after)) == nights
