@@ -37,6 +37,7 @@ from xenaudit.analysis.kernel import (
 )
 from xenaudit.analysis.signals import Signals
 from xenaudit.parsers.interface import OomInvoked, PageAllocFailure
+from xenaudit.wording import fold_repeats
 
 Report = PageAllocFailure | OomInvoked
 
@@ -220,7 +221,7 @@ def fragmentation_advice(
 
 
 def _protect(s: Signals) -> Advice:
-    biggest = ", ".join(p.comm for p in s.top_processes[:3]) or "the largest processes"
+    biggest = fold_repeats(p.comm for p in s.top_processes[:5]) or "the largest processes"
     return Advice(
         "Protect the services that matter when memory runs out",
         "Give critical services a memory floor (cgroup v2 memory.min/memory.low, systemd "
