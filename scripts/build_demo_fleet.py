@@ -466,7 +466,7 @@ def storm_proxy_kernlog() -> str:
     Linux 5.10 prints the failure header with pr_cont pieces (",cpuset=/",
     ",mems_allowed=0") and the buddy lists piece by piece, so reports from
     different CPUs interleave in the ring buffer: a header's tail lands on a
-    line of its own, and one report starts in the middle of another's line.
+    line of its own, and one report cuts another's buddy list in two.
     """
     boot = [
         "[    0.000000] Linux version 5.10.0-26-amd64 (debian-kernel@lists.debian.org) "
@@ -522,10 +522,10 @@ def storm_proxy_kernlog() -> str:
     for a, b in zip(one, three, strict=True):
         out += [a, b]
     out += [f"[{ts.format(441290)}] {line}" for line in meminfo_lines]
-    # CPU 2's report starts in the middle of CPU 1's buddy list (pr_cont pieces).
+    # CPU 2's report cuts CPU 1's buddy list in two (pr_cont pieces flushed apart).
     out += [
-        f"[{ts.format(441301)}] Node 0 DMA32: 187*4kB (UME) 61*8kB (UME) 9*16kB (UME) "
-        f"2*32kB (UM)[{ts.format(441302)}] ksoftirqd/2: {header}",
+        f"[{ts.format(441301)}] Node 0 DMA32: 187*4kB (UME) 61*8kB (UME) 9*16kB (UME) 2*32kB (UM)",
+        f"[{ts.format(441302)}] ksoftirqd/2: {header}",
         f"[{ts.format(441305)}] 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB 0*2048kB 0*4096kB = 1444kB",
         f"[{ts.format(441306)}] {tail}",
     ]
@@ -582,6 +582,8 @@ def _record_tonight(name: str, sections: dict[str, str]) -> None:
         number = rest.split()[0] if rest.split() else ""
         if number.isdigit():
             values[f"mem_{key}"] = int(number)
+    if "uname" in sections:
+        values["boot_time"] = boot_time(sections)
     TONIGHT[name] = values
 
 
@@ -1416,6 +1418,8 @@ def build_history() -> None:
                 "oom_kills": ooms[i],
                 "cfg_memory_mib": cfg[domain][0],
                 "live_target_kib": cfg[domain][1] * 1024,
+                # The same boot as tonight: the events in tonight's log are this boot's.
+                "boot_time": tonight.get("boot_time"),
             }
             for key, read in COUNTERS.items():
                 now = read(tonight)

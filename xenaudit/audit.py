@@ -44,7 +44,7 @@ from xenaudit.hypervisor.runner import RunnerError
 from xenaudit.hypervisor.snapshot import save_host_snapshot
 from xenaudit.hypervisor.ssh_runner import SshRunner
 from xenaudit.inventory.interface import HypervisorSpec, Inventory
-from xenaudit.parsers.guest import parse_guest
+from xenaudit.parsers.guest import boot_time_of, parse_guest
 from xenaudit.parsers.interface import GuestFacts
 from xenaudit.report import AuditReport, DomainReport, HostReport
 from xenaudit.snapshots import HYPERVISOR_DIR, host_dirs, safe_name
@@ -449,8 +449,14 @@ def _record(
         if item.facts is None or item.facts.meminfo is None:
             continue
         night_at = _night_of(item.snapshot, run_at, replaying)
+        uname = item.snapshot.sections.get("uname") if item.snapshot else None
         night = night_for_assessment(
-            item.facts, night_at, assessment, item.config, item.domain.target_kib
+            item.facts,
+            night_at,
+            assessment,
+            item.config,
+            item.domain.target_kib,
+            boot_time_of(uname),
         )
         by_night.setdefault(night_at, []).append((item.host.name, item.domain.name, night))
     try:

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS nights (
     live_target_kib INTEGER,
     rec_memory_mib INTEGER,
     rec_maxmem_mib INTEGER,
+    boot_time INTEGER,
     damaged INTEGER NOT NULL,
     finding_codes TEXT NOT NULL,
     PRIMARY KEY (host, domain, night)
@@ -111,6 +112,7 @@ _PLAIN = (
     "live_target_kib",
     "rec_memory_mib",
     "rec_maxmem_mib",
+    "boot_time",
 )
 _COLUMNS = ("night", "run_ats", *_PLAIN, "damaged", "finding_codes")
 #: Schema 1 (one row per run), converted on open.
@@ -146,6 +148,7 @@ _LATEST = (
     "live_target_kib",
     "rec_memory_mib",
     "rec_maxmem_mib",
+    "boot_time",
 )
 
 #: One row to record: (host, domain, night).
@@ -543,10 +546,11 @@ def night_for_assessment(
     assessment: Assessment,
     config: ConfigFacts | None = None,
     live_target_kib: int | None = None,
+    boot_time: int | None = None,
 ) -> HistoryNight:
     """Tonight's row with the finding codes the analysis raised."""
     codes = [f.code for f in assessment.findings]
-    night = night_from_facts(facts, run_at, codes, config, live_target_kib)
+    night = night_from_facts(facts, run_at, codes, config, live_target_kib, boot_time)
     if "damaged_read" in codes:
         night = replace(night, damaged=True)
     rec = assessment.recommendation

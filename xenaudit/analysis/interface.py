@@ -87,6 +87,8 @@ class HistoryNight:
     live_target_kib: int | None = None
     #: The night's meminfo was damaged (missing fields): its need sizes nothing down.
     damaged: bool = False
+    #: When the guest booted (Unix seconds, /proc/stat btime): a different one is a reboot.
+    boot_time: int | None = None
     #: What the night recommended (None when it proposed no change), so an
     #: unresolved finding keeps its recommendation on later nights.
     rec_memory_mib: int | None = None

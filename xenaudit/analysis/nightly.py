@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 from xenaudit.analysis.interface import HistoryNight
 
+#: btime moves by a second or two with clock adjustments; more is another boot.
+BOOT_TIME_SLACK_S = 120
 #: Stalls below this between two nights are noise (µs).
 PSI_NOISE_US = 1_000_000
 
@@ -68,11 +70,16 @@ class Rise:
 def _rises(previous: HistoryNight, current: HistoryNight, until: str) -> list[Rise]:
     found: list[Rise] = []
     refault_known = current.workingset_refault is not None
+    clock_reboot = (
+        previous.boot_time is not None
+        and current.boot_time is not None
+        and abs(current.boot_time - previous.boot_time) > BOOT_TIME_SLACK_S
+    )
     for attr, name in COUNTERS:
         before, now = getattr(previous, attr), getattr(current, attr)
         if before is None or now is None:
             continue
-        reboot = now < before
+        reboot = clock_reboot or now < before
         delta = now if reboot else now - before
         if attr == "pgmajfault" and (refault_known or reboot):
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import median
 
 from xenaudit.analysis import memavail
@@ -24,7 +24,7 @@ from xenaudit.analysis.nightly import Rise, rises_between
 from xenaudit.analysis.tonight import night_from_facts
 from xenaudit.analysis.unresolved import Resolved, Unresolved, carried
 from xenaudit.hypervisor.interface import GuestType
-from xenaudit.parsers.guest import page_size_kib_of
+from xenaudit.parsers.guest import boot_time_of, page_size_kib_of
 from xenaudit.parsers.interface import (
     GuestFacts,
     OomInvoked,
@@ -50,6 +50,8 @@ PLAUSIBLE_SLACK_SHARE = 0.02
 PLAUSIBLE_SLACK_KIB = 32 * 1024
 #: Numbers at or above this did not come from a real /proc file (64-bit overflow, garbage).
 IMPLAUSIBLE_KIB = 1 << 50
+#: btime moves by a second or two with clock adjustments; more is another boot.
+BOOT_TIME_SLACK_S = 120
 #: HVM video RAM libxl defaults to (cirrus on qemu-xen) when the live value is unknown.
 DEFAULT_VIDEO_KIB = 8 * 1024
 
@@ -301,6 +303,13 @@ def _crashkernel_kib(item: DomainInput) -> int | None:
         if match is not None:
             return int(match.group(1)) * 1024
     return None
+
+
+def _since_boot(delta: CounterDelta) -> CounterDelta:
+    """A counter across a reboot: its value since boot is the growth, never a difference."""
+    if delta.value is None or delta.previous is None or delta.reset:
+        return delta
+    return replace(delta, delta=delta.value, reset=True)
 
 
 def _reserve_counters(facts: GuestFacts | None) -> tuple[tuple[str, int], ...]:
@@ -561,7 +570,22 @@ def extract(item: DomainInput) -> Signals:
     oom_counter = counter_delta(
         "oom_kill", vmstat.get("oom_kill") if vmstat else None, nights, "oom_kill_counter"
     )
-    rebooted = pswpin.reset or pgmajfault.reset or oom_counter.reset
+    snapshot = item.snapshot
+    uname = snapshot.sections.get("uname") if snapshot is not None else None
+    boot_time = boot_time_of(uname)
+    last_boot = next((n.boot_time for n in reversed(nights) if n.boot_time is not None), None)
+    # The guest's boot time (when the probe read it) decides; counters going down say the
+    # same for guests whose history has no boot time.
+    rebooted_by_clock = (
+        boot_time is not None
+        and last_boot is not None
+        and abs(boot_time - last_boot) > BOOT_TIME_SLACK_S
+    )
+    if rebooted_by_clock:
+        pswpin, pgmajfault, oom_counter = (
+            _since_boot(c) for c in (pswpin, pgmajfault, oom_counter)
+        )
+    rebooted = rebooted_by_clock or pswpin.reset or pgmajfault.reset or oom_counter.reset
 
     kernlog = facts.kernlog if facts else None
     failures, guest_kills, memcg_kills, invoked, suppressed = split_events(kernlog)
@@ -596,11 +620,11 @@ def extract(item: DomainInput) -> Signals:
         series.append(max(0, mem_total - mem_available))
         series_at.append("tonight")
 
-    snapshot = item.snapshot
-    uname = snapshot.sections.get("uname") if snapshot is not None else None
     tonight_row: HistoryNight | None = None
     if meminfo is not None:
-        tonight_row = night_from_facts(facts, "tonight", (), config, domain.target_kib)
+        tonight_row = night_from_facts(
+            facts, "tonight", (), config, domain.target_kib, boot_time
+        )
     rises_history, rises_tonight = rises_between(nights, tonight_row)
     fresh_events = failures[len(failures) - min(fresh_failures, len(failures)) :]
     fresh_sized = any(classify(e)[0] != "opportunistic" for e in fresh_events) or (

@@ -29,6 +29,7 @@ def night_from_facts(
     finding_codes: Iterable[str] = (),
     config: ConfigFacts | None = None,
     live_target_kib: int | None = None,
+    boot_time: int | None = None,
 ) -> HistoryNight:
     """Tonight's row for one domain, from what its guest showed.
 
@@ -69,5 +70,6 @@ def night_from_facts(
         cfg_memory_mib=config.memory_mib if config else None,
         cfg_maxmem_mib=config.maxmem_mib if config else None,
         live_target_kib=live_target_kib,
+        boot_time=boot_time,
         damaged=meminfo_damage(meminfo, None) is not None if meminfo else True,
     )

@@ -32,6 +32,8 @@ _RESET_COUNTERS = (
     "allocstall",
     "pgscan_direct",
 )
+#: btime moves by a second or two with clock adjustments; more is another boot.
+BOOT_TIME_SLACK_S = 120
 #: MemTotal may wobble by this share between boots of the same size (KASLR, firmware).
 SAME_SIZE_SHARE = 0.02
 
@@ -98,6 +100,9 @@ def _new_events(previous: HistoryNight | None, night: HistoryNight) -> tuple[str
 
 
 def _rebooted(previous: HistoryNight, night: HistoryNight) -> bool:
+    """A different boot time (when both nights have one), else a counter that went down."""
+    if previous.boot_time is not None and night.boot_time is not None:
+        return abs(night.boot_time - previous.boot_time) > BOOT_TIME_SLACK_S
     for attr in _RESET_COUNTERS:
         before, now = getattr(previous, attr), getattr(night, attr)
         if before is not None and now is not None and now < before:
