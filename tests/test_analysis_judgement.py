@@ -695,3 +695,48 @@ def test_without_dom0_mem_the_plan_says_how_far_xl_would_shrink_dom0() -> None:
     assert plan.autoballoon is True and plan.dom0_balloon_room_mib == 2048 - 128
     note = next(n for n in plan.notes if "autoballoon is on" in n)
     assert "xl would shrink Dom0 (now 2048 MiB)" in note and "tight, not impossible" in note
+
+
+def test_a_restart_with_a_new_size_resolves_an_unresolved_kill(corpus: Path) -> None:
+    meminfo = (
+        "MemTotal: 2000000 kB\nMemFree: 900000 kB\nMemAvailable: 1200000 kB\n"
+        "Buffers: 20000 kB\nCached: 400000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n"
+    )
+    booted = 1764000000
+    item = guest(
+        corpus,
+        memory_mib=2048,
+        meminfo=meminfo,
+        kernlog="oom_4.x_journal_kill_process_sacrifice_child.log",
+        uname=f"4.15.0-213-generic\n4096\nbtime {booted}\n",
+    )
+    first = analyzer.assess(item)
+    row = night_for_assessment(
+        item.facts, "2026-11-24T02:30:00Z", first, item.config, item.domain.target_kib, booted
+    )
+    assert row.boot_time == booted
+
+    def next_night(text: str, memory_mib: int = 2048) -> Assessment:
+        # After the reboot dmesg holds only the new boot: a real PV guest's boot log.
+        later = guest(
+            corpus,
+            memory_mib=memory_mib,
+            meminfo=text,
+            kernlog="balloon_pv_guest_console_no_timestamps.log",
+            uname=f"4.15.0-213-generic\n4096\nbtime {booted + 86400}\n",
+            history=(replace(row, night="2026-11-23"),),
+        )
+        return analyzer.assess(later)
+
+    # Rebooted at the same size: nothing was fixed, so the kill of last night and its
+    # recommendation stay.
+    same = next_night(meminfo)
+    short = finding(same, "shortage")
+    assert short.severity == "critical" and "unresolved" in short.detail
+    assert same.recommendation is not None and same.recommendation.change == "increase"
+    assert same.recommendation.memory_mib >= first.recommendation.memory_mib  # type: ignore[union-attr]
+    # Restarted with more memory (the cfg and MemTotal grew): resolved.
+    grown = meminfo.replace("MemTotal: 2000000 kB", "MemTotal: 2600000 kB")
+    resized = next_night(grown, 2560)
+    assert "shortage" not in codes(resized)
+    assert resized.recommendation is not None and resized.recommendation.change != "increase"
