@@ -80,7 +80,7 @@ def test_demo_sandbox_apply_again_and_undo_end_to_end(
     )
     sandbox = out / "demo-root"
     cfgs = sorted((sandbox / "etc" / "xen").glob("*.cfg"))
-    assert len(cfgs) == 7, done.stderr
+    assert len(cfgs) == 10, done.stderr
     originals = {p: p.read_bytes() for p in cfgs}
     # The command the terminal and the report's "How to apply" give, taken as written.
     quoted = shlex.quote(str(out.resolve())), shlex.quote(str(sandbox.resolve()))
