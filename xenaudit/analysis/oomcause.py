@@ -180,6 +180,4 @@ def judge(invoked: OomInvoked, page_kib: int, guest_kib: int | None) -> OomCause
                     None,
                     who,
                 )
-    return OomCause(
-        "shortage", "The guest ran out of memory.", unreclaimable, swap_used, None, who
-    )
+    return OomCause("shortage", "The guest ran out of memory.", unreclaimable, swap_used, None, who)

@@ -622,9 +622,7 @@ def extract(item: DomainInput) -> Signals:
 
     tonight_row: HistoryNight | None = None
     if meminfo is not None:
-        tonight_row = night_from_facts(
-            facts, "tonight", (), config, domain.target_kib, boot_time
-        )
+        tonight_row = night_from_facts(facts, "tonight", (), config, domain.target_kib, boot_time)
     rises_history, rises_tonight = rises_between(nights, tonight_row)
     fresh_events = failures[len(failures) - min(fresh_failures, len(failures)) :]
     fresh_sized = any(classify(e)[0] != "opportunistic" for e in fresh_events) or (

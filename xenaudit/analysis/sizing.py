@@ -129,7 +129,7 @@ def _need_reason(s: Signals, peak_kib: int, peak_at: str) -> str:
 
 
 def article(kind: str | None) -> str:
-    """"an HVM", "a PVH": the article xl.cfg's type names take in English."""
+    """ "an HVM", "a PVH": the article xl.cfg's type names take in English."""
     name = (kind or "hvm").upper()
     return f"an {name}" if name.startswith("H") else f"a {name}"
 
