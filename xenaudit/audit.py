@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,7 +56,7 @@ from xenaudit.hypervisor.runner import RunnerError
 from xenaudit.hypervisor.snapshot import save_host_snapshot
 from xenaudit.hypervisor.ssh_runner import SshRunner
 from xenaudit.inventory.interface import HypervisorSpec, Inventory
-from xenaudit.parsers.guest import parse_guest
+from xenaudit.parsers.guest import boot_time_of, parse_guest
 from xenaudit.parsers.interface import GuestFacts
 from xenaudit.report import AuditReport, DomainReport, HostReport
 from xenaudit.snapshots import (
@@ -522,21 +522,29 @@ def _history(
             store.close()
 
 
+#: HistoryNight fields without a default, null when a seed row leaves them out.
+_SEED_REQUIRED = (
+    "mem_total_kib",
+    "mem_available_kib",
+    "swap_used_kib",
+    "pswpin",
+    "pgmajfault",
+    "oom_kill_counter",
+    "psi_some_avg60",
+)
+
+
 def _seed_history(store: HistoryStore, path: Path) -> None:
     rows = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(HistoryNight)} - {"run_at", "finding_codes", "night", "runs"}
     for row in rows:
+        values = {k: v for k, v in row.items() if k in known}
+        values.setdefault("page_alloc_failures", 0)
+        values.setdefault("oom_kills", 0)
+        for name in _SEED_REQUIRED:
+            values.setdefault(name, None)
         night = HistoryNight(
-            run_at=row["run_at"],
-            mem_total_kib=row.get("mem_total_kib"),
-            mem_available_kib=row.get("mem_available_kib"),
-            swap_used_kib=row.get("swap_used_kib"),
-            pswpin=row.get("pswpin"),
-            pgmajfault=row.get("pgmajfault"),
-            oom_kill_counter=row.get("oom_kill_counter"),
-            psi_some_avg60=row.get("psi_some_avg60"),
-            page_alloc_failures=row.get("page_alloc_failures", 0),
-            oom_kills=row.get("oom_kills", 0),
-            finding_codes=tuple(row.get("finding_codes", ())),
+            run_at=row["run_at"], finding_codes=tuple(row.get("finding_codes", ())), **values
         )
         store.record(row["run_at"], row["host"], row["domain"], night)
 
@@ -572,11 +580,12 @@ def _with_history(
     """The domain with its earlier nights; a history it cannot read costs only its trends."""
     night_at = _night_of(item.snapshot, run_at, replaying)
     try:
-        earlier = store.nights(item.host.name, item.domain.name)
+        earlier = store.nights_before(item.host.name, item.domain.name, night_at)
     except (HistoryError, OverflowError, ValueError, TypeError) as exc:
         errors.append(f"{item.host.name}/{item.domain.name}: history: {exc}")
         return item
-    return replace(item, history=tuple(n for n in earlier if n.run_at < night_at))
+    # Only earlier nights: tonight's own earlier runs are merged into tonight, not history.
+    return replace(item, history=earlier)
 
 
 def _first_seen(assessment: Assessment, store: HistoryStore, errors: list[str]) -> Assessment:
@@ -646,7 +655,15 @@ def _record(
         if item.facts is None or item.facts.meminfo is None:
             continue
         night_at = _night_of(item.snapshot, run_at, replaying)
-        night = night_for_assessment(item.facts, night_at, assessment)
+        uname = item.snapshot.sections.get("uname") if item.snapshot else None
+        night = night_for_assessment(
+            item.facts,
+            night_at,
+            assessment,
+            item.config,
+            item.domain.target_kib,
+            boot_time_of(uname),
+        )
         by_night.setdefault(night_at, []).append((item.host.name, item.domain.name, night))
     for night_at, rows in sorted(by_night.items()):
         try:
@@ -732,19 +749,34 @@ def _bare_domain_reports(
     ]
 
 
+def proposes_a_change(report: AuditReport) -> bool:
+    """A patch was written, or a change that fits is recommended (e.g. as virsh commands)."""
+    for dom in report.domains:
+        if dom.patch_text:
+            return True
+        rec = dom.assessment.recommendation
+        if rec is not None and rec.fits and rec.change != "none":
+            return True
+    return False
+
+
 #: An unexpected exception somewhere in the run (a bug): see the traceback on stderr.
 EXIT_CRASH = 4
 
 
 def exit_code(report: AuditReport, fail_on: str) -> int:
-    """4 after a crash, 3 when incomplete, 1 when a finding reaches `fail_on`, else 0.
+    """4 after a crash; 3 when incomplete; 1 when a patch is written or a finding
+    reaches `fail_on`; else 0.
 
-    ("never" as `fail_on` never gives 1.)
+    0 means "nothing to change": a night that writes a patch is never 0, whatever
+    `fail_on` says ("never" only stops findings from making it 1).
     """
     if report.crashes:
         return EXIT_CRASH
     if report.incomplete or report.output_failed:
         return 3
+    if proposes_a_change(report):
+        return 1
     if fail_on in SEVERITY_ORDER and report.worst_severity_rank() >= SEVERITY_ORDER.index(fail_on):
         return 1
     return 0

@@ -28,6 +28,7 @@ from xenaudit.snapshots import (
     safe_name,
 )
 from xenaudit.xlcfg import CfgSyntaxError, parse
+from xenaudit.xlcfg.lint import passthrough_of
 from xenaudit.xlcfg.xmcfg import XmCfgRefused, parse_xm
 
 #: Where a run keeps the cfg files it judged, under its snapshots folder.
@@ -63,7 +64,9 @@ def config_facts(path: str, data: bytes, dialect: str = "xl") -> ConfigFacts:
         memory, maxmem, guest_type = cfg.memory_mib, cfg.maxmem_mib, cfg.guest_type
     except (CfgSyntaxError, XmCfgRefused, ValueError, TypeError) as exc:
         return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
-    return ConfigFacts(path, memory, maxmem, guest_type, sha256=digest)
+    return ConfigFacts(
+        path, memory, maxmem, guest_type, sha256=digest, passthrough=passthrough_of(cfg)
+    )
 
 
 def read_config(path: Path, label: str, dialect: str = "xl") -> LoadedConfig:

@@ -15,7 +15,8 @@ from xenaudit import __version__
 EXIT_CODES = """\
 exit codes:
   0  nothing to change
-  1  at least one finding at or above --fail-on (default: warning)
+  1  a patch (or virsh command) was written, or a finding reached --fail-on
+     (default: warning)
   2  usage or inventory error, or an output folder it will not write into
   3  the audit is incomplete: some guest or hypervisor could not be read
   4  internal error: an unexpected exception (traceback on stderr); the
@@ -132,7 +133,10 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--fail-on",
         choices=("info", "warning", "critical", "never"),
         default="warning",
-        help="lowest severity that makes the exit code 1 (default: warning)",
+        help=(
+            "lowest severity that makes the exit code 1 (default: warning; a written patch "
+            "always does)"
+        ),
     )
     history = p.add_mutually_exclusive_group()
     history.add_argument(
