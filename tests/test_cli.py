@@ -68,7 +68,7 @@ def test_default_inventory_is_used_when_present(tmp_path, capsys, monkeypatch) -
     import xenaudit.cli as cli
 
     inventory = tmp_path / "inventory.toml"
-    inventory.write_text('[[hypervisor]]\nname = "a"\nbackend = "xm"\n')
+    inventory.write_text('[[hypervisor]]\nname = "a"\nbackend = "xapi"\n')
     monkeypatch.setattr(cli, "DEFAULT_INVENTORY", inventory)
     assert main(["audit", "-o", str(tmp_path / "o")]) == 2
     assert f"{inventory}: hypervisor[0].backend" in capsys.readouterr().err
@@ -122,8 +122,7 @@ def test_progress_on_a_terminal_and_silence_otherwise(tmp_path) -> None:
 def test_quiet_still_prints_errors_naming_the_host_once(tmp_path) -> None:
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        '[[hypervisor]]\nname = "dom0a"\nbackend = "libvirt"\n'
-        'uri = "test:///does/not/exist.xml"\n'
+        '[[hypervisor]]\nname = "dom0a"\nbackend = "libvirt"\nuri = "test:///does/not/exist.xml"\n'
     )
     command = ["audit", "-q", "-i", str(inventory), "-o", str(tmp_path / "out")]
     command += ["--state-dir", str(tmp_path / "state")]  # not the machine's history store

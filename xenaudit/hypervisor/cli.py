@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from xenaudit.printable import printable
+
 # The hypervisor sources, cfg reading and the inventory are imported by the
 # functions that use them, so that `xenaudit domains --help` starts at once.
 TYPE_CHECKING = False  # nor is typing imported at run time
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, TextIO
 
+    from xenaudit.hypervisor.cfgfind import CfgIndex
     from xenaudit.hypervisor.interface import Domain, HostView
     from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, SshSettings
 
@@ -31,7 +34,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("-i", "--inventory", metavar="INVENTORY", help="inventory TOML file")
     source.add_argument(
-        "--backend", choices=("xl", "libvirt"), help="read this machine with xl or libvirt"
+        "--backend",
+        choices=("xl", "xm", "libvirt"),
+        help="read this machine with xl, xm (xend Dom0s, Xen 4.4 and older) or libvirt",
     )
     parser.add_argument("--uri", help="libvirt URI (with --backend libvirt)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -64,8 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plain(text: str) -> str:
-    """A hostile string made safe for a terminal: control characters escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    """A hostile string made safe for a terminal (the one filter all output goes through)."""
+    return printable(text, one_line=True)
 
 
 def _targets(
@@ -99,21 +104,28 @@ def _targets(
     return [spec], SshSettings(), lambda domain, _host: DomainOverride(name=domain)
 
 
-def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
+def _cfg_memory(path: Path | None, dialect: str) -> tuple[int | None, int | None]:
     from xenaudit.cfgfiles import read_config
 
     if path is None:
         return None, None
-    facts = read_config(path, str(path)).facts
+    facts = read_config(path, str(path), dialect).facts
     return facts.memory_mib, facts.maxmem_mib
 
 
-def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
+def _domain_entry(
+    domain: Domain,
+    spec: HypervisorSpec,
+    override: DomainOverride,
+    index: CfgIndex,
+    backend: str,
+) -> dict[str, Any]:
     from xenaudit.hypervisor.cfgfind import find_cfg
     from xenaudit.hypervisor.drift import drift
 
-    cfg_path, note = find_cfg(domain.name, spec, override)
-    memory_mib, maxmem_mib = _cfg_memory(cfg_path)
+    cfg_path, note = find_cfg(domain.name, spec, override, index=index)
+    # xm-era cfg files are Python: read only where they are plain assignments.
+    memory_mib, maxmem_mib = _cfg_memory(cfg_path, "xm" if backend == "xm" else "xl")
     return {
         "name": domain.name,
         "domid": domain.domid,
@@ -132,9 +144,15 @@ def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride
 def _host_entry(
     spec: HypervisorSpec, view: HostView | None, error: str | None, overrides: OverrideLookup
 ) -> dict[str, Any]:
+    from xenaudit.hypervisor.cfgfind import CfgIndex
+
     domains = []
     if view is not None:
-        domains = [_domain_entry(d, spec, overrides(d.name, spec.name)) for d in view.guests]
+        index = CfgIndex.for_host(spec)
+        domains = [
+            _domain_entry(d, spec, overrides(d.name, spec.name), index, view.backend)
+            for d in view.guests
+        ]
     return {
         "name": spec.name,
         "total_memory_kib": view.total_memory_kib if view else None,
@@ -179,6 +197,10 @@ def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
         out.write("\n")
         for warning in view.warnings:
             out.write(f"   warning: {_plain(warning)}\n")
+        if view.backend == "xm":
+            from xenaudit.hypervisor.xm_parse import XEND_REMOVED_NOTE
+
+            out.write(f"   note: {XEND_REMOVED_NOTE}\n")
         rows = [columns]
         for d in host["domains"]:
             rows.append(
@@ -215,7 +237,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         specs, ssh, overrides = _targets(args)
     except InventoryError as exc:
-        print(f"xenaudit domains: {exc}", file=sys.stderr)
+        print(_plain(f"xenaudit domains: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     hosts = [
         _host_entry(spec, view, error, overrides) for spec, view, error in read_hosts(specs, ssh)
@@ -227,7 +249,7 @@ def handle(args: argparse.Namespace) -> int:
         _print_table(hosts, sys.stdout)
     for host in hosts:
         if host["error"]:
-            print(f"xenaudit domains: {host['error']}", file=sys.stderr)
+            print(_plain(f"xenaudit domains: {host['error']}"), file=sys.stderr)
     return EXIT_HOST_UNREADABLE if any(h["error"] for h in hosts) else EXIT_OK
 
 
