@@ -39,13 +39,27 @@ _FACILITY = (
     r"(?P<fac>kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7]) *:"
     r"(?P<lvl>emerg|alert|crit|err|warn|notice|info|debug) *: ?"
 )
+# "[ 1234.567890]" (some vendor kernels print "[1234.567890s]"), or dmesg -T's date.
 _STAMP = (
-    r"\[\s*(?P<uptime>\d+\.\d+)\] ?"
+    r"\[\s*(?P<uptime>\d+\.\d+)s?\] ?"
     rf"|\[(?P<human>{_WDAY} {_MONTH} [ \d]\d \d\d:\d\d:\d\d \d{{4}})\] ?"
 )
+# Who printed the line, after the stamp: CONFIG_PRINTK_CALLER's "[    C1]" (CPU,
+# from interrupt context) or "[  T123]" (task), or a vendor kernel's
+# "[pid:1361,cpu5,name]" (the task's own name then starts the message).
+_CALLER = (
+    r"\[\s*(?P<caller>[CT]\d+)\] ?"
+    r"|\[pid:(?P<vpid>\d+),cpu(?P<vcpu>\d+),[^\]\n]{0,64}\] ?"
+)
+# A file name in front, as "grep -r" or "grep -H" prints it, before a syslog date.
+_FILE = (
+    r"(?:[\w.+~-]*/[\w./+~-]*|[\w.+~-]*(?:log|messages)[\w.+~-]*):"
+    rf"(?=<\d|{_MONTH} [ \d]\d |\d{{4}}-\d\d-\d\d[T ])"
+)
 _PREFIX_RE = re.compile(
+    rf"(?:{_FILE})?"
     rf"(?:<(?P<prio0>\d{{1,3}})>)?(?:{_RFC5424}|{_WALL}|{_BARE})?(?:<(?P<prio1>\d{{1,3}})>)?"
-    rf"(?:{_FACILITY})?(?:<(?P<prio2>\d{{1,3}})>)?(?:{_STAMP})?"
+    rf"(?:{_FACILITY})?(?:<(?P<prio2>\d{{1,3}})>)?(?:{_STAMP})?(?:{_CALLER})?"
 )
 
 # journalctl -o short-monotonic: "[ 1234.567890] host kernel: text".
@@ -65,6 +79,9 @@ class Stripped(NamedTuple):
     is_kernel: bool
     #: True when any prefix was recognised (used to spot wrapped continuation lines).
     has_prefix: bool
+    #: Who printed it, when the prefix says: "C1"/"T123" (printk caller id) or
+    #: "cpu5" (vendor task prefix). Lines of interleaved reports group by it.
+    caller: str | None = None
 
 
 def strip_prefix(line: str) -> Stripped:
@@ -85,7 +102,10 @@ def strip_prefix(line: str) -> Stripped:
         mono = _MONO_TAIL_RE.match(text)
         if mono is not None:
             text = text[mono.end() :]
-    return Stripped(wall or human or uptime, text, is_kernel, True)
+    caller, vcpu = match.group("caller", "vcpu")
+    if vcpu is not None:
+        caller = f"cpu{vcpu}"
+    return Stripped(wall or human or uptime, text, is_kernel, True, caller)
 
 
 _CUT_START_RE = re.compile(
