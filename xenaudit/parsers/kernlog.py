@@ -14,20 +14,43 @@ Three entry points share one state machine (kernscan.Scanner):
 Line numbers are 1-based and count ``\\n`` terminators, as grep and wc do; a
 lone ``\\r`` inside a line does not start a new line number.
 
+``parse_kernlog`` keeps only the first and last ``keep_per_kind`` events of each
+kind (a guest may print millions) while counting all of them exactly. When a log
+holds far more reports than are kept, only its head and tail are read line by
+line; for the reports in between, each header line (and the dump line after it)
+is read directly at its offset, which is what counting needs. Memory and time
+then depend on the number of reports, not on their length.
+
 Parsing a log never raises: whatever cannot be understood is skipped.
 """
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from xenaudit.parsers.interface import KernelEvent, KernelLog
+from xenaudit.parsers import gfp
+from xenaudit.parsers import kernpatterns as kp
+from xenaudit.parsers.interface import (
+    BalloonMessage,
+    EventCounts,
+    KernelEvent,
+    KernelLog,
+    OomInvoked,
+    OomKill,
+    PageAllocFailure,
+)
 from xenaudit.parsers.kernpatterns import MARKERS_BYTES
 from xenaudit.parsers.kernscan import LINE_CAP, Scanner
+from xenaudit.parsers.lineprefix import strip_prefix
+from xenaudit.parsers.markers import find_hits
 
 __all__ = [
+    "DEFAULT_KEEP_PER_KIND",
     "ChunkScan",
+    "EventKeeper",
     "ScanSummary",
     "iter_kernlog_chunks",
     "iter_kernlog_events",
@@ -36,6 +59,11 @@ __all__ = [
 
 #: A line longer than this without a newline keeps only its head while buffering.
 _CARRY_CAP = 1 << 20
+#: Events of each kind kept from the start and from the end of a log by default.
+DEFAULT_KEEP_PER_KIND = 20
+#: Extra hits per kind read in full at each end before the middle is only counted
+#: (a hit is not always an event: the margin keeps the kept events exact).
+_EDGE_MARGIN = 8
 
 
 @dataclass
@@ -47,24 +75,291 @@ class ScanSummary:
 
 
 def parse_kernlog(
-    text: str | bytes, source: str = "kernlog", *, kernel_release: str | None = None
+    text: str | bytes,
+    source: str = "kernlog",
+    *,
+    kernel_release: str | None = None,
+    keep_per_kind: int | None = None,
 ) -> KernelLog:
-    """Parse a whole kernel log. ``kernel_release`` (e.g. from uname -r) helps decode
-    hex-only GFP masks when the log itself does not name the kernel version."""
+    """Parse a whole kernel log.
+
+    ``kernel_release`` (e.g. from uname -r) helps decode hex-only GFP masks when
+    the log itself does not name the kernel version. ``keep_per_kind`` caps the
+    events kept (None, the default, keeps all; the audit passes the inventory's
+    ``kernlog_keep_events``); ``KernelLog.counts`` is exact either way.
+    """
+    del source
+    buf = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
+    keeper = EventKeeper(keep_per_kind)
     summary = ScanSummary()
-    if isinstance(text, bytes | bytearray):
-        events = tuple(
-            iter_kernlog_chunks(
-                [bytes(text)], source, kernel_release=kernel_release, summary=summary
-            )
-        )
-    else:
-        events = tuple(
-            iter_kernlog_events(
-                _split_keepends(text), source, kernel_release=kernel_release, summary=summary
-            )
-        )
-    return KernelLog(events=events, lines_read=summary.lines_read, truncated=summary.truncated)
+    if keep_per_kind is None or not _scan_edges(buf, kernel_release, keeper, summary):
+        scan = ChunkScan(Scanner(kernel_release))
+        for event in scan.run([buf]):
+            keeper.add(event)
+        summary.lines_read = scan.scanner.lines_seen
+        summary.truncated = scan.truncated
+    return KernelLog(
+        events=keeper.events(),
+        lines_read=summary.lines_read,
+        truncated=summary.truncated,
+        counts=keeper.counts(),
+        keep_per_kind=keep_per_kind,
+    )
+
+
+class EventKeeper:
+    """Exact counts of every event, and the first and last N events of each kind."""
+
+    def __init__(self, keep_per_kind: int | None) -> None:
+        self.keep = keep_per_kind
+        #: Kept events with their arrival number, so that order is kept exactly.
+        self._first: dict[str, list[tuple[int, KernelEvent]]] = {}
+        self._last: dict[str, deque[tuple[int, KernelEvent]]] = {}
+        self._n = dict.fromkeys(EventCounts.__dataclass_fields__, 0)
+        self._seq = 0
+
+    def add(self, event: KernelEvent) -> None:
+        self.count(event)
+        self._seq += 1
+        kind = event.kind
+        first = self._first.setdefault(kind, [])
+        if self.keep is None or len(first) < self.keep:
+            first.append((self._seq, event))
+            return
+        last = self._last.get(kind)
+        if last is None:
+            last = self._last[kind] = deque(maxlen=self.keep)
+        last.append((self._seq, event))
+
+    def count(self, event: KernelEvent) -> None:
+        n = self._n
+        if isinstance(event, PageAllocFailure):
+            n["page_alloc_failures"] += 1
+            n["page_alloc_suppressed"] += max(0, event.callbacks_suppressed)
+            if event.order >= 1:
+                n["high_order"] += 1
+            elif event.is_atomic:
+                n["atomic_order0"] += 1
+            else:
+                n["reclaim_order0"] += 1
+            n["opportunistic"] += event.opportunistic
+        elif isinstance(event, OomInvoked):
+            n["oom_invoked"] += 1
+            n["oom_invoked_memcg"] += event.memcg
+        elif isinstance(event, OomKill):
+            n["oom_kills"] += 1
+            n["oom_kills_memcg"] += event.memcg
+        elif isinstance(event, BalloonMessage):
+            n["balloon"] += 1
+
+    def add_counts(self, **extra: int) -> None:
+        """Counts of events that were counted without being built (the middle of a storm)."""
+        for name, value in extra.items():
+            self._n[name] += value
+
+    def events(self) -> tuple[KernelEvent, ...]:
+        kept = [item for items in self._first.values() for item in items]
+        kept += [item for items in self._last.values() for item in items]
+        kept.sort(key=lambda item: (item[1].line, item[0]))
+        return tuple(event for _, event in kept)
+
+    def counts(self) -> EventCounts:
+        return EventCounts(**self._n)
+
+
+def _line_start(buf: bytes, pos: int) -> int:
+    return buf.rfind(b"\n", 0, pos) + 1
+
+
+def _scan_edges(
+    buf: bytes,
+    kernel_release: str | None,
+    keeper: EventKeeper,
+    summary: ScanSummary,
+) -> bool:
+    """Read only the head and tail of a log dense with reports; False if not dense.
+
+    The head is read until it holds the first N (+margin) hits of every kind, the
+    tail from where the last N (+margin) of every kind begin; the hits between
+    are counted from their own lines (see _LightCounter).
+    """
+    assert keeper.keep is not None
+    hits = find_hits(buf)
+    quota = keeper.keep + _EDGE_MARGIN
+    by_kind: dict[int, list[int]] = {}
+    for index, (_, which) in enumerate(hits):
+        by_kind.setdefault(which, []).append(index)
+    dense = [which for which, idx in by_kind.items() if len(idx) > 2 * quota + 1]
+    if not dense:
+        return False
+    # Hit index ranges: [0, head_end) in full, [tail_begin, len) in full.
+    head_end = 0
+    tail_begin = len(hits)
+    for idx in by_kind.values():
+        head_end = max(head_end, idx[min(quota, len(idx)) - 1] + 1)
+        tail_begin = min(tail_begin, idx[max(0, len(idx) - quota)])
+    if head_end + 2 >= tail_begin:
+        return False
+    stop_at = _line_start(buf, hits[head_end][0])
+    head = ChunkScan(Scanner(kernel_release), stop_at=stop_at)
+    for event in head.run([buf]):
+        keeper.add(event)
+    light_from = stop_at + (0 if head.line_at_stop is None else 0)
+    tail_start = _line_start(buf, hits[tail_begin][0])
+    # The tail scan starts one hit earlier, so that its state (an open report, a
+    # pending kill, the line before) is the sequential one when its region begins.
+    origin = _line_start(buf, hits[tail_begin - 1][0])
+    origin = _line_start(buf, max(0, origin - 1)) if origin > 0 else 0
+    light = _LightCounter(buf, kernel_release, head.scanner.banner_release)
+    light.run(hits, light_from, tail_start)
+    keeper.add_counts(**light.counts)
+    lines_before_origin = buf.count(b"\n", 0, origin)
+    tail_scanner = Scanner(
+        kernel_release, head_lines=0, banner_release=light.banner or head.scanner.banner_release
+    )
+    tail = ChunkScan(tail_scanner, origin=origin, emit_from=tail_start)
+    for event in tail.run([buf[origin:]]):
+        keeper.add(_shifted(event, lines_before_origin))
+    summary.lines_read = lines_before_origin + tail_scanner.lines_seen
+    summary.truncated = head.scanner.first_line_cut or tail.truncated
+    return True
+
+
+def _shifted(event: KernelEvent, delta: int) -> KernelEvent:
+    import dataclasses
+
+    if delta == 0:
+        return event
+    changes: dict[str, object] = {"line": event.line + delta}
+    context = getattr(event, "context", None)
+    if context:
+        changes["context"] = tuple(dataclasses.replace(c, line=c.line + delta) for c in context)
+    return dataclasses.replace(event, **changes)  # type: ignore[arg-type]
+
+
+_MEMCG_SIGNS = (b"CONSTRAINT_MEMCG", b"killed as a result of limit", b"memory: usage",
+                b"mem_cgroup_out_of_memory")
+_DUMP_NEAR = 4096
+
+
+class _LightCounter:
+    """Count the events whose header lines lie in a stretch, without reading the rest.
+
+    Each hit's own line is parsed like a header; a page-allocation failure's
+    category also needs the kernel that wrote it (its dump line, found within the
+    next few kilobytes before the next hit) and an OOM report's memcg scope needs
+    the lines up to the next hit. That is everything the counts depend on.
+    """
+
+    def __init__(self, buf: bytes, kernel_release: str | None, banner: str | None) -> None:
+        self.buf = buf
+        self.hint = kernel_release
+        self.banner = banner
+        self.counts = dict.fromkeys(EventCounts.__dataclass_fields__, 0)
+        self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
+
+    def run(self, hits: list[tuple[int, int]], begin: int, end: int) -> None:
+        buf = self.buf
+        n = self.counts
+        last_line = -1
+        pending_memcg: bool | None = None  # a sacrifice line waiting for its kill
+        oom_memcg = False  # the last OOM report hit a cgroup limit
+        for index, (pos, _which) in enumerate(hits):
+            if pos < begin:
+                continue
+            start = _line_start(buf, pos)
+            if start >= end:
+                break
+            if start == last_line:
+                continue  # one line, several markers: one message
+            last_line = start
+            stop = buf.find(b"\n", pos)
+            stop = len(buf) if stop < 0 else stop
+            raw = buf[start : min(stop, start + LINE_CAP)].decode("utf-8", "replace")
+            text = strip_prefix(raw.rstrip("\r")).text
+            next_pos = hits[index + 1][0] if index + 1 < len(hits) else len(buf)
+            if "page allocation failure" in text:
+                header = kp.parse_page_alloc(text)
+                if header is None:
+                    continue
+                self._page_alloc(header, stop, next_pos, start)
+            elif "invoked oom-killer" in text:
+                if kp.parse_oom_invoked(text) is None:
+                    continue
+                body_end = min(next_pos, stop + 65536)
+                oom_memcg = any(buf.find(sign, stop, body_end) >= 0 for sign in _MEMCG_SIGNS)
+                n["oom_invoked"] += 1
+                n["oom_invoked_memcg"] += oom_memcg
+            elif "Killed process" in text:
+                kill = kp.parse_killed(text)
+                if kill is None:
+                    continue
+                memcg = kill.memcg or oom_memcg or bool(pending_memcg)
+                pending_memcg = None
+                oom_memcg = False
+                n["oom_kills"] += 1
+                n["oom_kills_memcg"] += memcg
+            elif "ill process" in text:
+                sacrifice = kp.parse_kill_sacrifice(text)
+                if sacrifice is None:
+                    continue
+                if pending_memcg is not None:  # the previous choice had no kill line
+                    n["oom_kills"] += 1
+                    n["oom_kills_memcg"] += pending_memcg
+                pending_memcg = sacrifice.memcg or oom_memcg
+                following = hits[index + 1][1] if index + 1 < len(hits) else None
+                if following != kp.M_KILLED:
+                    n["oom_kills"] += 1
+                    n["oom_kills_memcg"] += pending_memcg
+                    pending_memcg = None
+            elif "balloon" in text:
+                if kp.parse_balloon(text) is not None:
+                    n["balloon"] += 1
+            elif "Linux version " in text:
+                self.banner = kp.banner_release(text) or self.banner
+
+    def _page_alloc(self, header: kp.PageAllocHeader, stop: int, next_pos: int, start: int) -> None:
+        n = self.counts
+        n["page_alloc_failures"] += 1
+        prev_start = _line_start(self.buf, max(0, start - 1)) if start > 0 else 0
+        if start > 0 and self.buf.find(b"callbacks suppressed", prev_start, start) >= 0:
+            prev = self.buf[prev_start : start - 1].decode("utf-8", "replace")
+            n["page_alloc_suppressed"] += kp.parse_suppressed(strip_prefix(prev).text) or 0
+        release = None
+        if header.names is None and header.gfp_mask:
+            window = self.buf[stop : min(next_pos, stop + _DUMP_NEAR)]
+            match = _DUMP_RELEASE_RE.search(window)
+            if match is not None:
+                release = match.group(1).decode("ascii", "replace")
+        era = gfp.era_for_release(release) or gfp.era_for_release(self.banner)
+        era = era or gfp.era_for_release(self.hint) or gfp.DEFAULT_ERA
+        key = (header.gfp_mask, header.names, era)
+        cached = self._era_cache.get(key)
+        if cached is None:
+            if header.names is not None:
+                flags = gfp.split_printed(header.names)
+                source = "printed"
+            else:
+                value = gfp.parse_mask(header.gfp_mask) if header.gfp_mask else None
+                flags = gfp.decode_mask(value, era) if value is not None else ()
+                source = "decoded"
+            probe = PageAllocFailure(0, None, "", 0, header.gfp_mask, flags, source)  # type: ignore[arg-type]
+            cached = (probe.is_atomic, gfp.is_opportunistic(flags, header.gfp_mask))
+            self._era_cache[key] = cached
+        atomic, opportunistic = cached
+        if header.order >= 1:
+            n["high_order"] += 1
+        elif atomic:
+            n["atomic_order0"] += 1
+        else:
+            n["reclaim_order0"] += 1
+        n["opportunistic"] += opportunistic
+
+
+_DUMP_RELEASE_RE = re.compile(
+    rb"(?:CPU: \d+ +PID: \d+ +Comm: |Pid: \d+, comm: )[^\n]*?"
+    rb"(?:Not tainted|Tainted:[A-Z -]*?)\s+(\d+\.\d+[\w.+~-]*)"
+)
 
 
 def iter_kernlog_events(
@@ -201,10 +496,11 @@ class ChunkScan:
     def _block(self, buf: bytes, begin: int, end: int, base: int) -> Iterator[KernelEvent]:
         """Scan the whole lines buf[begin:end]; buf[0] would be at file offset ``base``."""
         scanner = self.scanner
-        markers = MARKERS_BYTES
         find = buf.find
         count = buf.count
-        next_hit = [find(m, begin, end) for m in markers]
+        hits = find_hits(buf, begin, end)
+        n_hits = len(hits)
+        index = 0
         regional = self.emit_from > self.origin or self.stop_at is not None
         lineno = self._lineno
         pos = begin
@@ -220,17 +516,13 @@ class ChunkScan:
                 yield from scanner.feed(lineno, buf[pos:nl])
                 pos = nl + 1
                 continue
-            hit = -1
-            which = 0
-            for i, at in enumerate(next_hit):
-                if 0 <= at < pos:
-                    at = next_hit[i] = find(markers[i], pos, end)
-                if at >= 0 and (hit < 0 or at < hit):
-                    hit, which = at, i
+            while index < n_hits and hits[index][0] < pos:
+                index += 1
+            hit = hits[index][0] if index < n_hits else -1
             start = end if hit < 0 else max(pos, buf.rfind(b"\n", pos, hit) + 1)
-            if hit >= 0 and hit + len(markers[which]) - start > LINE_CAP:
+            if hit >= 0 and hit + len(MARKERS_BYTES[hits[index][1]]) - start > LINE_CAP:
                 # Beyond the part of the line that is read: not a hit. Look past it.
-                next_hit[which] = find(markers[which], hit + 1, end)
+                index += 1
                 continue
             if regional:
                 # Skipping buf[pos:start]: record region offsets that fall inside it.

@@ -62,10 +62,20 @@ TRACE_CAP = 64
 
 # A second message glued into a line: a dmesg stamp, or an OOM message right
 # after a non-blank character ("(trashapplet)Out of memory: kill process ...").
-_GLUE_RE = re.compile(
-    r"(?<=\S)(?=<[0-7]>\[|\[\s*\d+\.\d{6}s?\]|Out of memory: |Killed process \d)"
-    r"|(?<=\s)(?=<[0-7]>\[|\[\s*\d+\.\d{6}s?\] )"
-)
+_GLUE_RE = re.compile(r"\[\s*\d+\.\d{6}s?\]|<[0-7]>\[|Out of memory: |Killed process \d")
+
+
+def _glue_at(text: str) -> int:
+    """Where a second message starts inside ``text`` (0: nowhere)."""
+    start = 1
+    while True:
+        match = _GLUE_RE.search(text, start)
+        if match is None:
+            return 0
+        at = match.start()
+        if match.group()[0] in "[<" or not text[at - 1].isspace():
+            return at
+        start = at + 1  # "Out of memory: Killed process": one message
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _NO_EVENTS: tuple[KernelEvent, ...] = ()
@@ -192,8 +202,33 @@ class Scanner:
         self._prev = line
         if not self._out:
             return _NO_EVENTS
-        out, self._out = self._out, []
-        return out
+        return self._release()
+
+    def _release(self, everything: bool = False) -> list[KernelEvent]:
+        """Completed events in header order: none is handed out while an earlier
+        report (parked behind an interleaving CPU) is still open."""
+        out = self._out
+        if len(out) > 1:
+            out.sort(key=lambda e: e.line)
+        if everything:
+            self._out = []
+            return out
+        open_lines = [r.line for r in self._parked]
+        if self._report is not None:
+            open_lines.append(self._report.line)
+        if self._partial is not None:
+            open_lines.append(self._partial.line)
+        if self._pending is not None:
+            open_lines.append(self._pending.line)
+        if not open_lines:
+            self._out = []
+            return out
+        barrier = min(open_lines)
+        cut = 0
+        while cut < len(out) and out[cut].line < barrier:
+            cut += 1
+        ready, self._out = out[:cut], out[cut:]
+        return ready
 
     def finish(
         self, last_partial: str | bytes | None, complete_lines: int
@@ -222,8 +257,7 @@ class Scanner:
         self._flush_pending()
         if self.head_lines:
             self._decide_first(None)
-        out, self._out = self._out, []
-        return out, cut_end or self._first_cut
+        return self._release(everything=True), cut_end or self._first_cut
 
     # --- per line ----------------------------------------------------------------
 
@@ -243,20 +277,19 @@ class Scanner:
         if not stripped.is_kernel:
             return
         text = stripped.text
-        if depth < 8 and len(text) > 8:
-            glued = _GLUE_RE.search(text, 1)
-            if glued is not None:
-                # Two messages in one line: the first keeps this line's prefix, the
-                # second carries its own (or none).
-                head = text[: glued.start()]
-                saved, self._reconstructing = self._reconstructing, True
-                try:
-                    if head.strip():
-                        self._message(lineno, stripped._replace(text=head))
-                    self._segment(lineno, text[glued.start() :], depth + 1)
-                finally:
-                    self._reconstructing = saved
-                return
+        glued = _glue_at(text) if depth < 8 and len(text) > 8 else 0
+        if glued:
+            # Two messages in one line: the first keeps this line's prefix, the
+            # second carries its own (or none).
+            head = text[:glued]
+            saved, self._reconstructing = self._reconstructing, True
+            try:
+                if head.strip():
+                    self._message(lineno, stripped._replace(text=head))
+                self._segment(lineno, text[glued:], depth + 1)
+            finally:
+                self._reconstructing = saved
+            return
         self._message(lineno, stripped)
 
     def _message(self, lineno: int, stripped: Stripped) -> None:
@@ -409,7 +442,8 @@ class Scanner:
 
     def _owner_of(self, dump: kp.DumpLine, current: _Report | None) -> _Report | None:
         """Untagged interleaving: the waiting report whose task printed this dump line."""
-        candidates = [r for r in (*self._parked, current) if r is not None and r.dump is None]
+        ordered = [current, *reversed(self._parked)]
+        candidates = [r for r in ordered if r is not None and r.dump is None]
         for wanted in (dump.comm, ""):
             for report in candidates:
                 if _process_of(report) == wanted:
