@@ -43,7 +43,7 @@ from xenaudit.parsers.interface import (
     PageAllocFailure,
 )
 from xenaudit.parsers.kernpatterns import MARKERS_BYTES
-from xenaudit.parsers.kernscan import LINE_CAP, Scanner
+from xenaudit.parsers.kernscan import LINE_CAP, Scanner, _kill_event
 from xenaudit.parsers.lineprefix import strip_prefix
 from xenaudit.parsers.markers import find_hits
 
@@ -60,10 +60,10 @@ __all__ = [
 #: A line longer than this without a newline keeps only its head while buffering.
 _CARRY_CAP = 1 << 20
 #: Events of each kind kept from the start and from the end of a log by default.
-DEFAULT_KEEP_PER_KIND = 20
+DEFAULT_KEEP_PER_KIND = 10
 #: Extra hits per kind read in full at each end before the middle is only counted
 #: (a hit is not always an event: the margin keeps the kept events exact).
-_EDGE_MARGIN = 8
+_EDGE_MARGIN = 2
 
 
 @dataclass
@@ -152,6 +152,18 @@ class EventKeeper:
         elif isinstance(event, BalloonMessage):
             n["balloon"] += 1
 
+    def keep_event(self, event: KernelEvent) -> None:
+        """Keep an event (within the caps) that is counted elsewhere."""
+        self._seq += 1
+        first = self._first.setdefault(event.kind, [])
+        if self.keep is None or len(first) < self.keep:
+            first.append((self._seq, event))
+            return
+        last = self._last.get(event.kind)
+        if last is None:
+            last = self._last[event.kind] = deque(maxlen=self.keep)
+        last.append((self._seq, event))
+
     def add_counts(self, **extra: int) -> None:
         """Counts of events that were counted without being built (the middle of a storm)."""
         for name, value in extra.items():
@@ -177,52 +189,74 @@ def _scan_edges(
     keeper: EventKeeper,
     summary: ScanSummary,
 ) -> bool:
-    """Read only the head and tail of a log dense with reports; False if not dense.
+    """Count a log dense with reports hit by hit; False when it is not dense.
 
-    The head is read until it holds the first N (+margin) hits of every kind, the
-    tail from where the last N (+margin) of every kind begin; the hits between
-    are counted from their own lines (see _LightCounter).
+    Every marker line is counted from its own line (see _LightCounter). Only the
+    first and last N (+margin) hits of each marker are built into events: a
+    report by reading its lines up to the next marker line, a one-line event
+    from that line. Time then grows with the number of reports, not their length.
     """
     assert keeper.keep is not None
     hits = find_hits(buf)
     quota = keeper.keep + _EDGE_MARGIN
-    by_kind: dict[int, list[int]] = {}
-    for index, (_, which) in enumerate(hits):
-        by_kind.setdefault(which, []).append(index)
-    dense = [which for which, idx in by_kind.items() if len(idx) > 2 * quota + 1]
-    if not dense:
+    totals: dict[int, int] = {}
+    starts: list[tuple[int, int, int]] = []  # (line start, marker, first hit offset)
+    last_start = -1
+    for pos, which in hits:
+        start = _line_start(buf, pos)
+        if start == last_start:
+            continue
+        last_start = start
+        starts.append((start, which, pos))
+        totals[which] = totals.get(which, 0) + 1
+    if not any(n > 2 * quota for n in totals.values()):
         return False
-    # Hit index ranges: [0, head_end) in full, [tail_begin, len) in full.
-    head_end = 0
-    tail_begin = len(hits)
-    for idx in by_kind.values():
-        head_end = max(head_end, idx[min(quota, len(idx)) - 1] + 1)
-        tail_begin = min(tail_begin, idx[max(0, len(idx) - quota)])
-    if head_end + 2 >= tail_begin:
-        return False
-    stop_at = _line_start(buf, hits[head_end][0])
-    head = ChunkScan(Scanner(kernel_release), stop_at=stop_at)
-    for event in head.run([buf]):
-        keeper.add(event)
-    light_from = stop_at + (0 if head.line_at_stop is None else 0)
-    tail_start = _line_start(buf, hits[tail_begin][0])
-    # The tail scan starts one hit earlier, so that its state (an open report, a
-    # pending kill, the line before) is the sequential one when its region begins.
-    origin = _line_start(buf, hits[tail_begin - 1][0])
-    origin = _line_start(buf, max(0, origin - 1)) if origin > 0 else 0
-    light = _LightCounter(buf, kernel_release, head.scanner.banner_release)
-    light.run(hits, light_from, tail_start)
+    light = _LightCounter(buf, kernel_release, None)
+    seen: dict[int, int] = {}
+    line_pos = 0
+    line_no = 0  # newlines before line_pos
+    for index, (start, which, pos) in enumerate(starts):
+        line_no += buf.count(b"\n", line_pos, start)
+        line_pos = start
+        rank = seen.get(which, 0)
+        seen[which] = rank + 1
+        keep = rank < quota or rank >= totals[which] - quota
+        next_start = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
+        banner = light.banner
+        built = light.observe(index, starts, line_no + 1, keep)
+        if built is not None:
+            keeper.keep_event(built)
+        elif keep and which in (kp.M_PAGE_ALLOC, kp.M_OOM):
+            origin = _line_start(buf, start - 1) if start > 0 else 0
+            before = line_no - (1 if origin < start else 0)
+            scanner = Scanner(kernel_release, head_lines=0, banner_release=banner)
+            scan = ChunkScan(scanner, emit_from=start - origin)
+            for event in scan.run([buf[origin:next_start]]):
+                keeper.keep_event(_shifted(event, before))
     keeper.add_counts(**light.counts)
-    lines_before_origin = buf.count(b"\n", 0, origin)
-    tail_scanner = Scanner(
-        kernel_release, head_lines=0, banner_release=light.banner or head.scanner.banner_release
-    )
-    tail = ChunkScan(tail_scanner, origin=origin, emit_from=tail_start)
-    for event in tail.run([buf[origin:]]):
-        keeper.add(_shifted(event, lines_before_origin))
-    summary.lines_read = lines_before_origin + tail_scanner.lines_seen
-    summary.truncated = head.scanner.first_line_cut or tail.truncated
+    summary.lines_read = buf.count(b"\n") + (0 if buf.endswith(b"\n") or not buf else 1)
+    summary.truncated = _looks_truncated(buf, kernel_release)
     return True
+
+
+def _looks_truncated(buf: bytes, kernel_release: str | None) -> bool:
+    """The first/last-line cut checks of a full scan, from the first and last lines only."""
+    head = Scanner(kernel_release)
+    first = buf.split(b"\n", 2)
+    for number, line in enumerate(first[:2], 1):
+        if number < len(first):
+            head.feed(number, line)
+    head.finish(None, min(2, len(first) - 1))
+    if head.first_line_cut:
+        return True
+    if buf.endswith(b"\n") or not buf:
+        return False
+    cut = buf.rfind(b"\n")
+    prev_start = buf.rfind(b"\n", 0, max(0, cut)) + 1
+    tail = Scanner(kernel_release, head_lines=0)
+    tail.feed(1, buf[prev_start:cut])
+    _, truncated = tail.finish(buf[cut + 1 :], 1)
+    return truncated
 
 
 def _shifted(event: KernelEvent, delta: int) -> KernelEvent:
@@ -256,67 +290,77 @@ class _LightCounter:
         self.hint = kernel_release
         self.banner = banner
         self.counts = dict.fromkeys(EventCounts.__dataclass_fields__, 0)
+        self._oom_memcg = False  # the last OOM report hit a cgroup limit
+        self._pending: kp.KillLine | None = None  # a victim choice awaiting its kill line
         self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
 
-    def run(self, hits: list[tuple[int, int]], begin: int, end: int) -> None:
+    def observe(
+        self, index: int, starts: list[tuple[int, int, int]], lineno: int, build: bool
+    ) -> KernelEvent | None:
+        """Count the marker line ``starts[index]``; with ``build``, return the one-line
+        event it holds (a kill or a balloon message), built here."""
         buf = self.buf
         n = self.counts
-        last_line = -1
-        pending_memcg: bool | None = None  # a sacrifice line waiting for its kill
-        oom_memcg = False  # the last OOM report hit a cgroup limit
-        for index, (pos, _which) in enumerate(hits):
-            if pos < begin:
-                continue
-            start = _line_start(buf, pos)
-            if start >= end:
-                break
-            if start == last_line:
-                continue  # one line, several markers: one message
-            last_line = start
-            stop = buf.find(b"\n", pos)
-            stop = len(buf) if stop < 0 else stop
-            raw = buf[start : min(stop, start + LINE_CAP)].decode("utf-8", "replace")
-            text = strip_prefix(raw.rstrip("\r")).text
-            next_pos = hits[index + 1][0] if index + 1 < len(hits) else len(buf)
-            if "page allocation failure" in text:
-                header = kp.parse_page_alloc(text)
-                if header is None:
-                    continue
+        start, _which, pos = starts[index]
+        stop = buf.find(b"\n", pos)
+        stop = len(buf) if stop < 0 else stop
+        raw = buf[start : min(stop, start + LINE_CAP)].decode("utf-8", "replace")
+        stripped = strip_prefix(raw.rstrip("\r"))
+        text = stripped.text
+        next_pos = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
+        if "page allocation failure" in text:
+            header = kp.parse_page_alloc(text)
+            if header is not None:
                 self._page_alloc(header, stop, next_pos, start)
-            elif "invoked oom-killer" in text:
-                if kp.parse_oom_invoked(text) is None:
-                    continue
+            return None
+        if "invoked oom-killer" in text:
+            if kp.parse_oom_invoked(text) is not None:
                 body_end = min(next_pos, stop + 65536)
-                oom_memcg = any(buf.find(sign, stop, body_end) >= 0 for sign in _MEMCG_SIGNS)
+                self._oom_memcg = any(buf.find(sign, stop, body_end) >= 0 for sign in _MEMCG_SIGNS)
                 n["oom_invoked"] += 1
-                n["oom_invoked_memcg"] += oom_memcg
-            elif "Killed process" in text:
-                kill = kp.parse_killed(text)
-                if kill is None:
-                    continue
-                memcg = kill.memcg or oom_memcg or bool(pending_memcg)
-                pending_memcg = None
-                oom_memcg = False
-                n["oom_kills"] += 1
-                n["oom_kills_memcg"] += memcg
-            elif "ill process" in text:
-                sacrifice = kp.parse_kill_sacrifice(text)
-                if sacrifice is None:
-                    continue
-                if pending_memcg is not None:  # the previous choice had no kill line
-                    n["oom_kills"] += 1
-                    n["oom_kills_memcg"] += pending_memcg
-                pending_memcg = sacrifice.memcg or oom_memcg
-                following = hits[index + 1][1] if index + 1 < len(hits) else None
-                if following != kp.M_KILLED:
-                    n["oom_kills"] += 1
-                    n["oom_kills_memcg"] += pending_memcg
-                    pending_memcg = None
-            elif "balloon" in text:
-                if kp.parse_balloon(text) is not None:
-                    n["balloon"] += 1
-            elif "Linux version " in text:
-                self.banner = kp.banner_release(text) or self.banner
+                n["oom_invoked_memcg"] += self._oom_memcg
+            return None
+        if "Killed process" in text:
+            kill = kp.parse_killed(text)
+            if kill is None:
+                return None
+            pending = self._pending
+            memcg = kill.memcg or self._oom_memcg or (pending is not None and pending.memcg)
+            score = pending.score if pending is not None and pending.pid == kill.pid else None
+            self._pending = None
+            self._oom_memcg = False
+            n["oom_kills"] += 1
+            n["oom_kills_memcg"] += memcg
+            if build:
+                return _kill_event(
+                    lineno, stripped.timestamp, kill, memcg=memcg, score=score, text=text
+                )
+            return None
+        if "ill process" in text:
+            sacrifice = kp.parse_kill_sacrifice(text)
+            if sacrifice is None:
+                return None
+            if self._oom_memcg and not sacrifice.memcg:
+                sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
+            following = starts[index + 1][1] if index + 1 < len(starts) else None
+            if following == kp.M_KILLED:
+                self._pending = sacrifice  # its "Killed process" line comes next
+                return None
+            self._pending = None
+            n["oom_kills"] += 1
+            n["oom_kills_memcg"] += sacrifice.memcg
+            if build:
+                return _kill_event(lineno, stripped.timestamp, sacrifice, text=text)
+            return None
+        if "balloon" in text:
+            message = kp.parse_balloon(text)
+            if message is None:
+                return None
+            n["balloon"] += 1
+            return BalloonMessage(lineno, stripped.timestamp, message) if build else None
+        if "Linux version " in text:
+            self.banner = kp.banner_release(text) or self.banner
+        return None
 
     def _page_alloc(self, header: kp.PageAllocHeader, stop: int, next_pos: int, start: int) -> None:
         n = self.counts
@@ -430,7 +474,11 @@ class ChunkScan:
         origin: int = 0,
         emit_from: int = 0,
         stop_at: int | None = None,
+        cut_at_stop: bool = False,
     ) -> None:
+        """``cut_at_stop``: at ``stop_at`` close whatever is open instead of reading on
+        (for a stop at a header line, which would close it anyway)."""
+        self.cut_at_stop = cut_at_stop
         self.scanner = scanner
         self.origin = origin
         self.emit_from = emit_from
@@ -507,7 +555,9 @@ class ChunkScan:
         while pos < end:
             if regional:
                 self._mark(buf, pos, pos, base, lineno)
-                if self.line_at_stop is not None and not scanner.busy:
+                if self.line_at_stop is not None and (self.cut_at_stop or not scanner.busy):
+                    if scanner.busy:
+                        yield from self._keep(scanner.cut())
                     self._stopped = True
                     break
             if scanner.busy or lineno < scanner.head_lines:

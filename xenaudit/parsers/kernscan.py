@@ -230,6 +230,15 @@ class Scanner:
         ready, self._out = out[:cut], out[cut:]
         return ready
 
+    def cut(self) -> list[KernelEvent]:
+        """Close everything open now, as a new header would; the events it completes."""
+        if self._partial is not None:
+            self._emit_incomplete(self._partial)
+            self._partial = None
+        self._close_all()
+        self._flush_pending()
+        return self._release(everything=True)
+
     def finish(
         self, last_partial: str | bytes | None, complete_lines: int
     ) -> tuple[list[KernelEvent], bool]:
