@@ -89,7 +89,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         domains = _domains_and_cfgs(inventory, options, hosts, snapshot_root, scratch, errors)
     pending, targets, not_collected = domains
 
-    snapshots = _collect(inventory, options, targets, snapshot_root, say)
+    snapshots, parsed = _collect(inventory, options, targets, snapshot_root, say, errors)
     snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
@@ -99,7 +99,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         for host_name, domain, loaded, drifted in pending:
             view = next(v for s, v, _ in hosts if s.name == host_name and v is not None)
             snap = snapshots.get((host_name, domain.name))
-            facts = _parse(snap, domain.name, errors)
+            facts = parsed.get((host_name, domain.name))
             history: tuple[HistoryNight, ...] = ()
             if store is not None:
                 night_at = _night_of(snap, generated_at, replaying)
@@ -281,7 +281,14 @@ def _collect(
     targets: Sequence[GuestTarget],
     snapshot_root: Path,
     say: Callable[[str], None],
-) -> dict[tuple[str, str], GuestSnapshot]:
+    errors: list[str],
+) -> tuple[dict[tuple[str, str], GuestSnapshot], dict[tuple[str, str], GuestFacts | None]]:
+    """Collect every guest, parsing each as it arrives.
+
+    A guest's raw kernel log (up to the byte cap, megabytes) is dropped from memory
+    once it is saved and parsed; what stays per guest is the parsed facts, whose
+    events are capped. Peak memory then does not grow with what guests send.
+    """
     collector = options.collector
     if collector is None:
         replay = options.from_snapshots or (
@@ -300,16 +307,25 @@ def _collect(
 
     taken: set[str] = set()
     results: dict[tuple[str, str], GuestSnapshot] = {}
+    parsed: dict[tuple[str, str], GuestFacts | None] = {}
+    keep = inventory.ssh.kernlog_keep_events
     for snap in collector.collect(targets, on_done=done):
         save_guest_snapshot(snap, snapshot_root, taken)
-        results[(snap.host, snap.domain)] = snap
-    return results
+        key = (snap.host, snap.domain)
+        parsed[key] = _parse(snap, snap.domain, errors, keep)
+        if "kernlog" in snap.sections:
+            light = {k: v for k, v in snap.sections.items() if k != "kernlog"}
+            snap = replace(snap, sections=light)
+        results[key] = snap
+    return results, parsed
 
 
-def _parse(snap: GuestSnapshot | None, domain: str, errors: list[str]) -> GuestFacts | None:
+def _parse(
+    snap: GuestSnapshot | None, domain: str, errors: list[str], keep_events: int | None = None
+) -> GuestFacts | None:
     if snap is None or not snap.sections:
         return None
-    facts = parse_guest(snap.sections, snap.section_status, domain)
+    facts = parse_guest(snap.sections, snap.section_status, domain, keep_events=keep_events)
     errors.extend(facts.errors)
     return facts
 

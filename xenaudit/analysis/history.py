@@ -346,6 +346,10 @@ def night_from_facts(
     events = facts.kernlog.events if facts and facts.kernlog else ()
     failures = [e for e in events if isinstance(e, PageAllocFailure)]
     suppressed = sum(max(0, getattr(f, "callbacks_suppressed", 0) or 0) for f in failures)
+    counts = facts.kernlog.counts if facts and facts.kernlog else None
+    n_failures = len(failures)
+    if counts is not None:  # exact even when only the first and last events were kept
+        n_failures, suppressed = counts.page_alloc_failures, counts.page_alloc_suppressed
     swap_total = meminfo.get("SwapTotal") if meminfo else None
     swap_free = meminfo.get("SwapFree") if meminfo else None
     return HistoryNight(
@@ -361,7 +365,7 @@ def night_from_facts(
         pgmajfault=vmstat.get("pgmajfault") if vmstat else None,
         oom_kill_counter=vmstat.get("oom_kill") if vmstat else None,
         psi_some_avg60=psi.some.avg60 if psi and psi.some else None,
-        page_alloc_failures=len(failures) + suppressed,
+        page_alloc_failures=n_failures + suppressed,
         oom_kills=guest_oom_events(facts.kernlog if facts else None),
         finding_codes=tuple(sorted(set(finding_codes))),
     )

@@ -247,6 +247,12 @@ def guest_oom_events(kernlog: KernelLog | None) -> int:
     lose the "Killed process" line (or the reverse); either proves the guest
     ran out. This count is what history stores as a night's oom_kills.
     """
+    if kernlog is not None and kernlog.counts is not None:
+        counts = kernlog.counts
+        return max(
+            counts.oom_kills - counts.oom_kills_memcg,
+            counts.oom_invoked - counts.oom_invoked_memcg,
+        )
     _, kills, _, invoked, _ = _events(kernlog)
     return max(len(kills), len(invoked))
 
@@ -388,10 +394,14 @@ def extract(item: DomainInput) -> Signals:
 
     kernlog = facts.kernlog if facts else None
     failures, guest_kills, memcg_kills, invoked, suppressed = _events(kernlog)
-    oom_events = max(len(guest_kills), len(invoked))
+    counts = kernlog.counts if kernlog is not None else None
+    if counts is not None:  # exact even when only the first and last events were kept
+        suppressed = counts.page_alloc_suppressed
+    oom_events = guest_oom_events(kernlog)
     last = nights[-1] if nights else None
+    n_failures = counts.page_alloc_failures if counts is not None else len(failures)
     fresh_failures = fresh_count(
-        len(failures) + suppressed, last.page_alloc_failures if last else None, rebooted
+        n_failures + suppressed, last.page_alloc_failures if last else None, rebooted
     )
     fresh_kills = fresh_count(oom_events, last.oom_kills if last else None, rebooted)
     # The vmstat counter (4.13+) is the better judge of "new since last run"
@@ -399,7 +409,8 @@ def extract(item: DomainInput) -> Signals:
     unlogged = 0
     if oom_counter.delta is not None:
         fresh_kills = min(oom_events, oom_counter.delta)
-        logged_new = fresh_kills + min(len(memcg_kills), max(0, oom_counter.delta - fresh_kills))
+        n_memcg = counts.oom_kills_memcg if counts is not None else len(memcg_kills)
+        logged_new = fresh_kills + min(n_memcg, max(0, oom_counter.delta - fresh_kills))
         unlogged = max(0, oom_counter.delta - logged_new)
 
     psi = facts.psi if facts else None
