@@ -79,7 +79,9 @@ def event_to_json(event: KernelEvent, file: str) -> dict[str, Any]:
             reconstructed=event.reconstructed,
         )
     elif isinstance(event, BalloonMessage):
-        base.update(message=event.message, reconstructed=event.reconstructed)
+        base.update(message=event.message)
+        if event.reconstructed:
+            base["reconstructed"] = True
     return base
 
 

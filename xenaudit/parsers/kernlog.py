@@ -292,6 +292,7 @@ class _LightCounter:
         self.counts = dict.fromkeys(EventCounts.__dataclass_fields__, 0)
         self._oom_memcg = False  # the last OOM report hit a cgroup limit
         self._pending: kp.KillLine | None = None  # a victim choice awaiting its kill line
+        self._choice: int | None = None  # pid of the last victim choice still standing
         self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
 
     def observe(
@@ -308,6 +309,8 @@ class _LightCounter:
         stripped = strip_prefix(raw.rstrip("\r"))
         text = stripped.text
         next_pos = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
+        if "ill process" not in text or "Killed process" in text:
+            self._choice = None  # any other event ends a run of repeated victim choices
         if "page allocation failure" in text:
             header = kp.parse_page_alloc(text)
             if header is not None:
@@ -342,6 +345,9 @@ class _LightCounter:
                 return None
             if self._oom_memcg and not sacrifice.memcg:
                 sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
+            if self._choice == sacrifice.pid:
+                return None  # the same victim chosen again before it died: one kill
+            self._choice = sacrifice.pid
             following = starts[index + 1][1] if index + 1 < len(starts) else None
             if following == kp.M_KILLED:
                 self._pending = sacrifice  # its "Killed process" line comes next

@@ -378,6 +378,8 @@ class Scanner:
             # does not (2.6.2x-3x, or a cut excerpt), this line is the kill.
             memcg = self._report is not None and self._report.memcg
             self._close_all()
+            if self._pending is not None and self._pending.kill.pid == sacrifice.pid:
+                return True  # the same victim chosen again before it died: one kill
             self._flush_pending()
             if memcg and not sacrifice.memcg:
                 sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
