@@ -27,10 +27,10 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, BinaryIO
 
+from xenaudit.logscan import mail
 from xenaudit.logscan.parallel import can_parallelize, default_workers, scan_file_parallel
 from xenaudit.parsers.events import describe, event_to_json
 from xenaudit.parsers.interface import KernelEvent
-from xenaudit.logscan import mail
 from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks, iter_kernlog_events
 
 #: Read size. Large blocks keep per-block overhead negligible next to the scan.

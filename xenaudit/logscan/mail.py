@@ -20,7 +20,8 @@ MAX_MAIL_BYTES = 64 << 20
 _QUOTE_RE = re.compile(rb"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
 _QP_SIGN_RE = re.compile(rb"=(?:3D|20|09|A0|[0-9A-F]{2}(?==[0-9A-F]{2}))|=\r?\n")
 _LOG_PREFIX_RE = re.compile(
-    r"^(?:\S*:)?(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT|\[\s*\d+\.\d+)"
+    r"^(?:\S*:)?(?:<\d{1,3}>)?"
+    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT|\[\s*\d+\.\d+)"
 )
 #: A wrapped line was broken because the next word would pass about this column.
 _WRAP_COLUMN = 60
@@ -31,7 +32,7 @@ def looks_like_mail(head: bytes) -> bool:
     quoted = len(_QUOTE_RE.findall(head))
     lines = head.count(b"\n") + 1
     qp = len(_QP_SIGN_RE.findall(head))
-    return quoted >= 3 and quoted * 4 >= lines or qp >= 3
+    return (quoted >= 3 and quoted * 4 >= lines) or qp >= 3
 
 
 def unmail(data: bytes) -> str:

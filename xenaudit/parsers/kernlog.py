@@ -215,7 +215,7 @@ def _scan_edges(
     seen: dict[int, int] = {}
     line_pos = 0
     line_no = 0  # newlines before line_pos
-    for index, (start, which, pos) in enumerate(starts):
+    for index, (start, which, _pos) in enumerate(starts):
         line_no += buf.count(b"\n", line_pos, start)
         line_pos = start
         rank = seen.get(which, 0)
@@ -271,8 +271,12 @@ def _shifted(event: KernelEvent, delta: int) -> KernelEvent:
     return dataclasses.replace(event, **changes)  # type: ignore[arg-type]
 
 
-_MEMCG_SIGNS = (b"CONSTRAINT_MEMCG", b"killed as a result of limit", b"memory: usage",
-                b"mem_cgroup_out_of_memory")
+_MEMCG_SIGNS = (
+    b"CONSTRAINT_MEMCG",
+    b"killed as a result of limit",
+    b"memory: usage",
+    b"mem_cgroup_out_of_memory",
+)
 _DUMP_NEAR = 4096
 
 

@@ -37,8 +37,8 @@ def has_marker(line: str) -> bool:
     return (
         "page allocation failure" in line
         or "invoked oom-killer" in line
-        or "ill" in line
-        and ("Killed process" in line or "ill process" in line)
+        or ("ill" in line
+        and ("Killed process" in line or "ill process" in line))
         or "balloon" in line
         or "Linux version " in line
     )

@@ -77,6 +77,7 @@ def _glue_at(text: str) -> int:
             return at
         start = at + 1  # "Out of memory: Killed process": one message
 
+
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _NO_EVENTS: tuple[KernelEvent, ...] = ()
 

@@ -67,7 +67,7 @@ def _hyperscan_finder() -> Finder | None:
 
         view = memoryview(buf)[begin:end]
         try:
-            database.scan(view, match_event_handler=on_match)
+            database.scan(view, match_event_handler=on_match)  # type: ignore[type-var]
         finally:
             view.release()
         hits.sort()
@@ -88,7 +88,7 @@ def finder() -> Finder:
 
 
 def finder_name() -> str:
-    """"hyperscan" or "bytes.find": which finder this process uses (for benchmarks)."""
+    """ "hyperscan" or "bytes.find": which finder this process uses (for benchmarks)."""
     return "bytes.find" if finder() is find_with_bytes else "hyperscan"
 
 
