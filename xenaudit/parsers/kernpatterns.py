@@ -317,11 +317,17 @@ def trace_function(text: str) -> tuple[str, bool] | None:
 
     "?" marks a frame the unwinder was unsure of; it is kept but flagged.
     """
-    if "+0x" not in text:
+    at = text.find("+0x")
+    if at < 0:
         return None
-    match = _FRAME_RE.search(text)
-    if match is None:
-        return None
+    # The name runs back from "+0x" to a blank, "]" or "(" (searched from there,
+    # not from the line start: trace lines are long and many).
+    start = max(text.rfind(" ", 0, at), text.rfind("]", 0, at), text.rfind("(", 0, at)) + 1
+    match = _FRAME_RE.match(text, max(0, start - 3))
+    if match is None or match.start("fn") != start:
+        match = _FRAME_RE.search(text)
+        if match is None:
+            return None
     return match["fn"], match["unsure"] is None
 
 

@@ -67,6 +67,13 @@ _GLUE_RE = re.compile(r"\[\s*\d+\.\d{6}s?\]|<[0-7]>\[|Out of memory: |Killed pro
 
 def _glue_at(text: str) -> int:
     """Where a second message starts inside ``text`` (0: nowhere)."""
+    if not (
+        ("]" in text and "." in text)
+        or "<" in text
+        or "ut of memory: " in text
+        or "Killed process " in text
+    ):
+        return 0
     start = 1
     while True:
         match = _GLUE_RE.search(text, start)

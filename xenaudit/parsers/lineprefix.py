@@ -84,8 +84,35 @@ class Stripped(NamedTuple):
     caller: str | None = None
 
 
+# The two shapes nearly every line has (raw dmesg, and rsyslog's kern.log with the
+# dmesg stamp inside), matched first because the full pattern costs several times
+# more. A line they match gives exactly what the full pattern gives; anything that
+# might need the full pattern (a caller tag, a priority, a journal tail) falls
+# through to it.
+_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+(?![\[<]|\S+ kernel)")
+_FAST_SYSLOG_RE = re.compile(
+    f"({_SYSLOG_DATE})" + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+(?![\[<])"
+)
+
+
 def strip_prefix(line: str) -> Stripped:
     """Split one line (no line terminator) into timestamp and message text."""
+    first = line[:1]
+    if first == "[":
+        fast = _FAST_DMESG_RE.match(line)
+        if fast is not None:
+            return Stripped(fast.group(1), line[fast.end() :], True, True)
+    elif first in _MONTH_INITIALS:
+        fast = _FAST_SYSLOG_RE.match(line)
+        if fast is not None:
+            return Stripped(fast.group(1), line[fast.end() :], True, True)
+    return _strip_full(line)
+
+
+_MONTH_INITIALS = frozenset("JFMASOND")
+
+
+def _strip_full(line: str) -> Stripped:
     match = _PREFIX_RE.match(line)
     # The pattern is all optional, so it always matches (possibly empty).
     assert match is not None
