@@ -230,9 +230,9 @@ def _scan_edges(
             origin = _line_start(buf, start - 1) if start > 0 else 0
             before = line_no - (1 if origin < start else 0)
             scanner = Scanner(kernel_release, head_lines=0, banner_release=banner)
-            scan = ChunkScan(scanner, emit_from=start - origin)
+            scan = ChunkScan(scanner, emit_from=start - origin, line_base=before)
             for event in scan.run([buf[origin:next_start]]):
-                keeper.keep_event(_shifted(event, before))
+                keeper.keep_event(event)
     keeper.add_counts(**light.counts)
     summary.lines_read = buf.count(b"\n") + (0 if buf.endswith(b"\n") or not buf else 1)
     summary.truncated = _looks_truncated(buf, kernel_release)
@@ -257,18 +257,6 @@ def _looks_truncated(buf: bytes, kernel_release: str | None) -> bool:
     tail.feed(1, buf[prev_start:cut])
     _, truncated = tail.finish(buf[cut + 1 :], 1)
     return truncated
-
-
-def _shifted(event: KernelEvent, delta: int) -> KernelEvent:
-    import dataclasses
-
-    if delta == 0:
-        return event
-    changes: dict[str, object] = {"line": event.line + delta}
-    context = getattr(event, "context", None)
-    if context:
-        changes["context"] = tuple(dataclasses.replace(c, line=c.line + delta) for c in context)
-    return dataclasses.replace(event, **changes)  # type: ignore[arg-type]
 
 
 _MEMCG_SIGNS = (
@@ -485,18 +473,20 @@ class ChunkScan:
         emit_from: int = 0,
         stop_at: int | None = None,
         cut_at_stop: bool = False,
+        line_base: int = 0,
     ) -> None:
         """``cut_at_stop``: at ``stop_at`` close whatever is open instead of reading on
-        (for a stop at a header line, which would close it anyway)."""
+        (for a stop at a header line, which would close it anyway); ``line_base``:
+        lines before ``origin`` when the caller knows them (numbers are then absolute)."""
         self.cut_at_stop = cut_at_stop
         self.scanner = scanner
         self.origin = origin
         self.emit_from = emit_from
         self.stop_at = stop_at
-        self.line_at_emit: int | None = 0 if emit_from <= origin else None
+        self.line_at_emit: int | None = line_base if emit_from <= origin else None
         self.line_at_stop: int | None = None
         self.truncated = False
-        self._lineno = 0
+        self._lineno = line_base
         self._stopped = False
 
     def run(self, chunks: Iterable[bytes]) -> Iterator[KernelEvent]:
