@@ -92,8 +92,10 @@ def parse_kernlog(
     buf = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
     keeper = EventKeeper(keep_per_kind)
     summary = ScanSummary()
-    if keep_per_kind is None or not _scan_edges(buf, kernel_release, keeper, summary):
+    hits = find_hits(buf)
+    if keep_per_kind is None or not _scan_edges(buf, hits, kernel_release, keeper, summary):
         scan = ChunkScan(Scanner(kernel_release))
+        scan.known_hits = (buf, hits)
         for event in scan.run([buf]):
             keeper.add(event)
         summary.lines_read = scan.scanner.lines_seen
@@ -185,6 +187,7 @@ def _line_start(buf: bytes, pos: int) -> int:
 
 def _scan_edges(
     buf: bytes,
+    hits: list[tuple[int, int]],
     kernel_release: str | None,
     keeper: EventKeeper,
     summary: ScanSummary,
@@ -197,7 +200,6 @@ def _scan_edges(
     from that line. Time then grows with the number of reports, not their length.
     """
     assert keeper.keep is not None
-    hits = find_hits(buf)
     quota = keeper.keep + _EDGE_MARGIN
     totals: dict[int, int] = {}
     starts: list[tuple[int, int, int]] = []  # (line start, marker, first hit offset)
@@ -242,11 +244,16 @@ def _scan_edges(
 def _looks_truncated(buf: bytes, kernel_release: str | None) -> bool:
     """The first/last-line cut checks of a full scan, from the first and last lines only."""
     head = Scanner(kernel_release)
-    first = buf.split(b"\n", 2)
-    for number, line in enumerate(first[:2], 1):
-        if number < len(first):
-            head.feed(number, line)
-    head.finish(None, min(2, len(first) - 1))
+    first_end = buf.find(b"\n")
+    second_end = buf.find(b"\n", first_end + 1) if first_end >= 0 else -1
+    complete = 0
+    if first_end >= 0:
+        head.feed(1, buf[:first_end])
+        complete = 1
+        if second_end >= 0:
+            head.feed(2, buf[first_end + 1 : second_end])
+            complete = 2
+    head.finish(None, complete)
     if head.first_line_cut:
         return True
     if buf.endswith(b"\n") or not buf:
@@ -285,6 +292,7 @@ class _LightCounter:
         self._oom_memcg = False  # the last OOM report hit a cgroup limit
         self._pending: kp.KillLine | None = None  # a victim choice awaiting its kill line
         self._choice: int | None = None  # pid of the last victim choice still standing
+        self._eras: dict[str, str] = {}
         self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
 
     def observe(
@@ -368,13 +376,24 @@ class _LightCounter:
             prev = self.buf[prev_start : start - 1].decode("utf-8", "replace")
             n["page_alloc_suppressed"] += kp.parse_suppressed(strip_prefix(prev).text) or 0
         release = None
+        buf = self.buf
         if header.names is None and header.gfp_mask:
-            window = self.buf[stop : min(next_pos, stop + _DUMP_NEAR)]
-            match = _DUMP_RELEASE_RE.search(window)
-            if match is not None:
-                release = match.group(1).decode("ascii", "replace")
-        era = gfp.era_for_release(release) or gfp.era_for_release(self.banner)
-        era = era or gfp.era_for_release(self.hint) or gfp.DEFAULT_ERA
+            # Only a hex mask: the era comes from the report's own dump line.
+            comm = buf.find(b"omm: ", stop, min(next_pos, stop + _DUMP_NEAR))
+            if comm >= 0:
+                line_start = buf.rfind(b"\n", 0, comm) + 1
+                line_end = buf.find(b"\n", comm)
+                match = _DUMP_RELEASE_RE.search(
+                    buf, line_start, len(buf) if line_end < 0 else line_end
+                )
+                if match is not None:
+                    release = match.group(1).decode("ascii", "replace")
+        era = self._eras.get(release) if release is not None else None
+        if era is None:
+            era = gfp.era_for_release(release) or gfp.era_for_release(self.banner)
+            era = era or gfp.era_for_release(self.hint) or gfp.DEFAULT_ERA
+            if release is not None:
+                self._eras[release] = era
         key = (header.gfp_mask, header.names, era)
         cached = self._era_cache.get(key)
         if cached is None:
@@ -479,6 +498,8 @@ class ChunkScan:
         (for a stop at a header line, which would close it anyway); ``line_base``:
         lines before ``origin`` when the caller knows them (numbers are then absolute)."""
         self.cut_at_stop = cut_at_stop
+        #: (buffer, its hits) when the caller already searched the one buffer it passes.
+        self.known_hits: tuple[bytes, list[tuple[int, int]]] | None = None
         self.scanner = scanner
         self.origin = origin
         self.emit_from = emit_from
@@ -546,7 +567,13 @@ class ChunkScan:
         scanner = self.scanner
         find = buf.find
         count = buf.count
-        hits = find_hits(buf, begin, end)
+        known = self.known_hits
+        if known is not None and known[0] is buf:
+            hits = known[1]  # found already by the caller over this very buffer
+            if hits and (hits[0][0] < begin or hits[-1][0] >= end):
+                hits = [hit for hit in hits if begin <= hit[0] < end]
+        else:
+            hits = find_hits(buf, begin, end)
         n_hits = len(hits)
         index = 0
         regional = self.emit_from > self.origin or self.stop_at is not None

@@ -89,9 +89,12 @@ class Stripped(NamedTuple):
 # more. A line they match gives exactly what the full pattern gives; anything that
 # might need the full pattern (a caller tag, a priority, a journal tail) falls
 # through to it.
-_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+(?![\[<]|\S+ kernel)")
+_NOT_MORE = r"(?!\[\s*[CT]\d+\]|\[pid:|<\d|\[\s*\d+\.\d+s?\]|\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )"
+_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel)")
 _FAST_SYSLOG_RE = re.compile(
-    f"({_SYSLOG_DATE})" + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+(?![\[<])"
+    f"({_SYSLOG_DATE})"
+    + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+"
+    + _NOT_MORE
 )
 
 
