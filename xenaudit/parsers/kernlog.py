@@ -43,7 +43,13 @@ from xenaudit.parsers.interface import (
     PageAllocFailure,
 )
 from xenaudit.parsers.kernpatterns import MARKERS_BYTES
-from xenaudit.parsers.kernscan import LINE_CAP, Scanner, _kill_event
+from xenaudit.parsers.kernscan import (
+    LINE_CAP,
+    PENDING_KILL_WINDOW,
+    Scanner,
+    _glue_at,
+    _kill_event,
+)
 from xenaudit.parsers.lineprefix import strip_prefix
 from xenaudit.parsers.markers import find_hits
 
@@ -89,7 +95,7 @@ def parse_kernlog(
     ``kernlog_keep_events``); ``KernelLog.counts`` is exact either way.
     """
     del source
-    buf = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
+    buf = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
     keeper = EventKeeper(keep_per_kind)
     summary = ScanSummary()
     hits = find_hits(buf)
@@ -211,30 +217,61 @@ def _scan_edges(
         last_start = start
         starts.append((start, which, pos))
         totals[which] = totals.get(which, 0) + 1
-    if not any(n > 2 * quota for n in totals.values()):
-        return False
+    if not any(n > 2 * quota for n in totals.values()) or b"\r" in buf:
+        return False  # few reports; or carriage returns, which split lines in two
     light = _LightCounter(buf, kernel_release, None)
-    seen: dict[int, int] = {}
+    # First pass: count every marker line; remember, per kind, the first and last
+    # N events (one-line events built, reports as where to read them later).
+    keep_n = keeper.keep
+    first: dict[str, list[tuple[int, object]]] = {}
+    last: dict[str, deque[tuple[int, object]]] = {}
+
+    def remember(kind: str, order: int, item: object) -> None:
+        head = first.setdefault(kind, [])
+        if len(head) < keep_n:
+            head.append((order, item))
+        else:
+            tail = last.get(kind)
+            if tail is None:
+                tail = last[kind] = deque(maxlen=keep_n)
+            tail.append((order, item))
+
     line_pos = 0
     line_no = 0  # newlines before line_pos
-    for index, (start, which, _pos) in enumerate(starts):
+    for index, (start, _which, _pos) in enumerate(starts):
         line_no += buf.count(b"\n", line_pos, start)
         line_pos = start
-        rank = seen.get(which, 0)
-        seen[which] = rank + 1
-        keep = rank < quota or rank >= totals[which] - quota
-        next_start = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
         banner = light.banner
-        built = light.observe(index, starts, line_no + 1, keep)
-        if built is not None:
-            keeper.keep_event(built)
-        elif keep and which in (kp.M_PAGE_ALLOC, kp.M_OOM):
-            origin = _line_start(buf, start - 1) if start > 0 else 0
-            before = line_no - (1 if origin < start else 0)
-            scanner = Scanner(kernel_release, head_lines=0, banner_release=banner)
-            scan = ChunkScan(scanner, emit_from=start - origin, line_base=before)
-            for event in scan.run([buf[origin:next_start]]):
-                keeper.keep_event(event)
+        try:
+            found = light.observe(index, starts, line_no + 1)
+        except _NotPlain:
+            return False  # a line the scanner must take apart: read the whole log
+        for order, event in light.built:  # victim choices that no kill line followed
+            remember(event.kind, order, event)
+        light.built.clear()
+        if isinstance(found, str):
+            next_start = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
+            remember(found, index, (start, next_start, line_no, banner))
+        elif found is not None:
+            remember(found.kind, index, found)
+    light.finish()
+    for order, event in light.built:
+        remember(event.kind, order, event)
+    # Second pass: build the kept reports by reading them, in log order.
+    chosen = [item for items in first.values() for item in items]
+    chosen += [item for items in last.values() for item in items]
+    chosen.sort(key=lambda item: item[0])
+    for _, item in chosen:
+        if not isinstance(item, tuple):
+            keeper.keep_event(item)  # type: ignore[arg-type]
+            continue
+        start, next_start, before_lines, banner = item
+        origin = _line_start(buf, start - 1) if start > 0 else 0
+        before = before_lines - (1 if origin < start else 0)
+        scanner = Scanner(kernel_release, head_lines=0, banner_release=banner)
+        scan = ChunkScan(scanner, emit_from=start - origin, line_base=before)
+        for event in scan.run([buf[origin:next_start]]):
+            keeper.keep_event(event)
     keeper.add_counts(**light.counts)
     summary.lines_read = buf.count(b"\n") + (0 if buf.endswith(b"\n") or not buf else 1)
     summary.truncated = _looks_truncated(buf, kernel_release)
@@ -275,6 +312,10 @@ _MEMCG_SIGNS = (
 _DUMP_NEAR = 4096
 
 
+class _NotPlain(Exception):
+    """A marker line that only the line-by-line scanner reads right."""
+
+
 class _LightCounter:
     """Count the events whose header lines lie in a stretch, without reading the rest.
 
@@ -291,37 +332,53 @@ class _LightCounter:
         self.counts = dict.fromkeys(EventCounts.__dataclass_fields__, 0)
         self._oom_memcg = False  # the last OOM report hit a cgroup limit
         self._pending: kp.KillLine | None = None  # a victim choice awaiting its kill line
-        self._choice: int | None = None  # pid of the last victim choice still standing
+        self._pending_line = 0
+        self._pending_headers = 0  # header lines since the choice (they do not count as waiting)
+        self._pending_event: tuple[int, KernelEvent] | None = None
+        #: (marker line index, kill event) for choices that stood alone, for the caller.
+        self.built: list[tuple[int, KernelEvent]] = []
         self._eras: dict[str, str] = {}
         self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
 
     def observe(
-        self, index: int, starts: list[tuple[int, int, int]], lineno: int, build: bool
-    ) -> KernelEvent | None:
-        """Count the marker line ``starts[index]``; with ``build``, return the one-line
-        event it holds (a kill or a balloon message), built here."""
+        self, index: int, starts: list[tuple[int, int, int]], lineno: int
+    ) -> KernelEvent | str | None:
+        """Count the marker line ``starts[index]``: the kind of report it opens
+        ("page_alloc_failure", "oom_invoked"), the one-line event it is (a kill or a
+        balloon message, built here), or None. Kills that a victim choice stood for
+        are appended to ``built`` when they are settled."""
         buf = self.buf
         n = self.counts
         start, _which, pos = starts[index]
         stop = buf.find(b"\n", pos)
         stop = len(buf) if stop < 0 else stop
         raw = buf[start : min(stop, start + LINE_CAP)].decode("utf-8", "replace")
-        stripped = strip_prefix(raw.rstrip("\r"))
+        stripped = strip_prefix(raw)
         text = stripped.text
+        if _glue_at(text) or not stripped.is_kernel or "\x00" in raw or "\x1b" in raw:
+            raise _NotPlain
         next_pos = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
-        if "ill process" not in text or "Killed process" in text:
-            self._choice = None  # any other event ends a run of repeated victim choices
+        self._expire_pending(lineno)
         if "page allocation failure" in text:
             header = kp.parse_page_alloc(text)
-            if header is not None:
-                self._page_alloc(header, stop, next_pos, start)
-            return None
+            if header is None:
+                return None
+            if not header.complete:
+                raise _NotPlain  # a wrapped header: the next line may complete it
+            self._header_line()
+            self._page_alloc(header, stop, next_pos, start)
+            return "page_alloc_failure"
         if "invoked oom-killer" in text:
-            if kp.parse_oom_invoked(text) is not None:
+            oom = kp.parse_oom_invoked(text)
+            if oom is not None and not oom.complete:
+                raise _NotPlain
+            if oom is not None:
+                self._header_line()
                 body_end = min(next_pos, stop + 65536)
                 self._oom_memcg = any(buf.find(sign, stop, body_end) >= 0 for sign in _MEMCG_SIGNS)
                 n["oom_invoked"] += 1
                 n["oom_invoked_memcg"] += self._oom_memcg
+                return "oom_invoked"
             return None
         if "Killed process" in text:
             kill = kp.parse_killed(text)
@@ -331,42 +388,72 @@ class _LightCounter:
             memcg = kill.memcg or self._oom_memcg or (pending is not None and pending.memcg)
             score = pending.score if pending is not None and pending.pid == kill.pid else None
             self._pending = None
+            self._pending_event = None  # the kill line is the event
             self._oom_memcg = False
             n["oom_kills"] += 1
             n["oom_kills_memcg"] += memcg
-            if build:
-                return _kill_event(
-                    lineno, stripped.timestamp, kill, memcg=memcg, score=score, text=text
-                )
-            return None
+            return _kill_event(
+                lineno, stripped.timestamp, kill, memcg=memcg, score=score, text=text
+            )
         if "ill process" in text:
             sacrifice = kp.parse_kill_sacrifice(text)
             if sacrifice is None:
                 return None
             if self._oom_memcg and not sacrifice.memcg:
                 sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
-            if self._choice == sacrifice.pid:
-                return None  # the same victim chosen again before it died: one kill
-            self._choice = sacrifice.pid
-            following = starts[index + 1][1] if index + 1 < len(starts) else None
-            if following == kp.M_KILLED:
-                self._pending = sacrifice  # its "Killed process" line comes next
+            self._oom_memcg = False
+            pending = self._pending
+            if pending is not None and pending.pid == sacrifice.pid:
+                self._pending_headers += 1  # the same victim chosen again: one kill
                 return None
-            self._pending = None
-            n["oom_kills"] += 1
-            n["oom_kills_memcg"] += sacrifice.memcg
-            if build:
-                return _kill_event(lineno, stripped.timestamp, sacrifice, text=text)
+            self._flush_pending()
+            self._pending = sacrifice
+            self._pending_line = lineno
+            self._pending_headers = 0
+            self._pending_event = (
+                index,
+                _kill_event(lineno, stripped.timestamp, sacrifice, text=text),
+            )
             return None
         if "balloon" in text:
             message = kp.parse_balloon(text)
             if message is None:
                 return None
+            self._header_line()
+            self._oom_memcg = False
             n["balloon"] += 1
-            return BalloonMessage(lineno, stripped.timestamp, message) if build else None
+            return BalloonMessage(lineno, stripped.timestamp, message)
         if "Linux version " in text:
             self.banner = kp.banner_release(text) or self.banner
         return None
+
+    def _header_line(self) -> None:
+        """A new report or message: as in the scanner, it settles a pending choice."""
+        self._flush_pending()
+        self._oom_memcg = False
+
+    def _expire_pending(self, lineno: int) -> None:
+        """The scanner gives up waiting for a "Killed process" line after a window."""
+        if self._pending is None:
+            return
+        waited = lineno - self._pending_line - 1 - self._pending_headers
+        if waited > PENDING_KILL_WINDOW:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        """A victim choice that no "Killed process" line followed is the kill itself."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        self.counts["oom_kills"] += 1
+        self.counts["oom_kills_memcg"] += pending.memcg
+        if self._pending_event is not None:
+            self.built.append(self._pending_event)
+        self._pending_event = None
+
+    def finish(self) -> None:
+        self._flush_pending()
 
     def _page_alloc(self, header: kp.PageAllocHeader, stop: int, next_pos: int, start: int) -> None:
         n = self.counts
