@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 FLEET = Path(__file__).resolve().parent.parent / "xenaudit" / "demo" / "fleet"
@@ -487,6 +489,8 @@ def write_guest(
     folder.mkdir(parents=True)
     statuses = {name: "ok" for name in sections}
     statuses.update(section_status or {})
+    if "uname" in sections:
+        sections = {**sections, "uname": sections["uname"] + f"4096\nbtime {boot_time(sections)}\n"}
     for section, text in sections.items():
         (folder / section).write_text(text, encoding="utf-8")
     meta = {
@@ -500,6 +504,14 @@ def write_guest(
         "host_key_fingerprint": None,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def boot_time(sections: dict[str, str]) -> int:
+    """A boot time that puts the guest's last kernel-log line a little over two days ago."""
+    collected = int(datetime.fromisoformat(COLLECTED_AT.replace("Z", "+00:00")).timestamp())
+    stamps = [float(m) for m in re.findall(r"^\[\s*(\d+\.\d+)\]", sections.get("kernlog", ""), re.M)]
+    uptime = (max(stamps) if stamps else 0) + 2 * 86400 + 5 * 3600
+    return collected - int(uptime)
 
 
 def min_free_default(total_kib: int) -> int:

@@ -237,7 +237,12 @@ def test_nothing_runs_live_for_a_skipped_cfg_or_without_live(
     make_report(tmp_path / "report", root, [Guest("web", zabbix, 768, 1024)])
     assert run_apply(tmp_path / "report", "--root", root, "--yes") == 0
     assert xl.calls() == []
-    # Applied once already: now stale, and --live must not act on a stale entry.
+    # Applied once already: nothing to write, and --live must not act on it either.
+    assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live") == 0
+    assert xl.calls() == []
+    # Changed by someone else since the audit: stale, skipped, nothing live.
+    cfg = root / "etc/xen/web.cfg"
+    cfg.write_bytes(zabbix.replace(b"memory", b"# by hand\nmemory", 1))
     assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live") == 1
     assert xl.calls() == []
 

@@ -129,16 +129,21 @@ def test_stale_cfg_is_skipped_and_the_exit_is_non_zero(
     assert parse((root / "etc/xen/fresh.cfg").read_bytes(), "f").memory_mib == 768
 
 
-def test_second_apply_of_the_same_report_finds_it_stale(
-    scratch: tuple[Path, Path], corpus: Path
+def test_second_apply_of_the_same_report_says_already_applied(
+    scratch: tuple[Path, Path], corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, report = scratch
     guest = Guest("web", (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes(), 768, 768)
     make_report(report, root, [guest])
     assert run_apply(report, "--root", root, "--yes") == 0
     applied = (root / "etc/xen/web.cfg").read_bytes()
+    first = capsys.readouterr().out
+    # Under --root the file written is named as it is on disk.
+    assert f"applied: {(root / 'etc/xen/web.cfg').resolve()}" in first
 
-    assert run_apply(report, "--root", root, "--yes") == 1
+    assert run_apply(report, "--root", root, "--yes") == 0
+    again = capsys.readouterr().out
+    assert "already applied" in again and "stale" not in again
     assert (root / "etc/xen/web.cfg").read_bytes() == applied
     assert len(list((root / "etc/xen").glob("web.cfg.xenaudit-*.bak"))) == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -317,3 +318,26 @@ def test_demo_report_json_matches_its_schema(demo_json: dict) -> None:
 
     errors = list(jsonschema.Draft202012Validator(report_schema()).iter_errors(demo_json))
     assert errors == []
+
+
+def test_demo_first_screen_and_words(demo_out: tuple[Path, int], demo_json: dict) -> None:
+    """What a newcomer reads first: the actions, in plain words, and times they can place."""
+    import html as htmlmod
+
+    page = htmlmod.unescape((demo_out[0] / "report.html").read_text())
+    actions = {a["domain"]: a for a in demo_json["actions"]}
+    assert actions["web-frontend"]["change"].startswith("memory 512 → 576 MiB, maxmem 768")
+    assert actions["legacy-hvm"]["change"] == "maxmem 2048 → 1024 MiB"
+    assert actions["cache-node"]["change"] == "in the guest: vm.extfrag_threshold 500 → 300"
+    assert actions["mail-relay"]["kind"] == "unread"
+    assert demo_json["actions"][0]["severity"] == "critical"
+    for action in demo_json["actions"]:
+        assert action["change"] in page
+    # Folded process names, blocked explained, kernel-log times on the wall clock.
+    assert "postgres ×4, systemd-journal" in page
+    assert "idle: waiting for work" in page
+    assert re.search(r"2026-11-\d\d \d\d:\d\d UTC <span class=\"ago\">\d+ days ago</span>", page)
+    # Sizes in MiB/GiB outside quoted evidence; inline code as <code>.
+    prose = re.sub(r'<pre class="log">.*?</pre>', "", page, flags=re.S)
+    assert not re.search(r"\d+ ?kB\b", prose)
+    assert "`" not in re.sub(r"<pre.*?</pre>", "", prose, flags=re.S)

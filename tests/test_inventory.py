@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from xenaudit.collector.targets import targets_for
 from xenaudit.inventory.interface import (
     DomainOverride,
     HypervisorSpec,
@@ -29,7 +30,13 @@ def test_example_inventory_loads() -> None:
     assert inventory.override("app1", "dom0b").balloon_driver is True
     assert inventory.override("app1", "dom0a").balloon_driver is None
     assert inventory.override("winsrv").skip is True
-    assert inventory.ssh_host_template == "{name}"
+    assert inventory.ssh_host_template == "{name}.guests.example.org:2222"
+    # The template's port reaches every guest without a per-domain table;
+    # web01's own ssh_host comes with its own ssh_port.
+    app1, web01 = targets_for(inventory, "dom0b", ["app1", "web01"])
+    assert (app1.ssh_host, app1.ssh_port) == ("app1.guests.example.org", 2222)
+    assert (web01.ssh_host, web01.ssh_port) == ("192.0.2.15", 2222)
+    assert inventory.override("web01").ssh_port == 2222
 
 
 @pytest.mark.parametrize(
@@ -72,8 +79,11 @@ def write(tmp_path: Path, text: str) -> Path:
             "domains.web.skip",
             "true or",
         ),
-        ('[[hypervisor]]\nname = "a"\n[[hypervisor]]\nname = "a"\n', "hypervisor.name", "unique"),
-        ("not toml = = =", "-", "not valid TOML"),
+        (
+            '[[hypervisor]]\nname = "a"\n[[hypervisor]]\nname = "b"\n[[hypervisor]]\nname = "a"\n',
+            "hypervisor[2].name",
+            "'a' is already the name of hypervisor[0]",
+        ),
     ],
 )
 def test_bad_inventory_names_file_key_and_expectation(
@@ -88,6 +98,13 @@ def test_bad_inventory_names_file_key_and_expectation(
     assert str(caught.value).startswith(f"{path}: {key}: ")
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InventoryError, match="file not found"):
-        load_inventory(tmp_path / "nope.toml")
+def test_file_errors_name_the_file_not_a_key(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(missing)
+    assert str(caught.value) == f"{missing}: file not found"
+    broken = write(tmp_path, "not toml = = =")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(broken)
+    assert str(caught.value).startswith(f"{broken}: not valid TOML: ")
+    assert ": -:" not in str(caught.value)

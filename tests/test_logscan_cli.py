@@ -183,7 +183,7 @@ def test_stdin_gzip(corpus: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode().startswith("-: 18 lines, 1 events (balloon 1)")
+    assert done.stdout.decode().startswith("-: 18 lines, 1 event (balloon 1)")
 
 
 @pytest.mark.parametrize("jobs", ["1", "3"])

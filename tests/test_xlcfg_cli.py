@@ -38,11 +38,11 @@ def broken(tmp_path: Path) -> Path:
 def test_show_json(windows: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cfg", "show", str(windows), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    # read by eye from the file; memory is a quoted string there
+    # read by eye from the file; memory is quoted there, and xl reads it as the number 1024
     assert out == {
         "builder": "hvm",
         "name": "windows",
-        "memory": "1024",
+        "memory": 1024,
         "vcpus": 2,
         "vif": [""],
         "disk": ["phy:/dev/vg/windows,hda,w", "file:/mnt/xen/iso/win.iso,hdc:cdrom,r"],
@@ -69,7 +69,19 @@ def test_show_json_numbers_lists_and_plus(
 def test_show_plain(windows: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cfg", "show", str(windows)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert 'memory = "1024"' in lines and "vcpus = 2" in lines and len(lines) == 8
+    assert "memory = 1024" in lines and "vcpus = 2" in lines and len(lines) == 8
+    # Strings xl reads as strings keep their quotes.
+    assert 'name = "windows"' in lines
+
+
+def test_show_keeps_what_xl_cannot_read_as_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "odd.cfg"
+    f.write_bytes(b'name = "007"\nmemory = "512M"\nmaxmem = "0x400"\n')
+    assert main(["cfg", "show", str(f), "--json"]) == 0
+    # name is a string to xl; "512M" is not a number (xl ignores it); 0x400 is 1024.
+    assert json.loads(capsys.readouterr().out) == {"name": "007", "memory": "512M", "maxmem": 1024}
 
 
 @needs_patch
@@ -212,4 +224,4 @@ def test_module_entry_point(windows: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["memory"] == "1024"
+    assert json.loads(done.stdout)["memory"] == 1024

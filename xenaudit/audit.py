@@ -34,6 +34,7 @@ from xenaudit.cfgfiles import CFG_DIR, CfgReplay, CfgStore, LoadedConfig, load_c
 from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
 from xenaudit.collector.targets import targets_for
+from xenaudit.errors import name_once
 from xenaudit.formats.interface import FORMAT_NAMES, FormatError, write_formats
 from xenaudit.hypervisor.cfgmirror import MirrorError, mirror_cfg_dir
 from xenaudit.hypervisor.drift import drift
@@ -247,7 +248,7 @@ def _read_hosts(
     taken: set[str] = set()
     for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh):
         if view is None:
-            say(f"{spec.name}: {error}")
+            say(name_once(spec.name, error or "could not be read"))
             results.append((spec, None, error))
             continue
         view = replace(view, name=spec.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,7 +88,15 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     source.add_argument(
         "--demo", action="store_true", help="audit the bundled demo fleet (no Xen, no network)"
     )
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUTDIR",
+        help="folder for report.html, report.json, summary.csv, xenaudit.prom, patches/ and "
+        "snapshots/ (created when missing; files of an earlier run there are replaced)",
+    )
     p.add_argument(
         "--from-snapshots",
         type=Path,
@@ -111,7 +120,12 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--no-history", action="store_true", help="do not record tonight in the history store"
     )
     p.add_argument(
-        "--root", type=Path, default=Path("/"), help="treat DIR as / when looking for cfg files"
+        "--root",
+        type=Path,
+        default=Path("/"),
+        metavar="DIR",
+        help="treat DIR as / when looking for cfg files (DIR/etc/xen/NAME.cfg); for copies "
+        "of a Dom0's files",
     )
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
@@ -138,7 +152,8 @@ def _formats(values: Sequence[str] | None) -> tuple[str, ...]:
 
 def _run_audit(args: argparse.Namespace) -> int:
     from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
-    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY
+    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY, write_sandbox
+    from xenaudit.errors import name_once
     from xenaudit.inventory.interface import Inventory, InventoryError
     from xenaudit.inventory.toml import load_inventory
 
@@ -203,12 +218,34 @@ def _run_audit(args: argparse.Namespace) -> int:
         seed_history=seed,
         progress=progress if show_progress else None,
     )
+    if args.demo:
+        try:
+            write_sandbox(args.output)
+        except OSError as exc:
+            print(f"xenaudit: error: demo sandbox under {args.output}: {exc}", file=sys.stderr)
+            return 2
     report = run_audit(inventory, options)
-    if not args.quiet:
-        for error in report.errors:
-            print(f"xenaudit: {error}", file=sys.stderr)
+    # Errors are printed even with -q: a failed night must leave a line in the journal.
+    if not show_progress:
+        for host in report.hosts:
+            if host.error:
+                print(f"xenaudit: {name_once(host.name, host.error)}", file=sys.stderr)
+        for dom in report.domains:
+            snap = dom.snapshot
+            if snap is not None and snap.status not in ("ok", "skipped", "partial"):
+                why = (snap.error or "").removeprefix(f"{dom.name}: ")
+                print(f"xenaudit: {dom.host}/{dom.name}: {snap.status}: {why}", file=sys.stderr)
+    for error in report.errors:
+        print(f"xenaudit: {error}", file=sys.stderr)
     if "html" in formats and not args.quiet and (args.demo or sys.stdout.isatty() or args.verbose):
         print(f"Report: {(args.output / 'report.html').resolve()}")
+        if args.demo:
+            out = args.output.resolve()
+            sandbox = shlex.quote(str(out / "demo-root"))
+            print(
+                "Try it on the demo's own cfgs: "
+                f"xenaudit apply {shlex.quote(str(out))} --root {sandbox} (and --undo)"
+            )
     return exit_code(report, args.fail_on)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from xenaudit.analysis.diagnosis import Diagnosis
 from xenaudit.analysis.interface import Advice, DomainInput, Finding, MinFreeSuggestion
 from xenaudit.analysis.signals import Signals
+from xenaudit.wording import fold_repeats
 
 SYSCTL_FILE = "/etc/sysctl.d/90-xenaudit.conf"
 #: vm.compaction_proactiveness appeared in Linux 5.9; compaction itself in 2.6.35.
@@ -108,7 +109,7 @@ def fragmentation_advice(item: DomainInput, s: Signals, orders: list[int]) -> tu
 
 
 def _protect(s: Signals) -> Advice:
-    biggest = ", ".join(p.comm for p in s.top_processes[:3]) or "the largest processes"
+    biggest = fold_repeats(p.comm for p in s.top_processes[:5]) or "the largest processes"
     return Advice(
         "Protect the services that matter when memory runs out",
         "Give critical services a memory floor (cgroup v2 memory.min/memory.low, systemd "

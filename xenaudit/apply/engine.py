@@ -114,6 +114,14 @@ def _logical_sibling(logical: str, name: str) -> str:
     return f"{logical.rsplit('/', 1)[0]}/{name}"
 
 
+class _AlreadyApplied(Exception):
+    """The cfg already holds the proposed memory and maxmem (an earlier apply)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class _Prepared:
     change: ProposedChange
@@ -194,6 +202,9 @@ class Applier(_Run):
         self.say(f"== {label}: {printable(change.cfg_path)}")
         try:
             prepared = self._prepare(change, cfg_dirs)
+        except _AlreadyApplied as done:
+            self.say(f"   already applied: {printable(done.path)} has memory and maxmem in place")
+            return DomainOutcome(change.domain, change.host, "unchanged", "already applied")
         except ApplyError as exc:
             self.say(f"   SKIPPED: {printable(str(exc))}")
             return DomainOutcome(change.domain, change.host, "skipped", str(exc))
@@ -262,6 +273,9 @@ class Applier(_Run):
             )
         current = sha256(old)
         if current != change.cfg_sha256:
+            # Changed since the audit: by an earlier apply of this same change, or by someone else.
+            if cfg_problem(old, location.logical, change.memory_mib, change.maxmem_mib) is None:
+                raise _AlreadyApplied(str(location.directory / location.name))
             raise ApplyError(
                 change.label,
                 location.logical,
@@ -361,7 +375,8 @@ class Applier(_Run):
             self.say(f"   {shown}: {printable(message)}")
             return DomainOutcome(change.domain, change.host, result, message, backup_logical)
         log.append({**record, "result": "applied", "at": iso(self.clock())})
-        self.say(f"   applied: {printable(location.logical)}")
+        # The file as written on disk: under --root that is not the path the report names.
+        self.say(f"   applied: {printable(str(location.directory / name))}")
         return DomainOutcome(change.domain, change.host, "applied", "", backup_logical)
 
     # -- live -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from xenaudit.analysis.interface import (
     Recommendation,
 )
 from xenaudit.atomicwrite import atomic_write_bytes
+from xenaudit.formats.actions import action_to_json, tonight_actions
 from xenaudit.formats.interface import FormatError, ReportFormat
 from xenaudit.formats.patches import patch_paths
 from xenaudit.parsers.events import counts_to_json, event_to_json
@@ -274,6 +275,7 @@ def report_to_dict(report: AuditReport) -> dict[str, Any]:
         "errors": list(report.errors),
         "hosts": [_host(h) for h in report.hosts],
         "domains": [domain_to_dict(d, paths.get(i)) for i, d in enumerate(report.domains)],
+        "actions": [action_to_json(a) for a in tonight_actions(report)],
     }
 
 

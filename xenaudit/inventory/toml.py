@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from xenaudit.collector.targets import split_template
 from xenaudit.inventory.interface import (
     DomainOverride,
     HypervisorSpec,
@@ -33,11 +34,11 @@ def load_inventory(path: str | Path) -> Inventory:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InventoryError(path_str, "-", "file not found") from None
+        raise InventoryError(path_str, "", "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path_str, "-", f"cannot read: {exc}") from None
+        raise InventoryError(path_str, "", f"cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise InventoryError(path_str, "-", f"not valid TOML: {exc}") from None
+        raise InventoryError(path_str, "", f"not valid TOML: {exc}") from None
     return inventory_from_mapping(data, path_str)
 
 
@@ -58,14 +59,25 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
         if spec.backend == "snapshot" and not spec.snapshot_dir:
             raise InventoryError(path, f"{key}.snapshot_dir", "the snapshot backend needs one")
         hypervisors.append(spec)
-    names = [h.name for h in hypervisors]
-    if len(set(names)) != len(names):
-        raise InventoryError(path, "hypervisor.name", "each hypervisor needs a unique name")
+    first_with: dict[str, int] = {}
+    for index, spec in enumerate(hypervisors):
+        if spec.name in first_with:
+            raise InventoryError(
+                path,
+                f"hypervisor[{index}].name",
+                f"{spec.name!r} is already the name of hypervisor[{first_with[spec.name]}]; "
+                "each hypervisor needs a unique name",
+            )
+        first_with[spec.name] = index
 
     ssh_table = dict(_table(data, "ssh", path))
     host_template = ssh_table.pop("host_template", "{name}")
     if not isinstance(host_template, str) or "{name}" not in host_template:
         raise InventoryError(path, "ssh.host_template", "expected a string containing {name}")
+    try:
+        split_template(host_template)
+    except ValueError as exc:
+        raise InventoryError(path, "ssh.host_template", str(exc)) from None
     ssh = _build(SshSettings, ssh_table, "ssh", path)
     if ssh.concurrency < 1:
         raise InventoryError(path, "ssh.concurrency", "expected a whole number of at least 1")

@@ -32,6 +32,7 @@ from xenaudit.logscan.parallel import can_parallelize, default_workers, scan_fil
 from xenaudit.parsers.events import describe, event_to_json
 from xenaudit.parsers.interface import KernelEvent
 from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks, iter_kernlog_events
+from xenaudit.wording import plural
 
 #: Read size. Large blocks keep per-block overhead negligible next to the scan.
 CHUNK_SIZE = 16 << 20
@@ -236,7 +237,8 @@ def _write_summary(
     total = sum(counts.values())
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "no events"
     cut = ", looks truncated" if summary.truncated else ""
-    out.write(f"{name}: {summary.lines_read} lines, {total} events ({kinds}){cut}\n")
+    lines_read = plural(summary.lines_read, "line")
+    out.write(f"{name}: {lines_read}, {plural(total, 'event')} ({kinds}){cut}\n")
     for line in lines:
         out.write(f"  {line}\n")
 

@@ -100,7 +100,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     cfg = _read(args.file, sys.stderr)
     if cfg is None:
         return EXIT_UNUSABLE
-    values = cfg.settings()
+    values = cfg.settings_as_xl_reads()
     if args.json:
         _write_text(sys.stdout, json.dumps(values, indent=2, ensure_ascii=False) + "\n")
     else:
