@@ -35,6 +35,8 @@ sys.path.insert(0, str(HERE))
 
 from kernlog_gen import generate  # noqa: E402
 
+_FINDER_PROBE = "from xenaudit.parsers.markers import finder_name as f; print(f())"
+
 
 def _installed_cli() -> str | None:
     """The installed ``xenaudit`` entry point, when there is one that knows logscan."""
@@ -97,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         found = Counter(json.loads(line)["kind"] for line in check.stdout.splitlines())
         ok = dict(found) == expected.counts
         print(f"logscan found {dict(sorted(found.items()))}: {'as planted' if ok else 'MISMATCH'}")
+        finder = subprocess.run(
+            [sys.executable, "-c", _FINDER_PROBE],
+            capture_output=True,
+            env=env,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        print(f"marker finder: {finder or 'bytes.find (before markers.py)'}")
 
         grep = shutil.which("grep")
         if grep is None:

@@ -28,7 +28,12 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any, BinaryIO
 
 from xenaudit.logscan import mail
-from xenaudit.logscan.parallel import can_parallelize, default_workers, scan_file_parallel
+from xenaudit.logscan.parallel import (
+    can_parallelize,
+    default_workers,
+    read_blocks,
+    scan_file_parallel,
+)
 from xenaudit.parsers.events import describe, event_to_json
 from xenaudit.parsers.interface import KernelEvent
 from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks, iter_kernlog_events
@@ -202,11 +207,11 @@ class _Closing:
             self._raw.close()
 
 
-def _chunks(stream: Any) -> Iterator[bytes]:
+def _chunks(stream: Any) -> Iterator[bytes | bytearray]:
     """Large blocks of the file. For gzip, what was decompressed before a damaged or
     cut end is still handed out before the error is raised."""
     if not isinstance(stream, gzip.GzipFile):
-        yield from iter(lambda: stream.read(CHUNK_SIZE), b"")
+        yield from read_blocks(stream, CHUNK_SIZE)
         return
     pending: list[bytes] = []
     size = 0

@@ -545,7 +545,7 @@ def iter_kernlog_events(
 
 
 def iter_kernlog_chunks(
-    chunks: Iterable[bytes],
+    chunks: Iterable[bytes | bytearray],
     source: str = "kernlog",
     *,
     kernel_release: str | None = None,
@@ -597,19 +597,20 @@ class ChunkScan:
         self._lineno = line_base
         self._stopped = False
 
-    def run(self, chunks: Iterable[bytes]) -> Iterator[KernelEvent]:
+    def run(self, chunks: Iterable[bytes | bytearray]) -> Iterator[KernelEvent]:
         base = self.origin  # file offset of the first byte not yet scanned (carry included)
         carry = b""
         for chunk in chunks:
             if not chunk:
                 continue
-            chunk = bytes(chunk)
+            if not isinstance(chunk, bytes | bytearray):
+                chunk = bytes(chunk)
             begin = 0
             if carry:
                 # Finish the line split across blocks without copying the whole block.
                 first = chunk.find(b"\n")
                 if first < 0:
-                    carry += chunk
+                    carry += bytes(chunk)
                     if len(carry) > _CARRY_CAP:
                         base += len(carry) - LINE_CAP  # the dropped middle of a giant line
                         carry = carry[:LINE_CAP]
@@ -629,7 +630,7 @@ class ChunkScan:
                 base += end - begin
             else:
                 end = begin
-            carry = chunk[end:]
+            carry = bytes(chunk[end:])  # the block's buffer may be reused for the next read
             if len(carry) > _CARRY_CAP:
                 base += len(carry) - LINE_CAP
                 carry = carry[:LINE_CAP]
@@ -649,7 +650,9 @@ class ChunkScan:
                 continue  # header after the region: the next scan reports it
             yield event
 
-    def _block(self, buf: bytes, begin: int, end: int, base: int) -> Iterator[KernelEvent]:
+    def _block(
+        self, buf: bytes | bytearray, begin: int, end: int, base: int
+    ) -> Iterator[KernelEvent]:
         """Scan the whole lines buf[begin:end]; buf[0] would be at file offset ``base``."""
         scanner = self.scanner
         find = buf.find
@@ -709,7 +712,9 @@ class ChunkScan:
             pos = nl + 1
         self._lineno = lineno
 
-    def _mark(self, buf: bytes, pos: int, upto: int, base: int, lineno: int) -> int | None:
+    def _mark(
+        self, buf: bytes | bytearray, pos: int, upto: int, base: int, lineno: int
+    ) -> int | None:
         """Record the line counts at region offsets lying in buf[pos:upto] (inclusive).
 
         ``lineno`` lines come before buf[pos]. Returns the line count at the stop

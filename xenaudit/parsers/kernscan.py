@@ -195,11 +195,13 @@ class Scanner:
         """Whether the log's first line looked cut (known once line 2 was read)."""
         return self._first_cut
 
-    def note_prev(self, raw: str | bytes) -> None:
+    def note_prev(self, raw: str | bytes | bytearray) -> None:
         """Remember a line that was skipped, when it is the one just before a marker line."""
         self._prev = _decode(raw)
 
-    def feed(self, lineno: int, raw: str | bytes) -> tuple[KernelEvent, ...] | list[KernelEvent]:
+    def feed(
+        self, lineno: int, raw: str | bytes | bytearray
+    ) -> tuple[KernelEvent, ...] | list[KernelEvent]:
         """Process one line (terminator optional); returns the events it completed."""
         line = _decode(raw)
         self.lines_seen = lineno
@@ -248,7 +250,7 @@ class Scanner:
         return self._release(everything=True)
 
     def finish(
-        self, last_partial: str | bytes | None, complete_lines: int
+        self, last_partial: str | bytes | bytearray | None, complete_lines: int
     ) -> tuple[list[KernelEvent], bool]:
         """Flush open state at the end of the log.
 
@@ -844,7 +846,7 @@ def _kill_event(
     )
 
 
-def _decode(raw: str | bytes) -> str:
+def _decode(raw: str | bytes | bytearray) -> str:
     """Cap the line and drop its terminator; bytes are decoded leniently."""
     if isinstance(raw, bytes | bytearray | memoryview):
         raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
