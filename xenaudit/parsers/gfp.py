@@ -73,7 +73,10 @@ _BITS: dict[str, dict[int, str]] = {
             ("__GFP_WRITE", 0x1000000),
         )
     ),
-    # 4.4 .. 4.9: __GFP_WAIT split into direct/kswapd reclaim, __GFP_ATOMIC added.
+    # 4.4 .. 4.9: __GFP_WAIT split into direct/kswapd reclaim, __GFP_ATOMIC added
+    # where __GFP_RECLAIMABLE was, which moved to 0x10 (checked against the 4.4
+    # series' gfp.h diffs). 0x100000 is __GFP_NOACCOUNT in 4.4 and __GFP_ACCOUNT
+    # from 4.5; the later name is used (it never decides atomic or opportunistic).
     "4.4": _bits(
         (
             *_LOW,
