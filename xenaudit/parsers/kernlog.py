@@ -338,6 +338,7 @@ class _LightCounter:
         #: (marker line index, kill event) for choices that stood alone, for the caller.
         self.built: list[tuple[int, KernelEvent]] = []
         self._eras: dict[str, str] = {}
+        self._headers: dict[str, kp.PageAllocHeader] = {}
         self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
 
     def observe(
@@ -360,9 +361,13 @@ class _LightCounter:
         next_pos = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
         self._expire_pending(lineno)
         if "page allocation failure" in text:
-            header = kp.parse_page_alloc(text)
+            header = self._headers.get(text)  # a storm repeats the same header
             if header is None:
-                return None
+                header = kp.parse_page_alloc(text)
+                if header is None:
+                    return None
+                if len(self._headers) < 4096:
+                    self._headers[text] = header
             if not header.complete:
                 raise _NotPlain  # a wrapped header: the next line may complete it
             self._header_line()
