@@ -8,6 +8,8 @@ benchmarks/kernlog_gen.py, one ordinary (a report every few thousand lines) and
 one dense with reports (a storm: reports back to back):
 
 * ``grep -c 'page allocation failure' FILE`` (best of --repeat, as a command);
+  the logs: ordinary, a storm of page allocation failure reports ("dense"), and
+  a storm with an OOM report every few failures ("dense-oom");
 * ``parse_kernlog(text, keep_per_kind=…)`` on the decoded text, as the audit calls
   it for every guest (best of --repeat, in process);
 
@@ -120,8 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         logs = {
             "ordinary": generate(work / "ordinary.log", size),
+            # A storm: page allocation failure reports back to back (what grep -c counts).
             "dense": generate(
-                work / "dense.log", size, page_alloc_every=2, oom_every=50, balloon_every=40
+                work / "dense.log", size, page_alloc_every=2, oom_every=4000, balloon_every=400
+            ),
+            # The same with an OOM report (and its task list) every few reports.
+            "dense-oom": generate(
+                work / "dense-oom.log", size, page_alloc_every=2, oom_every=50, balloon_every=40
             ),
         }
         for label, expected in logs.items():
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = all(found.get(k, 0) == n for k, n in expected.counts.items())
             mb = path.stat().st_size / 1e6
             print(
-                f"{label:8s} {mb:5.1f} MB, {sum(expected.counts.values()):5d} events "
+                f"{label:9s} {mb:5.1f} MB, {sum(expected.counts.values()):5d} events "
                 f"({'counted exactly' if ok else 'COUNT MISMATCH'}, {len(log.events)} kept): "
                 f"grep -c {grep * 1000:6.1f} ms, parse {wall * 1000:6.1f} ms "
                 f"-> {grep / wall:.2f} of grep's speed"
