@@ -16,6 +16,7 @@ tests check by running both.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -80,10 +81,15 @@ _FINDER: Finder | None = None
 
 
 def finder() -> Finder:
-    """The fastest finder available here (chosen once per process)."""
+    """The fastest finder available here (chosen once per process).
+
+    ``XENAUDIT_MARKER_FINDER=bytes.find`` in the environment forces the fallback,
+    so that benchmarks can measure both in one run.
+    """
     global _FINDER
     if _FINDER is None:
-        _FINDER = _hyperscan_finder() or find_with_bytes
+        forced = os.environ.get("XENAUDIT_MARKER_FINDER") == "bytes.find"
+        _FINDER = (None if forced else _hyperscan_finder()) or find_with_bytes
     return _FINDER
 
 
