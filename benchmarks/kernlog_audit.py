@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO))
 
 from kernlog_gen import generate  # noqa: E402
 
-from xenaudit.parsers.kernlog import DEFAULT_KEEP_PER_KIND, parse_kernlog  # noqa: E402
 from xenaudit.parsers import markers  # noqa: E402
+from xenaudit.parsers.kernlog import DEFAULT_KEEP_PER_KIND, parse_kernlog  # noqa: E402
 from xenaudit.parsers.markers import finder_name  # noqa: E402
 
 
