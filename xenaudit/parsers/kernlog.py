@@ -16,10 +16,12 @@ lone ``\\r`` inside a line does not start a new line number.
 
 ``parse_kernlog`` keeps only the first and last ``keep_per_kind`` events of each
 kind (a guest may print millions) while counting all of them exactly. When a log
-holds far more reports than are kept, only its head and tail are read line by
-line; for the reports in between, each header line (and the dump line after it)
-is read directly at its offset, which is what counting needs. Memory and time
-then depend on the number of reports, not on their length.
+holds far more reports than are kept, each marker line is counted from its own
+line (and, for a hex-only GFP mask, the dump line after it), and only the kept
+reports are read line by line. Time then grows with the number of reports, not
+their length, and memory with the cap. Lines only the line-by-line scanner
+reads right (glued messages, wrapped headers, carriage returns) send the whole
+log down the ordinary path; property tests hold both paths to the same result.
 
 Parsing a log never raises: whatever cannot be understood is skipped.
 """
@@ -67,8 +69,8 @@ __all__ = [
 _CARRY_CAP = 1 << 20
 #: Events of each kind kept from the start and from the end of a log by default.
 DEFAULT_KEEP_PER_KIND = 10
-#: Extra hits per kind read in full at each end before the middle is only counted
-#: (a hit is not always an event: the margin keeps the kept events exact).
+#: A log takes the dense path when some marker has more than twice this many
+#: lines beyond the cap: below that, reading everything costs little more.
 _EDGE_MARGIN = 2
 
 
@@ -198,12 +200,13 @@ def _scan_edges(
     keeper: EventKeeper,
     summary: ScanSummary,
 ) -> bool:
-    """Count a log dense with reports hit by hit; False when it is not dense.
+    """Count a log dense with reports line by marker line; False when it is not
+    dense (or holds lines that need the full scanner).
 
     Every marker line is counted from its own line (see _LightCounter). Only the
-    first and last N (+margin) hits of each marker are built into events: a
-    report by reading its lines up to the next marker line, a one-line event
-    from that line. Time then grows with the number of reports, not their length.
+    first and last N events of each kind are built: a one-line event from its
+    line, a report by running the scanner from the line before its header up to
+    the next marker line.
     """
     assert keeper.keep is not None
     quota = keeper.keep + _EDGE_MARGIN

@@ -649,13 +649,6 @@ class Scanner:
             self._parked.remove(report)
         self._emit(report)
 
-    def _close_report(self) -> None:
-        report = self._report
-        if report is None:
-            return
-        self._report = None
-        self._emit(report)
-
     def _close_all(self) -> None:
         """Close the open report and every parked one, in header order."""
         reports = [*self._parked, *([self._report] if self._report is not None else [])]
