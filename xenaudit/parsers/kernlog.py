@@ -688,7 +688,9 @@ class ChunkScan:
             if scanner.busy or lineno < scanner.head_lines:
                 nl = find(b"\n", pos, end)
                 lineno += 1
-                yield from scanner.feed(lineno, buf[pos:nl])
+                done = scanner.feed(lineno, buf[pos:nl])
+                if done:
+                    yield from done
                 pos = nl + 1
                 continue
             while index < n_hits and hits[index][0] < pos:
@@ -716,7 +718,9 @@ class ChunkScan:
                 break
             nl = find(b"\n", start, end)
             lineno += 1
-            yield from scanner.feed(lineno, buf[start:nl])
+            done = scanner.feed(lineno, buf[start:nl])
+            if done:
+                yield from done
             pos = nl + 1
         self._lineno = lineno
 

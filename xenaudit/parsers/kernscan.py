@@ -415,8 +415,11 @@ class Scanner:
             self._pending.waited += 1
             if self._pending.waited > PENDING_KILL_WINDOW:
                 self._flush_pending()
-        self._age_parked()
-        report = self._route(stripped)
+        if self._parked or stripped.caller is not None:
+            self._age_parked()
+            report = self._route(stripped)
+        else:
+            report = self._report  # the common case: one report, untagged lines
         if report is None:
             return
         report.span += 1
@@ -427,7 +430,10 @@ class Scanner:
             if report.gap:
                 self._add_context(report, report.gap)
                 report.gap = []
-            self._add_context(report, [entry])
+            if len(report.context) < CONTEXT_CAP:
+                report.context.append(entry)
+            if "*" in text and kp.is_buddy_line(entry.text):
+                report.buddy.append(entry.text.strip())
             self._note_facts(report, text)
         else:
             report.gap.append(entry)
@@ -841,10 +847,13 @@ def _kill_event(
 
 def _decode(raw: str | bytes | bytearray) -> str:
     """Cap the line and drop its terminator; bytes are decoded leniently."""
-    if isinstance(raw, bytes | bytearray | memoryview):
-        raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
+    if isinstance(raw, str):
+        if len(raw) > LINE_CAP:
+            raw = raw[:LINE_CAP]
+    elif len(raw) <= LINE_CAP and not isinstance(raw, memoryview):
+        raw = raw.decode("utf-8", "replace")
     else:
-        raw = raw[:LINE_CAP]
+        raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
     if raw.endswith("\n"):
         raw = raw[:-1]
     if raw.endswith("\r"):
