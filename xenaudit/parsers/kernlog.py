@@ -241,17 +241,23 @@ def _scan_edges(
 
     line_pos = 0
     line_no = 0  # newlines before line_pos
+    count = buf.count
+    observe = light.observe
+    built = light.built
     for index, (start, _which, _pos) in enumerate(starts):
-        line_no += buf.count(b"\n", line_pos, start)
+        line_no += count(b"\n", line_pos, start)
         line_pos = start
         banner = light.banner
         try:
-            found = light.observe(index, starts, line_no + 1)
+            found = observe(index, starts, line_no + 1)
         except _NotPlain:
             return False  # a line the scanner must take apart: read the whole log
-        for order, event in light.built:  # victim choices that no kill line followed
-            remember(event.kind, order, event)
-        light.built.clear()
+        if built:
+            for order, event in built:  # victim choices that no kill line followed
+                remember(event.kind, order, event)
+            built.clear()
+        if found is None:
+            continue
         if isinstance(found, str):
             next_start = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
             remember(found, index, (start, next_start, line_no, banner))
@@ -342,6 +348,7 @@ class _LightCounter:
         self.built: list[tuple[int, KernelEvent]] = []
         self._eras: dict[str, str] = {}
         self._headers: dict[str, kp.PageAllocHeader] = {}
+        self._releases: dict[bytes, str | None] = {}
         self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
 
     def observe(
@@ -478,11 +485,20 @@ class _LightCounter:
             if comm >= 0:
                 line_start = buf.rfind(b"\n", 0, comm) + 1
                 line_end = buf.find(b"\n", comm)
-                match = _DUMP_RELEASE_RE.search(
-                    buf, line_start, len(buf) if line_end < 0 else line_end
-                )
-                if match is not None:
-                    release = match.group(1).decode("ascii", "replace")
+                line_end = len(buf) if line_end < 0 else line_end
+                # Every report of one boot names the same kernel after "tainted":
+                # the line from just before the first "ainted" decides the release
+                # (no earlier "ainted" can), so it is the key, pid and task aside.
+                taint = buf.find(b"ainted", comm, line_end)
+                tail = buf[max(comm, taint - 5) : line_end] if taint >= 0 else None
+                if tail is not None and tail in self._releases:
+                    release = self._releases[tail]
+                else:
+                    match = _DUMP_RELEASE_RE.search(buf, line_start, line_end)
+                    if match is not None:
+                        release = match.group(1).decode("ascii", "replace")
+                    if tail is not None and len(self._releases) < 256:
+                        self._releases[tail] = release
         era = self._eras.get(release) if release is not None else None
         if era is None:
             era = gfp.era_for_release(release) or gfp.era_for_release(self.banner)
