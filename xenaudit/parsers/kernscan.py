@@ -138,6 +138,8 @@ class _Pending:
     waited: int = 0
     text: str = ""
     reconstructed: bool = False
+    #: The last line counted in ``waited``.
+    counted_to: int = 0
 
 
 _CONSTRAINT_RE = re.compile(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
@@ -394,7 +396,12 @@ class Scanner:
             if memcg and not sacrifice.memcg:
                 sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
             self._pending = _Pending(
-                lineno, stripped.timestamp, sacrifice, text=text, reconstructed=self._reconstructing
+                lineno,
+                stripped.timestamp,
+                sacrifice,
+                text=text,
+                reconstructed=self._reconstructing,
+                counted_to=lineno,
             )
             return True
         if "balloon" in text:
@@ -411,9 +418,12 @@ class Scanner:
 
     def _other(self, lineno: int, stripped: Stripped) -> None:
         text = stripped.text
-        if self._pending is not None:
-            self._pending.waited += 1
-            if self._pending.waited > PENDING_KILL_WINDOW:
+        pending = self._pending
+        if pending is not None and pending.counted_to < lineno:
+            # Lines, not segments: a line split in two still waits one line.
+            pending.counted_to = lineno
+            pending.waited += 1
+            if pending.waited > PENDING_KILL_WINDOW:
                 self._flush_pending()
         if self._parked or stripped.caller is not None:
             self._age_parked()
