@@ -509,7 +509,9 @@ def write_guest(
 def boot_time(sections: dict[str, str]) -> int:
     """A boot time that puts the guest's last kernel-log line a little over two days ago."""
     collected = int(datetime.fromisoformat(COLLECTED_AT.replace("Z", "+00:00")).timestamp())
-    stamps = [float(m) for m in re.findall(r"^\[\s*(\d+\.\d+)\]", sections.get("kernlog", ""), re.M)]
+    stamps = [
+        float(m) for m in re.findall(r"^\[\s*(\d+\.\d+)\]", sections.get("kernlog", ""), re.M)
+    ]
     uptime = (max(stamps) if stamps else 0) + 2 * 86400 + 5 * 3600
     return collected - int(uptime)
 

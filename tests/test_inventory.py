@@ -79,6 +79,20 @@ def write(tmp_path: Path, text: str) -> Path:
             "domains.web.skip",
             "true or",
         ),
+        ('[[hypervisor]]\nname = "a"\n[thresholds]\nmargin = nan\n', "thresholds.margin", "finite"),
+        ('[[hypervisor]]\nname = "a"\n[ssh]\ndeadline_s = inf\n', "ssh.deadline_s", "finite"),
+        ('[[hypervisor]]\nname = "a"\n[ssh]\nport = 99999\n', "ssh.port", "1-65535"),
+        ('[[hypervisor]]\nname = "a"\nssh_port = 0\n', "hypervisor[0].ssh_port", "1-65535"),
+        (
+            '[[hypervisor]]\nname = "a"\n[domains.web]\nssh_port = 70000\n',
+            "domains.web.ssh_port",
+            "1-65535",
+        ),
+        (
+            '[[hypervisor]]\nname = "a"\n[thresholds]\nstep_mib = 0\n',
+            "thresholds.step_mib",
+            "least 1",
+        ),
         (
             '[[hypervisor]]\nname = "a"\n[[hypervisor]]\nname = "b"\n[[hypervisor]]\nname = "a"\n',
             "hypervisor[2].name",
@@ -96,6 +110,31 @@ def test_bad_inventory_names_file_key_and_expectation(
     assert caught.value.key == key
     assert expected in caught.value.message
     assert str(caught.value).startswith(f"{path}: {key}: ")
+
+
+@pytest.mark.parametrize("where", ["ssh", "domains.web"])
+def test_a_private_key_others_can_read_is_refused(tmp_path: Path, where: str) -> None:
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    path = write(tmp_path, f'[[hypervisor]]\nname = "a"\n[{where}]\nidentity_file = "{key}"\n')
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert caught.value.key == f"{where}.identity_file"
+    assert "0644 are too open" in caught.value.message
+    key.chmod(0o600)
+    assert load_inventory(path)
+
+
+def test_the_collector_refuses_an_unprotected_key_too(tmp_path: Path) -> None:
+    from xenaudit.collector.credentials import KeyRing
+
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o640)
+    ring = KeyRing(use_agent=False)
+    assert ring.file_keys([str(key)]) == []
+    assert "too open" in ring.problems([str(key)])[0]
 
 
 def test_file_errors_name_the_file_not_a_key(tmp_path: Path) -> None:

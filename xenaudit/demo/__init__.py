@@ -31,7 +31,8 @@ def write_sandbox(outdir: Path) -> Path:
     (backups and the action log of earlier tries stay, as they would on a host).
     """
     import json
-    import shutil
+
+    from xenaudit.atomicwrite import atomic_write_bytes
 
     root = sandbox_root(outdir)
     cfg_dir = FLEET_DIR / "_cfg"
@@ -42,6 +43,7 @@ def write_sandbox(outdir: Path) -> Path:
             if not logical.is_absolute() or ".." in logical.parts:
                 continue
             target = root / logical.relative_to("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cfg_dir / entry["file"], target)
+            # An output like any other: nothing below OUTDIR is written through a link.
+            data = (cfg_dir / entry["file"]).read_bytes()
+            atomic_write_bytes(target, data, 0o644, root=outdir)
     return root

@@ -666,7 +666,7 @@ class HtmlFormat(ReportFormat):
         page = render_html(report, Path(outdir))
         data = page.encode("utf-8", errors="replace")
         try:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, root=outdir)
         except OSError as exc:
             raise FormatError(self.name, f"cannot write {path}: {exc}") from exc
         return [path]

@@ -306,7 +306,7 @@ class JsonFormat(ReportFormat):
         path = Path(outdir) / REPORT_FILE
         data = dumps_report(report)
         try:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, root=outdir)
         except OSError as exc:
             raise FormatError(self.name, f"cannot write {path}: {exc}") from exc
         return [path]

@@ -165,6 +165,27 @@ def _ceiling(kib: int | None) -> int | None:
     return None if kib is None or kib >= NO_LIMIT_KIB else kib
 
 
+#: 2^64 bytes: no domain holds more, whatever a recorded output says.
+_MAX_MEMKB = 2**54
+
+
+def _memkb(value: Any, key: str, where: str, *, ceiling: bool = False) -> int | None:
+    """A memory size from `xl list -l`; a negative or impossible one is refused.
+
+    libxl keeps these as uint64, so a negative number (or one beyond 2^64
+    bytes that is not the "no limit" marker of a ceiling) only comes from an
+    edited recording.
+    """
+    kib = _int_or_none(value)
+    if kib is None:
+        return None
+    if kib < 0:
+        raise RawParseError("xl list -l", f"{where}: {key} = {kib} is negative")
+    if kib > _MAX_MEMKB and not ceiling:
+        raise RawParseError("xl list -l", f"{where}: {key} = {kib} is beyond 2^64 bytes")
+    return kib
+
+
 def _json_documents(text: str) -> Iterator[Any]:
     decoder = json.JSONDecoder()
     position = 0
@@ -180,6 +201,8 @@ def _json_documents(text: str) -> Iterator[Any]:
                 "xl list -l",
                 f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
             ) from None
+        except RecursionError:
+            raise RawParseError("xl list -l", "not valid JSON: nested too deeply") from None
         yield document
 
 
@@ -211,8 +234,8 @@ def _detail_from_json(entry: Any, index: int) -> XlDetail:
         uuid=uuid if isinstance(uuid, str) else None,
         guest_type=guest_type,
         max_vcpus=_int_or_none(b_info.get("max_vcpus")),
-        target_kib=_int_or_none(b_info.get("target_memkb")),
-        max_kib=_ceiling(_int_or_none(b_info.get("max_memkb"))),
+        target_kib=_memkb(b_info.get("target_memkb"), "target_memkb", where),
+        max_kib=_ceiling(_memkb(b_info.get("max_memkb"), "max_memkb", where, ceiling=True)),
     )
 
 
