@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xenaudit import __version__
+from xenaudit.allocator import keep_large_blocks_returnable
 from xenaudit.analysis.default import DefaultAnalyzer
 from xenaudit.analysis.history import (
     HistoryError,
@@ -137,6 +138,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     output folder it will not use.
     """
     check_output(options)
+    keep_large_blocks_returnable()  # guests' kernel logs must not pin Dom0's memory
     now = options.now or datetime.now(UTC)
     generated_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     outdir = options.outdir
