@@ -14,12 +14,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from xenaudit import __version__
 from xenaudit.allocator import keep_large_blocks_returnable
+from xenaudit.analysis import hypervisor_side
 from xenaudit.analysis.default import DefaultAnalyzer
 from xenaudit.analysis.history import (
     HistoryError,
@@ -35,6 +36,12 @@ from xenaudit.analysis.interface import (
     HistoryNight,
 )
 from xenaudit.atomicwrite import OutputFolderError, make_folders, prepare_output_folder
+from xenaudit.audit_hypervisor import (
+    hypervisor_history,
+    record_hypervisor_nights,
+    with_collect_mode,
+    with_hypervisor_nights,
+)
 from xenaudit.cfgfiles import CFG_DIR, CfgReplay, CfgStore, LoadedConfig, load_config
 from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
@@ -50,7 +57,7 @@ from xenaudit.hypervisor.runner import RunnerError
 from xenaudit.hypervisor.snapshot import save_host_snapshot
 from xenaudit.hypervisor.ssh_runner import SshRunner
 from xenaudit.inventory.interface import HypervisorSpec, Inventory
-from xenaudit.parsers.guest import parse_guest
+from xenaudit.parsers.guest import boot_time_of, parse_guest
 from xenaudit.parsers.interface import GuestFacts
 from xenaudit.report import AuditReport, DomainReport, HostReport
 from xenaudit.snapshots import (
@@ -163,9 +170,17 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         )
 
     snapshots: dict[tuple[str, str], GuestSnapshot] = {}
+    # Domains judged from Dom0 keep their (empty) snapshot, so a replay knows why.
+    from_dom0 = [
+        snap
+        for snap in not_collected.values()
+        if snap.error == hypervisor_side.HYPERVISOR_SIDE_REASON
+    ]
     parsed: dict[tuple[str, str], GuestFacts | None] = {}
     with crashes.guard("collecting the guests"):
-        _collect(inventory, options, targets, snapshot_root, say, snapshots, errors, parsed)
+        _collect(
+            inventory, options, targets, snapshot_root, say, snapshots, errors, from_dom0, parsed
+        )
     snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
@@ -186,18 +201,31 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
                         if (host_name, domain.name) in parsed
                         else _parse(snap, domain.name, errors)
                     ),
-                    override=inventory.override(domain.name, host_name),
+                    override=with_collect_mode(inventory, host_name, domain.name, snap),
                     thresholds=inventory.thresholds,
                     drift=drifted,
                 )
             )
     assessments: list[Assessment] = []
     host_reports: list[HostReport] = []
-    with crashes.guard("the history store"), _history(inventory, options, errors) as store:
+    nights_at = [_night_of(item.snapshot, generated_at, replaying) for item in inputs]
+    with (
+        crashes.guard("the history store"),
+        _history(inventory, options, errors) as store,
+        hypervisor_history(
+            inventory, options, errors, needed=any(i.host.signals is not None for i in inputs)
+        ) as hv_store,
+    ):
         if store is not None:
             with crashes.guard("reading the history"):
                 inputs = [
                     _with_history(item, store, generated_at, replaying, errors) for item in inputs
+                ]
+        if hv_store is not None:
+            with crashes.guard("reading the hypervisor-side history"):
+                inputs = [
+                    with_hypervisor_nights(item, hv_store, night_at, errors)
+                    for item, night_at in zip(inputs, nights_at, strict=True)
                 ]
         with crashes.guard("analysis"):
             assessments = [_assess(analyzer, item, errors) for item in inputs]
@@ -207,6 +235,9 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         if store is not None and options.record_history and len(assessments) == len(inputs):
             with crashes.guard("recording the history"):
                 _record(store, generated_at, replaying, inputs, assessments, errors)
+        if hv_store is not None and options.record_history and len(assessments) == len(inputs):
+            with crashes.guard("recording the hypervisor-side history"):
+                record_hypervisor_nights(hv_store, nights_at, inputs, assessments, errors)
     if len(assessments) != len(inputs) or not host_reports:
         # Analysis stopped half-way: keep every domain in the report all the same.
         assessments = _unassessed(inputs, assessments)
@@ -274,7 +305,7 @@ def _domains_and_cfgs(
     errors: list[str],
 ) -> tuple[list[_Pending], list[GuestTarget], dict[tuple[str, str], GuestSnapshot]]:
     """Each domain with its cfg and drift, the guests to collect, and those left alone."""
-    collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    collected_at = (options.now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     deadline = time.monotonic() + inventory.ssh.deadline_s
     replay_cfgs = CfgReplay(options.from_snapshots) if options.from_snapshots else None
     if replay_cfgs is not None and replay_cfgs.error:
@@ -288,21 +319,33 @@ def _domains_and_cfgs(
         if view is None:
             continue
         cfg_root = options.root
-        if replay_cfgs is None and spec.ssh_host and spec.backend == "xl":
+        if replay_cfgs is None and spec.ssh_host and spec.backend in ("xl", "xm"):
             cfg_root = _mirror_remote_cfgs(spec, inventory, scratch, errors)
         # Each file of the folder is read once for all of this host's domains.
         index = CfgIndex.for_host(spec, cfg_root, deadline)
+        # xm-era cfg files are Python: read only where they are plain assignments.
+        dialect = "xm" if view.backend == "xm" else "xl"
+        from_dom0 = {
+            d.name
+            for d in view.guests
+            if inventory.collect_mode(d.name, spec.name) == "hypervisor"
+            and not inventory.override(d.name, spec.name).skip
+        }
         for domain in view.guests:
             override = inventory.override(domain.name, spec.name)
             why = _not_collected_because(domain, override.skip)
+            if why is None and domain.name in from_dom0:
+                why = hypervisor_side.HYPERVISOR_SIDE_REASON
             if why is not None:
                 not_collected[(spec.name, domain.name)] = GuestSnapshot(
                     domain.name, spec.name, "skipped", collected_at, error=why
                 )
             if replay_cfgs is not None:
-                loaded = replay_cfgs.load(spec.name, domain.name, spec.cfg_dir, override.cfg_path)
+                loaded = replay_cfgs.load(
+                    spec.name, domain.name, spec.cfg_dir, override.cfg_path, dialect
+                )
             else:
-                loaded = load_config(domain.name, spec, override, cfg_root, index)
+                loaded = load_config(domain.name, spec, override, cfg_root, index, dialect)
             if loaded.data is not None and loaded.facts.path:
                 cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.data)
             drifted: tuple[str, ...] = ()
@@ -312,7 +355,9 @@ def _domains_and_cfgs(
         reachable = [
             d.name
             for d in view.guests
-            if d.state in RUNNING_STATES and not inventory.override(d.name, spec.name).skip
+            if d.state in RUNNING_STATES
+            and not inventory.override(d.name, spec.name).skip
+            and d.name not in from_dom0
         ]
         try:
             targets.extend(targets_for(inventory, spec.name, reachable))
@@ -368,7 +413,8 @@ def _read_hosts(
 ) -> list[_Host]:
     results: list[_Host] = []
     taken: set[str] = set()
-    for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh):
+    signal_hosts = {h.name for h in inventory.hypervisors if inventory.reads_signals(h.name)}
+    for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh, signal_hosts):
         if view is None:
             say(name_once(spec.name, error or "could not be read"))
             results.append((spec, None, error))
@@ -412,10 +458,12 @@ def _collect(
     say: Callable[[str], None],
     results: dict[tuple[str, str], GuestSnapshot],
     errors: list[str],
+    also_save: Sequence[GuestSnapshot] = (),
     parsed: dict[tuple[str, str], GuestFacts | None] | None = None,
 ) -> None:
     """Collect every target into `results` (filled as they come, kept if a later one breaks).
 
+    `also_save`: snapshots of guests not collected that are saved all the same.
     With `parsed`, each guest is also parsed as it arrives and its raw kernel log
     (up to the byte cap, megabytes) dropped once saved: what stays per guest is the
     parsed facts, whose events are capped, so peak memory does not grow with what
@@ -449,9 +497,22 @@ def _collect(
         if parsed is not None:
             parsed[key] = _parse(snap, snap.domain, errors, keep)
             if "kernlog" in snap.sections:
-                light = {k: v for k, v in snap.sections.items() if k != "kernlog"}
+                light = dict(snap.sections)
+                light["kernlog"] = _kernlog_kept(light["kernlog"])
                 results[key] = replace(snap, sections=light)
         del snap
+    for snap in also_save:
+        try:
+            save_guest_snapshot(snap, snapshot_root, taken, root=options.outdir)
+        except OSError as exc:
+            errors.append(f"{snap.host}/{snap.domain}: snapshot not saved: {exc}")
+
+
+def _kernlog_kept(text: str) -> str:
+    """What stays of a parsed kernel log: the crash-kernel reservation lines of its
+    first MiB, which the analysis reads from the raw text (signals._crashkernel_kib)."""
+    head = text[: 1 << 20]
+    return "\n".join(line for line in head.split("\n") if "crashkernel" in line)
 
 
 def _parse(
@@ -493,21 +554,29 @@ def _history(
             store.close()
 
 
+#: HistoryNight fields without a default, null when a seed row leaves them out.
+_SEED_REQUIRED = (
+    "mem_total_kib",
+    "mem_available_kib",
+    "swap_used_kib",
+    "pswpin",
+    "pgmajfault",
+    "oom_kill_counter",
+    "psi_some_avg60",
+)
+
+
 def _seed_history(store: HistoryStore, path: Path) -> None:
     rows = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(HistoryNight)} - {"run_at", "finding_codes", "night", "runs"}
     for row in rows:
+        values = {k: v for k, v in row.items() if k in known}
+        values.setdefault("page_alloc_failures", 0)
+        values.setdefault("oom_kills", 0)
+        for name in _SEED_REQUIRED:
+            values.setdefault(name, None)
         night = HistoryNight(
-            run_at=row["run_at"],
-            mem_total_kib=row.get("mem_total_kib"),
-            mem_available_kib=row.get("mem_available_kib"),
-            swap_used_kib=row.get("swap_used_kib"),
-            pswpin=row.get("pswpin"),
-            pgmajfault=row.get("pgmajfault"),
-            oom_kill_counter=row.get("oom_kill_counter"),
-            psi_some_avg60=row.get("psi_some_avg60"),
-            page_alloc_failures=row.get("page_alloc_failures", 0),
-            oom_kills=row.get("oom_kills", 0),
-            finding_codes=tuple(row.get("finding_codes", ())),
+            run_at=row["run_at"], finding_codes=tuple(row.get("finding_codes", ())), **values
         )
         store.record(row["run_at"], row["host"], row["domain"], night)
 
@@ -543,11 +612,12 @@ def _with_history(
     """The domain with its earlier nights; a history it cannot read costs only its trends."""
     night_at = _night_of(item.snapshot, run_at, replaying)
     try:
-        earlier = store.nights(item.host.name, item.domain.name)
+        earlier = store.nights_before(item.host.name, item.domain.name, night_at)
     except (HistoryError, OverflowError, ValueError, TypeError) as exc:
         errors.append(f"{item.host.name}/{item.domain.name}: history: {exc}")
         return item
-    return replace(item, history=tuple(n for n in earlier if n.run_at < night_at))
+    # Only earlier nights: tonight's own earlier runs are merged into tonight, not history.
+    return replace(item, history=earlier)
 
 
 def _first_seen(assessment: Assessment, store: HistoryStore, errors: list[str]) -> Assessment:
@@ -617,7 +687,15 @@ def _record(
         if item.facts is None or item.facts.meminfo is None:
             continue
         night_at = _night_of(item.snapshot, run_at, replaying)
-        night = night_for_assessment(item.facts, night_at, assessment)
+        uname = item.snapshot.sections.get("uname") if item.snapshot else None
+        night = night_for_assessment(
+            item.facts,
+            night_at,
+            assessment,
+            item.config,
+            item.domain.target_kib,
+            boot_time_of(uname),
+        )
         by_night.setdefault(night_at, []).append((item.host.name, item.domain.name, night))
     for night_at, rows in sorted(by_night.items()):
         try:
@@ -703,19 +781,34 @@ def _bare_domain_reports(
     ]
 
 
+def proposes_a_change(report: AuditReport) -> bool:
+    """A patch was written, or a change that fits is recommended (e.g. as virsh commands)."""
+    for dom in report.domains:
+        if dom.patch_text:
+            return True
+        rec = dom.assessment.recommendation
+        if rec is not None and rec.fits and rec.change != "none":
+            return True
+    return False
+
+
 #: An unexpected exception somewhere in the run (a bug): see the traceback on stderr.
 EXIT_CRASH = 4
 
 
 def exit_code(report: AuditReport, fail_on: str) -> int:
-    """4 after a crash, 3 when incomplete, 1 when a finding reaches `fail_on`, else 0.
+    """4 after a crash; 3 when incomplete; 1 when a patch is written or a finding
+    reaches `fail_on`; else 0.
 
-    ("never" as `fail_on` never gives 1.)
+    0 means "nothing to change": a night that writes a patch is never 0, whatever
+    `fail_on` says ("never" only stops findings from making it 1).
     """
     if report.crashes:
         return EXIT_CRASH
     if report.incomplete or report.output_failed:
         return 3
+    if proposes_a_change(report):
+        return 1
     if fail_on in SEVERITY_ORDER and report.worst_severity_rank() >= SEVERITY_ORDER.index(fail_on):
         return 1
     return 0

@@ -15,7 +15,8 @@ from xenaudit import __version__
 EXIT_CODES = """\
 exit codes:
   0  nothing to change
-  1  at least one finding at or above --fail-on (default: warning)
+  1  a patch (or virsh command) was written, or a finding reached --fail-on
+     (default: warning)
   2  usage or inventory error, or an output folder it will not write into
   3  the audit is incomplete: some guest or hypervisor could not be read
   4  internal error: an unexpected exception (traceback on stderr); the
@@ -76,8 +77,10 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "audit",
         help="run the whole audit and write the report",
-        description="Read every Dom0 in the inventory, collect each guest's memory facts over "
-        "SSH, judge each domain's memory/maxmem and write report.html, report.json, "
+        description="Read every Dom0 in the inventory (xl, xm or libvirt), collect each guest's "
+        'memory facts over SSH (or, for domains with collect = "hypervisor", judge them '
+        "from Dom0 alone: xenstore, xentop and the hypervisor log, at low confidence), judge "
+        "each domain's memory/maxmem and write report.html, report.json, "
         "summary.csv, xenaudit.prom and patches/ under OUTDIR. Nothing under /etc/xen is "
         "changed: review the patches, then use `xenaudit apply OUTDIR`.",
         epilog=EXIT_CODES,
@@ -115,7 +118,11 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         help="replay the snapshots/ folder of an earlier run instead of reading live systems "
         "(into a new OUTDIR; nothing is recorded in the history without --record-history)",
     )
-    p.add_argument("--state-dir", type=Path, help="history store (default: inventory state_dir)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="history stores, guest and hypervisor side (default: inventory state_dir)",
+    )
     p.add_argument(
         "--format",
         action="append",
@@ -126,7 +133,10 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--fail-on",
         choices=("info", "warning", "critical", "never"),
         default="warning",
-        help="lowest severity that makes the exit code 1 (default: warning)",
+        help=(
+            "lowest severity that makes the exit code 1 (default: warning; a written patch "
+            "always does)"
+        ),
     )
     history = p.add_mutually_exclusive_group()
     history.add_argument(

@@ -243,8 +243,8 @@ def host_plan_chart(plan: HostPlan, width: float = PLAN_WIDTH) -> BarChart:
     The planned bar ends in red beyond the host's capacity line by the
     shortfall when the plan does not fit.
     """
-    current_sum = plan.dom0_mib + plan.xen_reserve_mib + sum(e.current_mib for e in plan.entries)
-    planned_sum = plan.dom0_mib + plan.xen_reserve_mib + sum(e.planned_mib for e in plan.entries)
+    current_sum = plan.dom0_mib + plan.xen_total_mib + sum(e.current_mib for e in plan.entries)
+    planned_sum = plan.dom0_mib + plan.xen_total_mib + sum(e.planned_mib for e in plan.entries)
     total = plan.total_mib
     shortfall = max(0, plan.shortfall_mib)
     extent = max(
@@ -259,7 +259,7 @@ def host_plan_chart(plan: HostPlan, width: float = PLAN_WIDTH) -> BarChart:
     segments: list[Segment] = []
     legend: list[LegendItem] = [
         LegendItem(DOM0_COLOUR, "Dom0", plan.dom0_mib, plan.dom0_mib),
-        LegendItem(XEN_COLOUR, "Xen reserve", plan.xen_reserve_mib, plan.xen_reserve_mib),
+        LegendItem(XEN_COLOUR, "Xen", plan.xen_total_mib, plan.xen_total_mib),
     ]
     for i, entry in enumerate(plan.entries):
         legend.append(
@@ -273,7 +273,7 @@ def host_plan_chart(plan: HostPlan, width: float = PLAN_WIDTH) -> BarChart:
         )
     for row, y in rows:
         start = 0.0
-        fixed = ((plan.dom0_mib, DOM0_COLOUR, "Dom0"), (plan.xen_reserve_mib, XEN_COLOUR, "Xen"))
+        fixed = ((plan.dom0_mib, DOM0_COLOUR, "Dom0"), (plan.xen_total_mib, XEN_COLOUR, "Xen"))
         for size, colour, name in fixed:
             if size > 0:
                 segments.append(_segment(scale, start, size, y, PLAN_BAR_HEIGHT, colour, name))

@@ -131,6 +131,16 @@ def _plan(plan: HostPlan | None) -> dict[str, Any] | None:
         "shortfall_mib": plan.shortfall_mib,
         "fits": plan.fits,
         "notes": list(plan.notes),
+        "xen_total_mib": plan.xen_total_mib,
+        "frame_table_mib": plan.frame_table_mib,
+        "paging_pool_mib": plan.paging_pool_mib,
+        "domain_overhead_mib": plan.domain_overhead_mib,
+        "video_mib": plan.video_mib,
+        "dom0_mem_mib": plan.dom0_mem_mib,
+        "autoballoon": plan.autoballoon,
+        "dom0_balloon_room_mib": plan.dom0_balloon_room_mib,
+        "free_memory_mib": plan.free_memory_mib,
+        "modelled_free_mib": plan.modelled_free_mib,
     }
 
 
@@ -225,6 +235,15 @@ def _assessment_parts(assessment: Assessment) -> dict[str, Any]:
         "need_history_mib": list(assessment.need_history_mib),
         "recommendation": _recommendation(assessment.recommendation),
         "min_free": _min_free(assessment.min_free),
+        "sysctls": [
+            {
+                "name": p.name,
+                "current": p.current,
+                "proposed": p.proposed,
+                "reasons": list(p.reasons),
+            }
+            for p in assessment.sysctls
+        ],
     }
 
 
@@ -247,11 +266,15 @@ def domain_to_dict(dom: DomainReport, patch_path: str | None = None) -> dict[str
             "guest_type": cfg.guest_type if cfg else None,
             "sha256": cfg.sha256 if cfg else None,
             "error": cfg.error if cfg else None,
+            "passthrough": cfg.passthrough if cfg else None,
         },
         "live": {
             "target_kib": live.target_kib,
             "max_kib": live.max_kib,
             "current_kib": live.current_kib,
+            "shadow_kib": live.shadow_kib,
+            "video_kib": live.video_kib,
+            "passthrough": live.passthrough,
         },
         "drift": list(dom.drift),
         "collection": _collection(dom),
