@@ -259,3 +259,16 @@ def test_logscan_reads_stdin_mail(corpus, monkeypatch, capsys) -> None:
     monkeypatch.setattr("sys.stdin", Stdin)
     assert logscan_main(["--json", "-"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_journal_pasted_as_dmesg_keeps_the_process_and_names_the_caller(corpus) -> None:
+    """ "[21161.092614] kernel: earlyoom: page allocation failure ..." (journal lines
+    pasted in dmesg form): the tag is not part of the process; the trace was cut
+    before any frame the unwinder was sure of past the slab allocator."""
+    log = parse_kernlog((corpus / "pagealloc_5.9_fedora_earlyoom_gfp_nowait.log").read_text())
+    (failure,) = [e for e in log.events if isinstance(e, PageAllocFailure)]
+    assert failure.process == "earlyoom"
+    assert (failure.cpu, failure.pid) == (5, 84786)
+    assert failure.kernel_release is not None and failure.kernel_release.startswith("5.9.0")
+    assert failure.opportunistic
+    assert failure.caller == "avc_alloc_node"

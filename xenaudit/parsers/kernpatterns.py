@@ -352,11 +352,12 @@ def first_caller(frames: list[tuple[str, bool]]) -> str | None:
     and then all are used.
     """
     reliable = [name for name, sure in frames if sure]
-    names = reliable if len(reliable) >= 3 else [name for name, _ in frames]
-    for name in names:
-        base = name.split(".", 1)[0]
-        if not _ALLOCATOR_RE.match(base):
-            return name
+    everything = [name for name, _ in frames]
+    for names in (reliable if len(reliable) >= 3 else everything, everything):
+        for name in names:
+            base = name.split(".", 1)[0]
+            if not _ALLOCATOR_RE.match(base):
+                return name
     return None
 
 

@@ -64,6 +64,7 @@ _PREFIX_RE = re.compile(
 
 # journalctl -o short-monotonic: "[ 1234.567890] host kernel: text".
 _MONO_TAIL_RE = re.compile(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
+_TAG_TAIL_RE = re.compile(r"kernel: ?")
 
 
 class Stripped(NamedTuple):
@@ -90,7 +91,7 @@ class Stripped(NamedTuple):
 # might need the full pattern (a caller tag, a priority, a journal tail) falls
 # through to it.
 _NOT_MORE = r"(?!\[\s*[CT]\d+\]|\[pid:|<\d|\[\s*\d+\.\d+s?\]|\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )"
-_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel)")
+_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)")
 _FAST_SYSLOG_RE = re.compile(
     f"({_SYSLOG_DATE})"
     + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+"
@@ -128,8 +129,10 @@ def _strip_full(line: str) -> Stripped:
         wall, tag = (None if wall5 == "-" else wall5), match.group("tag5")
     is_kernel = tag is None or tag.startswith("kernel")
     text = line[end:]
-    if uptime is not None and wall is None and bare is None and " kernel" in text:
-        mono = _MONO_TAIL_RE.match(text)
+    if uptime is not None and wall is None and bare is None and "kernel" in text[:80]:
+        # journalctl -o short-monotonic ("host kernel:"), or a journal pasted into
+        # dmesg form with only the tag left ("[ 1.234567] kernel: text").
+        mono = _MONO_TAIL_RE.match(text) or _TAG_TAIL_RE.match(text)
         if mono is not None:
             text = text[mono.end() :]
     caller, vcpu = match.group("caller", "vcpu")
