@@ -106,13 +106,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- reading -------------------------------------------------------------------------
 
 
-def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Iterator[KernelEvent]:
-    """Events of one opened file: in parallel for a large plain file, else streamed."""
+def _events(name: str, stream: Any, jobs: int, summary: ScanSummary) -> Iterator[KernelEvent]:
+    """Events of one opened file: in parallel for a large plain file, else streamed.
+
+    A log pasted from mail (quoting, quoted-printable) is read whole, restored, and
+    its events are marked reconstructed.
+    """
+    import dataclasses
     import gzip
 
-    from xenaudit.parsers.kernlog import iter_kernlog_chunks
+    from xenaudit.logscan import mail
+    from xenaudit.parsers.kernlog import iter_kernlog_chunks, iter_kernlog_events
 
-    if name != "-" and not isinstance(stream, gzip.GzipFile) and jobs != 1:
+    peek = getattr(stream, "peek", None)
+    head = peek(mail.SNIFF_BYTES)[: mail.SNIFF_BYTES] if peek is not None else b""
+    if head and mail.looks_like_mail(head):
+        data = stream.read(mail.MAX_MAIL_BYTES + 1)
+        if len(data) <= mail.MAX_MAIL_BYTES:
+            text = mail.unmail(data)
+            lines = (line + "\n" for line in text.split("\n"))
+            for event in iter_kernlog_events(lines, name, summary=summary):
+                yield dataclasses.replace(event, reconstructed=True)
+            return
+        stream = _Prefixed(data, stream)
+    if name != "-" and not isinstance(stream, gzip.GzipFile | _Prefixed) and jobs != 1:
         from xenaudit.logscan.parallel import (
             can_parallelize,
             default_workers,
@@ -127,6 +144,20 @@ def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Ite
             yield from events
             return
     yield from iter_kernlog_chunks(_chunks(stream), name, summary=summary)
+
+
+class _Prefixed:
+    """A stream whose first bytes were already read (a large file that looked like mail)."""
+
+    def __init__(self, first: bytes, rest: Any) -> None:
+        self._first: bytes | None = first
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return bytes(self._rest.read(size))
 
 
 def _scan_one(name: str, as_json: bool, out: IO[str], err: IO[str], jobs: int = 0) -> bool:
@@ -193,13 +224,15 @@ class _Closing:
             self._raw.close()
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+def _chunks(stream: Any) -> Iterator[bytes | bytearray]:
     """Large blocks of the file. For gzip, what was decompressed before a damaged or
     cut end is still handed out before the error is raised."""
     import gzip
 
+    from xenaudit.logscan.parallel import read_blocks
+
     if not isinstance(stream, gzip.GzipFile):
-        yield from iter(lambda: stream.read(CHUNK_SIZE), b"")
+        yield from read_blocks(stream, CHUNK_SIZE)
         return
     pending: list[bytes] = []
     size = 0
