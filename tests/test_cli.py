@@ -122,7 +122,6 @@ def test_progress_on_a_terminal_and_silence_otherwise(tmp_path) -> None:
 def test_quiet_still_prints_errors_naming_the_host_once(tmp_path) -> None:
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        f'state_dir = "{tmp_path / "state"}"\n'
         '[[hypervisor]]\nname = "dom0a"\nbackend = "libvirt"\nuri = "test:///does/not/exist.xml"\n'
     )
     command = ["audit", "-q", "-i", str(inventory), "-o", str(tmp_path / "out")]
