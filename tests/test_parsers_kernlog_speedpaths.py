@@ -1,8 +1,9 @@
 """The fast paths give exactly what the thorough ones give.
 
-Marker finding (Hyperscan or bytes.find), the common-shape prefix matchers, the
-dense-log counting and the capped event list are each checked against the plain
-path on real lines and on fuzzed mixtures. Bounded: a few hundred examples each.
+Marker finding and line counting (StringZilla or the bytes methods), the
+common-shape prefix matchers, the dense-log counting and the capped event list
+are each checked against the plain path on real lines and on fuzzed mixtures.
+Bounded: a few hundred examples each.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from tests.test_parsers_fuzz import PIECES, REAL, mixture
 from xenaudit.parsers import gfp, markers
 from xenaudit.parsers.kernlog import EventKeeper, parse_kernlog
+from xenaudit.parsers.kernpatterns import MARKERS_BYTES
 from xenaudit.parsers.lineprefix import _strip_full, strip_prefix
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -57,8 +59,31 @@ def test_both_marker_finders_find_the_same(text: str) -> None:
         assert markers.find_with_bytes(raw, 3, len(raw) - 2) == native(raw, 3, len(raw) - 2)
 
 
+def test_the_finders_agree_across_search_windows() -> None:
+    """The SIMD finder searches one window at a time: a marker lying across a window
+    edge is found once, and newline counts over any range are those of bytes.count."""
+    noise = bytes(b"noise\n" * (3 * markers.WINDOW // 6))
+    native, count = markers.finder(), markers.counter()
+    edge = markers.WINDOW
+    for marker in MARKERS_BYTES:
+        for inside in sorted({0, 1, len(marker) // 2, len(marker) - 1, len(marker)}):
+            buf = bytearray(noise)
+            at = edge - inside  # this many bytes of the marker lie before the edge
+            buf[at : at + len(marker)] = marker
+            buf[2 * edge - 1 : 2 * edge - 1 + len(marker)] = marker
+            raw = bytes(buf)
+            expected = markers.find_with_bytes(raw, 0, len(raw))
+            assert [hit[0] for hit in expected] == [at, 2 * edge - 1]
+            assert native(raw, 0, len(raw)) == expected
+            assert native(buf, at + 1, len(raw)) == expected[1:]
+            assert markers.find_hits(raw) == expected
+    for begin, end in ((7, len(noise) - 5), (edge - 3, 2 * edge + 9), (5, 5)):
+        assert count(noise, begin, end) == noise.count(b"\n", begin, end)
+        assert markers.count_lines(noise, begin, end) == noise.count(b"\n", begin, end)
+
+
 def test_the_finder_is_named() -> None:
-    assert markers.finder_name() in ("hyperscan", "bytes.find")
+    assert markers.finder_name() in ("stringzilla", "bytes.find")
 
 
 storm = st.lists(

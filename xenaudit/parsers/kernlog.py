@@ -53,7 +53,7 @@ from xenaudit.parsers.kernscan import (
     _kill_event,
 )
 from xenaudit.parsers.lineprefix import strip_prefix
-from xenaudit.parsers.markers import find_hits
+from xenaudit.parsers.markers import count_lines, find_hits
 
 __all__ = [
     "DEFAULT_KEEP_PER_KIND",
@@ -241,11 +241,10 @@ def _scan_edges(
 
     line_pos = 0
     line_no = 0  # newlines before line_pos
-    count = buf.count
     observe = light.observe
     built = light.built
     for index, (start, _which, _pos) in enumerate(starts):
-        line_no += count(b"\n", line_pos, start)
+        line_no += count_lines(buf, line_pos, start)
         line_pos = start
         banner = light.banner
         try:
@@ -282,7 +281,7 @@ def _scan_edges(
         for event in scan.run([buf[origin:next_start]]):
             keeper.keep_event(event)
     keeper.add_counts(**light.counts)
-    summary.lines_read = buf.count(b"\n") + (0 if buf.endswith(b"\n") or not buf else 1)
+    summary.lines_read = count_lines(buf) + (0 if buf.endswith(b"\n") or not buf else 1)
     summary.truncated = _looks_truncated(buf, kernel_release)
     return True
 
@@ -680,7 +679,6 @@ class ChunkScan:
         """Scan the whole lines buf[begin:end]; buf[0] would be at file offset ``base``."""
         scanner = self.scanner
         find = buf.find
-        count = buf.count
         known = self.known_hits
         if known is not None and known[0] is buf:
             hits = known[1]  # found already by the caller over this very buffer
@@ -724,7 +722,7 @@ class ChunkScan:
                     lineno = stop
                     self._stopped = True
                     break
-            skipped = count(b"\n", pos, start)
+            skipped = count_lines(buf, pos, start)
             if skipped:
                 prev_start = max(pos, buf.rfind(b"\n", pos, start - 1) + 1)
                 scanner.note_prev(buf[prev_start : start - 1])
@@ -750,12 +748,12 @@ class ChunkScan:
         """
         emit_rel = self.emit_from - base
         if self.line_at_emit is None and pos <= emit_rel <= upto:
-            self.line_at_emit = lineno + buf.count(b"\n", pos, emit_rel)
+            self.line_at_emit = lineno + count_lines(buf, pos, emit_rel)
         if self.stop_at is None or self.line_at_stop is not None:
             return None
         stop_rel = self.stop_at - base
         if pos <= stop_rel <= upto:
-            self.line_at_stop = lineno + buf.count(b"\n", pos, stop_rel)
+            self.line_at_stop = lineno + count_lines(buf, pos, stop_rel)
             if not self.scanner.busy:
                 return self.line_at_stop
         return None
