@@ -137,12 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             text = path.read_text(encoding="utf-8", errors="replace")
             grep = _grep_time(path, args.repeat, work / "grep.out")
             wall, cpu = _parse_time(text, args.repeat, args.keep)
-            native = markers.finder()
-            markers._FINDER = markers.find_with_bytes
+            native = markers.backend()
+            markers._FAST = markers.BYTES
             try:
                 fallback, _ = _parse_time(text, args.repeat, args.keep)
             finally:
-                markers._FINDER = native
+                markers._FAST = native
             log = parse_kernlog(text, keep_per_kind=args.keep)
             found = log.counts.by_kind() if log.counts else {}
             ok = all(found.get(k, 0) == n for k, n in expected.counts.items())

@@ -53,7 +53,7 @@ from xenaudit.parsers.kernscan import (
     _kill_event,
 )
 from xenaudit.parsers.lineprefix import strip_prefix
-from xenaudit.parsers.markers import count_lines, find_hits
+from xenaudit.parsers.markers import count_lines, find_hits, line_counter
 
 __all__ = [
     "DEFAULT_KEEP_PER_KIND",
@@ -241,10 +241,11 @@ def _scan_edges(
 
     line_pos = 0
     line_no = 0  # newlines before line_pos
+    count = line_counter(buf)
     observe = light.observe
     built = light.built
     for index, (start, _which, _pos) in enumerate(starts):
-        line_no += count_lines(buf, line_pos, start)
+        line_no += count(line_pos, start)
         line_pos = start
         banner = light.banner
         try:
@@ -679,6 +680,7 @@ class ChunkScan:
         """Scan the whole lines buf[begin:end]; buf[0] would be at file offset ``base``."""
         scanner = self.scanner
         find = buf.find
+        count = line_counter(buf, end - begin)
         known = self.known_hits
         if known is not None and known[0] is buf:
             hits = known[1]  # found already by the caller over this very buffer
@@ -722,7 +724,7 @@ class ChunkScan:
                     lineno = stop
                     self._stopped = True
                     break
-            skipped = count_lines(buf, pos, start)
+            skipped = count(pos, start)
             if skipped:
                 prev_start = max(pos, buf.rfind(b"\n", pos, start - 1) + 1)
                 scanner.note_prev(buf[prev_start : start - 1])

@@ -14,8 +14,8 @@ interchangeable implementations return the same results:
 * the fallback runs ``bytes.find`` once per marker (CPython's two-way search with
   a skip table), merges the results, and counts with ``bytes.count``.
 
-Small spans always take the fallback: importing the library would cost more than
-it saves. Without the wheel, or when ``XENAUDIT_MARKER_FINDER=bytes.find`` is set
+Until a large span has made the library worth importing, small spans take the
+fallback. Without the wheel, or when ``XENAUDIT_MARKER_FINDER=bytes.find`` is set
 (benchmarks measure both in one run), the fallback is used everywhere; the tests
 check that both give the same results.
 """
@@ -23,6 +23,7 @@ check that both give the same results.
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from xenaudit.parsers.kernpatterns import MARKERS_BYTES
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     Hit = tuple[int, int]
     Finder = Callable[[Any, int, int], list[Hit]]
     Counter = Callable[[Any, int, int], int]
+    Bound = Callable[[int, int], int]
 
 #: Spans shorter than this are searched with the bytes methods.
 SMALL = 1 << 18
@@ -62,7 +64,28 @@ def count_with_bytes(buf: Any, begin: int, end: int) -> int:
     return int(buf.count(b"\n", begin, end))
 
 
-def _stringzilla() -> tuple[Finder, Counter] | None:
+class Backend:
+    """One way of finding markers and counting newlines."""
+
+    __slots__ = ("bind_count", "count", "find", "name")
+
+    def __init__(
+        self, name: str, find: Finder, count: Counter, bind_count: Callable[[Any], Bound]
+    ) -> None:
+        self.name = name
+        self.find = find
+        self.count = count
+        #: ``bind_count(buf)(begin, end)`` counts like ``count(buf, begin, end)``, as a
+        #: C-level partial: loops that count many ranges of one buffer pay no Python frame.
+        self.bind_count = bind_count
+
+
+BYTES = Backend(
+    "bytes.find", find_with_bytes, count_with_bytes, lambda buf: partial(buf.count, b"\n")
+)
+
+
+def _stringzilla() -> Backend | None:
     try:
         import stringzilla
     except Exception:  # not installed, or no build for this platform
@@ -98,47 +121,64 @@ def _stringzilla() -> tuple[Finder, Counter] | None:
     def count_with_stringzilla(buf: Any, begin: int, end: int) -> int:
         return int(count(buf, b"\n", begin, end))
 
-    return find_with_stringzilla, count_with_stringzilla
+    return Backend(
+        "stringzilla",
+        find_with_stringzilla,
+        count_with_stringzilla,
+        lambda buf: partial(count, buf, b"\n"),
+    )
 
 
-_FAST: tuple[Finder, Counter] | None = None
+_FAST: Backend | None = None
 
 
-def _fast() -> tuple[Finder, Counter]:
-    """The fastest finder and counter available here (chosen once per process)."""
+def backend() -> Backend:
+    """The fastest implementation available here (chosen once per process).
+
+    ``XENAUDIT_MARKER_FINDER=bytes.find`` in the environment forces the fallback.
+    """
     global _FAST
     if _FAST is None:
         forced = os.environ.get("XENAUDIT_MARKER_FINDER") == "bytes.find"
-        _FAST = (None if forced else _stringzilla()) or (find_with_bytes, count_with_bytes)
+        _FAST = (None if forced else _stringzilla()) or BYTES
     return _FAST
 
 
 def finder() -> Finder:
     """The fastest marker finder available here."""
-    return _fast()[0]
+    return backend().find
 
 
 def counter() -> Counter:
     """The fastest newline counter available here."""
-    return _fast()[1]
+    return backend().count
 
 
 def finder_name() -> str:
     """ "stringzilla" or "bytes.find": which finder this process uses (for benchmarks)."""
-    return "bytes.find" if finder() is find_with_bytes else "stringzilla"
+    return backend().name
+
+
+def _for(span: int) -> Backend:
+    """The fast backend for a large span or once loaded; else the bytes methods."""
+    if _FAST is not None:
+        return _FAST
+    return BYTES if span < SMALL else backend()
 
 
 def find_hits(buf: Any, begin: int = 0, end: int | None = None) -> list[Hit]:
     """Sorted marker hits in buf[begin:end] (bytes or bytearray)."""
     stop = len(buf) if end is None else end
-    if stop - begin < SMALL:
-        return find_with_bytes(buf, begin, stop)
-    return _fast()[0](buf, begin, stop)
+    return _for(stop - begin).find(buf, begin, stop)
 
 
 def count_lines(buf: Any, begin: int = 0, end: int | None = None) -> int:
     """Newlines in buf[begin:end] (bytes or bytearray)."""
     stop = len(buf) if end is None else end
-    if stop - begin < SMALL:
-        return int(buf.count(b"\n", begin, stop))
-    return _fast()[1](buf, begin, stop)
+    return _for(stop - begin).count(buf, begin, stop)
+
+
+def line_counter(buf: Any, span: int | None = None) -> Bound:
+    """``count(begin, end)``: newlines in buf[begin:end], for loops over many ranges of
+    one buffer; ``span`` is how much of it they will cover (all of it by default)."""
+    return _for(len(buf) if span is None else span).bind_count(buf)
