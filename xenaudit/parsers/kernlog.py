@@ -31,11 +31,10 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from xenaudit.parsers import gfp
 from xenaudit.parsers import kernpatterns as kp
-from xenaudit.parsers.interface import (
+from xenaudit.parsers.kernevents import (
     BalloonMessage,
     EventCounts,
     KernelEvent,
@@ -74,12 +73,24 @@ DEFAULT_KEEP_PER_KIND = 10
 _EDGE_MARGIN = 2
 
 
-@dataclass
 class ScanSummary:
     """Filled in when a streaming scan ends (the iterator is exhausted)."""
 
-    lines_read: int = 0
-    truncated: bool = False
+    __slots__ = ("lines_read", "truncated")
+
+    def __init__(self, lines_read: int = 0, truncated: bool = False) -> None:
+        self.lines_read = lines_read
+        self.truncated = truncated
+
+    def __repr__(self) -> str:
+        return f"ScanSummary(lines_read={self.lines_read}, truncated={self.truncated})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ScanSummary):
+            return NotImplemented
+        return (self.lines_read, self.truncated) == (other.lines_read, other.truncated)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
 
 def parse_kernlog(
@@ -702,6 +713,11 @@ class ChunkScan:
                     self._stopped = True
                     break
             if scanner.busy or lineno < scanner.head_lines:
+                if not regional:  # every line until the report closes, in one call
+                    pos, lineno, events = scanner.feed_busy(buf, pos, end, lineno)
+                    if events:
+                        yield from events
+                    continue
                 nl = find(b"\n", pos, end)
                 lineno += 1
                 done = scanner.feed(lineno, buf[pos:nl])

@@ -8,7 +8,6 @@ lines that passed a cheap substring test (see MARKERS), so they may be thorough.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 #: Substrings that every event header contains. A line without any of them can be
 #: skipped unseen, which is what makes scanning large logs fast; they are as long
@@ -55,18 +54,30 @@ _MODE_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
 class PageAllocHeader:
-    process: str
-    order: int
-    #: The mode as printed ("0x20"), or "" when the line was cut before it.
-    gfp_mask: str
-    #: Names printed in parentheses (only the complete ones when the line was cut),
-    #: or None when the kernel printed none.
-    names: str | None
-    #: False when the line stops early (cut or wrapped): a continuation may complete it.
-    complete: bool
-    nodemask: bool
+    """What a failure's header line says (a record of the scanner's, not a result)."""
+
+    __slots__ = ("complete", "gfp_mask", "names", "nodemask", "order", "process")
+
+    def __init__(
+        self,
+        process: str,
+        order: int,
+        gfp_mask: str,
+        names: str | None,
+        complete: bool,
+        nodemask: bool,
+    ) -> None:
+        self.process = process
+        self.order = order
+        #: The mode as printed ("0x20"), or "" when the line was cut before it.
+        self.gfp_mask = gfp_mask
+        #: Names printed in parentheses (only the complete ones when the line was cut),
+        #: or None when the kernel printed none.
+        self.names = names
+        #: False when the line stops early (cut or wrapped): a continuation may complete it.
+        self.complete = complete
+        self.nodemask = nodemask
 
 
 def parse_page_alloc(text: str) -> PageAllocHeader | None:
@@ -100,15 +111,28 @@ _OOM_RE = re.compile(r"\s*(?P<proc>.*?) ?invoked oom-killer: *(?P<args>.*)$")
 _KV_RE = re.compile(r"(?P<key>\w+)=(?P<value>\(null\)|[^,\s(]*)(?:\((?P<names>[^)]*)\))?")
 
 
-@dataclass(frozen=True, slots=True)
 class OomHeader:
-    process: str
-    gfp_mask: str | None
-    names: str | None
-    order: int | None
-    oom_score_adj: int | None
-    oom_adj: int | None
-    complete: bool
+    """What an "invoked oom-killer" line says."""
+
+    __slots__ = ("complete", "gfp_mask", "names", "oom_adj", "oom_score_adj", "order", "process")
+
+    def __init__(
+        self,
+        process: str,
+        gfp_mask: str | None,
+        names: str | None,
+        order: int | None,
+        oom_score_adj: int | None,
+        oom_adj: int | None,
+        complete: bool,
+    ) -> None:
+        self.process = process
+        self.gfp_mask = gfp_mask
+        self.names = names
+        self.order = order
+        self.oom_score_adj = oom_score_adj
+        self.oom_adj = oom_adj
+        self.complete = complete
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -171,19 +195,48 @@ _KILL_RE = re.compile(
 _FIELD_RE = re.compile(r"(?P<key>[A-Za-z_-]+):\s?(?P<value>-?\d+)(?P<kb>kB)?")
 
 
-@dataclass(frozen=True, slots=True)
 class KillLine:
-    pid: int
-    name: str
-    memcg: bool
-    total_vm_kib: int | None = None
-    anon_rss_kib: int | None = None
-    file_rss_kib: int | None = None
-    shmem_rss_kib: int | None = None
-    uid: int | None = None
-    pgtables_kib: int | None = None
-    oom_score_adj: int | None = None
-    score: int | None = None
+    """What a "Killed process" (or "Kill process ... sacrifice child") line says."""
+
+    __slots__ = (
+        "anon_rss_kib",
+        "file_rss_kib",
+        "memcg",
+        "name",
+        "oom_score_adj",
+        "pgtables_kib",
+        "pid",
+        "score",
+        "shmem_rss_kib",
+        "total_vm_kib",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        pid: int,
+        name: str,
+        memcg: bool,
+        total_vm_kib: int | None = None,
+        anon_rss_kib: int | None = None,
+        file_rss_kib: int | None = None,
+        shmem_rss_kib: int | None = None,
+        uid: int | None = None,
+        pgtables_kib: int | None = None,
+        oom_score_adj: int | None = None,
+        score: int | None = None,
+    ) -> None:
+        self.pid = pid
+        self.name = name
+        self.memcg = memcg
+        self.total_vm_kib = total_vm_kib
+        self.anon_rss_kib = anon_rss_kib
+        self.file_rss_kib = file_rss_kib
+        self.shmem_rss_kib = shmem_rss_kib
+        self.uid = uid
+        self.pgtables_kib = pgtables_kib
+        self.oom_score_adj = oom_score_adj
+        self.score = score
 
 
 def parse_killed(text: str) -> KillLine | None:
@@ -268,14 +321,16 @@ def banner_release(text: str) -> str | None:
     return None if match is None else match["release"]
 
 
-@dataclass(frozen=True, slots=True)
 class DumpLine:
     """The "who was running" line of a report: CPU, PID, task name, kernel release."""
 
-    cpu: int | None
-    pid: int
-    comm: str
-    release: str | None
+    __slots__ = ("comm", "cpu", "pid", "release")
+
+    def __init__(self, cpu: int | None, pid: int, comm: str, release: str | None) -> None:
+        self.cpu = cpu
+        self.pid = pid
+        self.comm = comm
+        self.release = release
 
 
 # "CPU: 1 PID: 0 Comm: swapper/1 Not tainted 4.4.0-21-generic #37-Ubuntu" (3.10+),

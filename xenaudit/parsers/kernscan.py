@@ -25,13 +25,11 @@ are split first.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from xenaudit.parsers import gfp
 from xenaudit.parsers import kernpatterns as kp
-from xenaudit.parsers.interface import (
+from xenaudit.parsers.kernevents import (
     BalloonMessage,
-    GfpFlagsSource,
     KernelEvent,
     LogLine,
     OomInvoked,
@@ -39,6 +37,10 @@ from xenaudit.parsers.interface import (
     PageAllocFailure,
 )
 from xenaudit.parsers.lineprefix import Stripped, looks_like_cut_start, strip_prefix
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
+if TYPE_CHECKING:
+    from xenaudit.parsers.kernevents import GfpFlagsSource
 
 #: Longest line looked at; the rest of a longer line is ignored (logs do contain
 #: megabyte-long garbage lines, and regexes must stay linear).
@@ -89,57 +91,108 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _NO_EVENTS: tuple[KernelEvent, ...] = ()
 
 
-@dataclass
 class _Report:
-    """A page-allocation-failure or OOM report whose context is still being read."""
+    """A page-allocation-failure or OOM report whose context is still being read.
 
-    kind: str  # "page_alloc_failure" or "oom_invoked"
-    line: int
-    timestamp: str | None
-    header: kp.PageAllocHeader | kp.OomHeader
-    suppressed: int = 0
-    context: list[LogLine] = field(default_factory=list)
-    buddy: list[str] = field(default_factory=list)
-    gap: list[LogLine] = field(default_factory=list)
-    span: int = 0
-    release: str | None = None
-    old_dump: bool = False
-    constraint: str | None = None
-    memcg: bool = False
-    #: The header's message text as the kernel printed it (line prefix removed).
-    text: str = ""
-    #: printk caller id or vendor CPU tag of the header line, when printed.
-    caller_key: str | None = None
-    dump: kp.DumpLine | None = None
-    frames: list[tuple[str, bool]] = field(default_factory=list)
-    #: The last "Linux version" seen before the header.
-    banner: str | None = None
-    reconstructed: bool = False
-    #: Lines waited while parked behind a newer report (untagged interleaving).
-    parked_for: int = 0
+    Scanner state, not a result: a plain slotted class (quick to define and to touch).
+    """
+
+    __slots__ = (
+        "banner",
+        "buddy",
+        "caller_key",
+        "constraint",
+        "context",
+        "dump",
+        "frames",
+        "gap",
+        "header",
+        "kind",
+        "line",
+        "memcg",
+        "old_dump",
+        "parked_for",
+        "reconstructed",
+        "release",
+        "span",
+        "suppressed",
+        "text",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        line: int,
+        timestamp: str | None,
+        header: kp.PageAllocHeader | kp.OomHeader,
+        suppressed: int = 0,
+        *,
+        text: str = "",
+        caller_key: str | None = None,
+        banner: str | None = None,
+        reconstructed: bool = False,
+    ) -> None:
+        self.kind = kind  # "page_alloc_failure" or "oom_invoked"
+        self.line = line
+        self.timestamp = timestamp
+        self.header = header
+        self.suppressed = suppressed
+        self.context: list[LogLine] = []
+        self.buddy: list[str] = []
+        self.gap: list[LogLine] = []
+        self.span = 0
+        self.release: str | None = None
+        self.old_dump = False
+        self.constraint: str | None = None
+        self.memcg = False
+        #: The header's message text as the kernel printed it (line prefix removed).
+        self.text = text
+        #: printk caller id or vendor CPU tag of the header line, when printed.
+        self.caller_key = caller_key
+        self.dump: kp.DumpLine | None = None
+        self.frames: list[tuple[str, bool]] = []
+        #: The last "Linux version" seen before the header.
+        self.banner = banner
+        self.reconstructed = reconstructed
+        #: Lines waited while parked behind a newer report (untagged interleaving).
+        self.parked_for = 0
 
 
-@dataclass
 class _Partial:
     """A header line that stopped early; the next, unprefixed line may complete it."""
 
-    line: int
-    stripped: Stripped
-    prev: str | None
+    __slots__ = ("line", "prev", "stripped")
+
+    def __init__(self, line: int, stripped: Stripped, prev: str | None) -> None:
+        self.line = line
+        self.stripped = stripped
+        self.prev = prev
 
 
-@dataclass
 class _Pending:
     """'Kill process N (x) score S or sacrifice child', waiting for its 'Killed process'."""
 
-    line: int
-    timestamp: str | None
-    kill: kp.KillLine
-    waited: int = 0
-    text: str = ""
-    reconstructed: bool = False
-    #: The last line counted in ``waited``.
-    counted_to: int = 0
+    __slots__ = ("counted_to", "kill", "line", "reconstructed", "text", "timestamp", "waited")
+
+    def __init__(
+        self,
+        line: int,
+        timestamp: str | None,
+        kill: kp.KillLine,
+        *,
+        text: str = "",
+        reconstructed: bool = False,
+        counted_to: int = 0,
+    ) -> None:
+        self.line = line
+        self.timestamp = timestamp
+        self.kill = kill
+        self.waited = 0
+        self.text = text
+        self.reconstructed = reconstructed
+        #: The last line counted in ``waited``.
+        self.counted_to = counted_to
 
 
 _CONSTRAINT_RE = re.compile(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
@@ -200,6 +253,39 @@ class Scanner:
     def note_prev(self, raw: str | bytes | bytearray) -> None:
         """Remember a line that was skipped, when it is the one just before a marker line."""
         self._prev = _decode(raw)
+
+    def feed_busy(
+        self, buf: bytes | bytearray, pos: int, end: int, lineno: int
+    ) -> tuple[int, int, list[KernelEvent]]:
+        """Feed the whole lines of buf[pos:end] one by one for as long as each must be
+        fed (a report is open, or in the head lines), as ``feed`` would be called for
+        them. Returns the offset and line count where it stopped, and the events."""
+        events: list[KernelEvent] = []
+        find = buf.find
+        head = self.head_lines
+        process = self._process
+        while pos < end and (
+            self._report is not None
+            or self._partial is not None
+            or self._pending is not None
+            or self._parked
+            or lineno < head
+        ):
+            nl = find(b"\n", pos, end)
+            if nl < 0:
+                nl = end
+            lineno += 1
+            line = _decode(buf[pos:nl])
+            pos = nl + 1
+            self.lines_seen = lineno
+            if lineno > head and not self.busy and not kp.has_marker(line):
+                self._prev = line
+                continue
+            process(lineno, line)
+            self._prev = line
+            if self._out:
+                events += self._release()
+        return pos, lineno, events
 
     def feed(
         self, lineno: int, raw: str | bytes | bytearray
@@ -857,18 +943,21 @@ def _kill_event(
 
 def _decode(raw: str | bytes | bytearray) -> str:
     """Cap the line and drop its terminator; bytes are decoded leniently."""
-    if isinstance(raw, str):
-        if len(raw) > LINE_CAP:
-            raw = raw[:LINE_CAP]
+    if type(raw) is bytes and len(raw) <= LINE_CAP:  # what the block driver passes
+        line = raw.decode("utf-8", "replace")
+    elif isinstance(raw, str):
+        line = raw[:LINE_CAP] if len(raw) > LINE_CAP else raw
     elif len(raw) <= LINE_CAP and not isinstance(raw, memoryview):
-        raw = raw.decode("utf-8", "replace")
+        line = raw.decode("utf-8", "replace")
     else:
-        raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
-    if raw.endswith("\n"):
-        raw = raw[:-1]
-    if raw.endswith("\r"):
-        raw = raw[:-1]
-    return raw
+        line = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
+    last = line[-1:]
+    if last == "\n" or last == "\r":
+        if last == "\n":
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+    return line
 
 
 def _clean(line: str) -> str:

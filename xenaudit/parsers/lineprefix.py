@@ -14,7 +14,11 @@ first one printed is kept: it is the wall clock when there is one.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
@@ -67,22 +71,33 @@ _MONO_TAIL_RE = re.compile(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
 _TAG_TAIL_RE = re.compile(r"kernel: ?")
 
 
-class Stripped(NamedTuple):
-    """A line split into its prefix facts and the kernel message text.
+if TYPE_CHECKING:
+
+    class Stripped(NamedTuple):
+        """A line split into its prefix facts and the kernel message text."""
+
+        timestamp: str | None
+        text: str
+        is_kernel: bool
+        has_prefix: bool
+        caller: str | None = None
+
+else:
+    # The same named tuple, made without importing typing (start-up of small scans).
+    Stripped = namedtuple(
+        "Stripped", ("timestamp", "text", "is_kernel", "has_prefix", "caller"), defaults=(None,)
+    )
+    Stripped.__doc__ = """A line split into its prefix facts and the kernel message text.
+
+    ``timestamp`` as printed; ``text`` the message; ``is_kernel`` False for syslog or
+    journal lines whose tag is not the kernel's (daemons); ``has_prefix`` True when
+    any prefix was recognised (used to spot wrapped continuation lines); ``caller``
+    who printed it, when the prefix says: "C1"/"T123" (printk caller id) or "cpu5"
+    (vendor task prefix), by which lines of interleaved reports group.
 
     A named tuple rather than a frozen dataclass: one is built per line read, and
     tuples are several times cheaper to create.
     """
-
-    timestamp: str | None
-    text: str
-    #: False for syslog/journal lines whose tag is not the kernel's (daemons).
-    is_kernel: bool
-    #: True when any prefix was recognised (used to spot wrapped continuation lines).
-    has_prefix: bool
-    #: Who printed it, when the prefix says: "C1"/"T123" (printk caller id) or
-    #: "cpu5" (vendor task prefix). Lines of interleaved reports group by it.
-    caller: str | None = None
 
 
 # The two shapes nearly every line has (raw dmesg, and rsyslog's kern.log with the
@@ -105,12 +120,16 @@ def strip_prefix(line: str) -> Stripped:
     if first == "[":
         fast = _FAST_DMESG_RE.match(line)
         if fast is not None:
-            return Stripped(fast.group(1), line[fast.end() :], True, True)
+            return _new(Stripped, (fast.group(1), line[fast.end() :], True, True, None))
     elif first in _MONTH_INITIALS:
         fast = _FAST_SYSLOG_RE.match(line)
         if fast is not None:
-            return Stripped(fast.group(1), line[fast.end() :], True, True)
+            return _new(Stripped, (fast.group(1), line[fast.end() :], True, True, None))
     return _strip_full(line)
+
+
+#: Builds a Stripped from a complete tuple without the generated __new__'s call.
+_new = tuple.__new__
 
 
 _MONTH_INITIALS = frozenset("JFMASOND")
