@@ -23,9 +23,24 @@ def read_blocks(stream: Any, size: int) -> Iterator[bytes | bytearray]:
     if readinto is None:
         yield from iter(lambda: stream.read(size), b"")
         return
-    buffer = bytearray(size)
+    buffer = bytearray(_buffer_size(stream, size))
     while True:
         n = readinto(buffer)
         if not n:
             return
         yield buffer if n == size else buffer[:n]
+
+
+def _buffer_size(stream: Any, size: int) -> int:
+    """``size``, or less for a smaller regular file: a small log should not pay for
+    zeroing megabytes it never fills (a file that grows meanwhile takes more reads)."""
+    import os
+    import stat
+
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return size
+    if not stat.S_ISREG(info.st_mode):
+        return size
+    return max(1 << 16, min(size, info.st_size + 1))

@@ -18,8 +18,37 @@ else:
     GfpFlagsSource = str
 
 
-@dataclass(frozen=True)
-class LogLine:
+class _Record:
+    """repr, == and hash of a dataclass, written once for all the types below.
+
+    ``@dataclass`` would generate and compile these three methods for every class
+    (about a millisecond each at import, which ``xenaudit logscan`` on a small file
+    would pay on every start); these behave the same: the repr lists every field,
+    equality compares the fields of two instances of the same class, and the hash
+    is that of the field values (the classes are frozen).
+    """
+
+    __slots__ = ()
+    __dataclass_fields__: dict[str, object]
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__dataclass_fields__)
+        return f"{type(self).__qualname__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class LogLine(_Record):
     """One kernel-log line with its prefix stripped, keeping where it came from."""
 
     line: int
@@ -27,8 +56,8 @@ class LogLine:
     text: str
 
 
-@dataclass(frozen=True)
-class PageAllocFailure:
+@dataclass(frozen=True, repr=False, eq=False)
+class PageAllocFailure(_Record):
     kind = "page_alloc_failure"
     line: int
     timestamp: str | None
@@ -105,8 +134,8 @@ class PageAllocFailure:
         return self.gfp_flags_source == "decoded" and bool(self.gfp_mask)
 
 
-@dataclass(frozen=True)
-class OomInvoked:
+@dataclass(frozen=True, repr=False, eq=False)
+class OomInvoked(_Record):
     kind = "oom_invoked"
     line: int
     timestamp: str | None
@@ -141,8 +170,8 @@ class OomInvoked:
     reconstructed: bool = False
 
 
-@dataclass(frozen=True)
-class OomKill:
+@dataclass(frozen=True, repr=False, eq=False)
+class OomKill(_Record):
     kind = "oom_kill"
     line: int
     timestamp: str | None
@@ -166,8 +195,8 @@ class OomKill:
     reconstructed: bool = False
 
 
-@dataclass(frozen=True)
-class BalloonMessage:
+@dataclass(frozen=True, repr=False, eq=False)
+class BalloonMessage(_Record):
     kind = "balloon"
     line: int
     timestamp: str | None
@@ -179,8 +208,8 @@ class BalloonMessage:
 KernelEvent = PageAllocFailure | OomInvoked | OomKill | BalloonMessage
 
 
-@dataclass(frozen=True)
-class EventCounts:
+@dataclass(frozen=True, repr=False, eq=False)
+class EventCounts(_Record):
     """Exact numbers of events in a log, whatever was kept of the events themselves.
 
     A hostile or storming guest can print millions of reports; only the first
@@ -219,8 +248,8 @@ class EventCounts:
         }
 
 
-@dataclass(frozen=True)
-class KernelLog:
+@dataclass(frozen=True, repr=False, eq=False)
+class KernelLog(_Record):
     #: The events kept, in log order: all of them, or when ``keep_per_kind`` is set
     #: the first and the last ``keep_per_kind`` of each kind.
     events: tuple[KernelEvent, ...]

@@ -28,7 +28,6 @@ Parsing a log never raises: whatever cannot be understood is skipped.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 
@@ -51,6 +50,7 @@ from xenaudit.parsers.kernscan import (
     _glue_at,
     _kill_event,
 )
+from xenaudit.parsers.lazyre import lazy
 from xenaudit.parsers.lineprefix import strip_prefix
 from xenaudit.parsers.markers import count_lines, find_hits, line_counter
 
@@ -539,7 +539,7 @@ class _LightCounter:
         n["opportunistic"] += opportunistic
 
 
-_DUMP_RELEASE_RE = re.compile(
+_DUMP_RELEASE_RE = lazy(
     rb"(?:CPU: \d+ +PID: \d+ +Comm: |Pid: \d+, comm: )[^\n]*?"
     rb"(?:Not tainted|Tainted:[A-Z -]*?)\s+(\d+\.\d+[\w.+~-]*)"
 )

@@ -24,8 +24,6 @@ are split first.
 
 from __future__ import annotations
 
-import re
-
 from xenaudit.parsers import gfp
 from xenaudit.parsers import kernpatterns as kp
 from xenaudit.parsers.kernevents import (
@@ -36,6 +34,7 @@ from xenaudit.parsers.kernevents import (
     OomKill,
     PageAllocFailure,
 )
+from xenaudit.parsers.lazyre import lazy
 from xenaudit.parsers.lineprefix import Stripped, looks_like_cut_start, strip_prefix
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
@@ -64,7 +63,7 @@ TRACE_CAP = 64
 
 # A second message glued into a line: a dmesg stamp, or an OOM message right
 # after a non-blank character ("(trashapplet)Out of memory: kill process ...").
-_GLUE_RE = re.compile(r"\[\s*\d+\.\d{6}s?\]|<[0-7]>\[|Out of memory: |Killed process \d")
+_GLUE_RE = lazy(r"\[\s*\d+\.\d{6}s?\]|<[0-7]>\[|Out of memory: |Killed process \d")
 
 
 def _glue_at(text: str) -> int:
@@ -87,7 +86,7 @@ def _glue_at(text: str) -> int:
         start = at + 1  # "Out of memory: Killed process": one message
 
 
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_ANSI_RE = lazy(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _NO_EVENTS: tuple[KernelEvent, ...] = ()
 
 
@@ -195,7 +194,7 @@ class _Pending:
         self.counted_to = counted_to
 
 
-_CONSTRAINT_RE = re.compile(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
+_CONSTRAINT_RE = lazy(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
 
 
 class Scanner:

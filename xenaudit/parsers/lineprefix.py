@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
+from xenaudit.parsers.lazyre import lazy
+
 TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
 if TYPE_CHECKING:
     from typing import NamedTuple
@@ -60,15 +62,15 @@ _FILE = (
     r"(?:[\w.+~-]*/[\w./+~-]*|[\w.+~-]*(?:log|messages)[\w.+~-]*):"
     rf"(?=<\d|{_MONTH} [ \d]\d |\d{{4}}-\d\d-\d\d[T ])"
 )
-_PREFIX_RE = re.compile(
+_PREFIX_RE = lazy(
     rf"(?:{_FILE})?"
     rf"(?:<(?P<prio0>\d{{1,3}})>)?(?:{_RFC5424}|{_WALL}|{_BARE})?(?:<(?P<prio1>\d{{1,3}})>)?"
     rf"(?:{_FACILITY})?(?:<(?P<prio2>\d{{1,3}})>)?(?:{_STAMP})?(?:{_CALLER})?"
 )
 
 # journalctl -o short-monotonic: "[ 1234.567890] host kernel: text".
-_MONO_TAIL_RE = re.compile(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
-_TAG_TAIL_RE = re.compile(r"kernel: ?")
+_MONO_TAIL_RE = lazy(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
+_TAG_TAIL_RE = lazy(r"kernel: ?")
 
 
 if TYPE_CHECKING:
@@ -106,8 +108,8 @@ else:
 # might need the full pattern (a caller tag, a priority, a journal tail) falls
 # through to it.
 _NOT_MORE = r"(?!\[\s*[CT]\d+\]|\[pid:|<\d|\[\s*\d+\.\d+s?\]|\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )"
-_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)")
-_FAST_SYSLOG_RE = re.compile(
+_FAST_DMESG_RE = lazy(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)")
+_FAST_SYSLOG_RE = lazy(
     f"({_SYSLOG_DATE})"
     + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+"
     + _NOT_MORE
@@ -160,7 +162,7 @@ def _strip_full(line: str) -> Stripped:
     return Stripped(wall or human or uptime, text, is_kernel, True, caller)
 
 
-_CUT_START_RE = re.compile(
+_CUT_START_RE = lazy(
     r"""
     [\d.]*\d\]\s                              # "...567890] text": inside a dmesg stamp
   | [a-z]{1,2}\ [ \d]\d\ \d\d:\d\d:\d\d\ \S+\ \S+:   # "ov 25 10:00:00 host kernel:"
