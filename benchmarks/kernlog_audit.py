@@ -1,7 +1,10 @@
 """Kernel-log parsing in the audit path vs ``grep -c``, and a night's CPU vs SSH handshakes.
 
     python benchmarks/kernlog_audit.py [--size-mib 8] [--repeat 7] [--guests 200]
-        [--no-ssh]
+        [--no-ssh] [--repo DIR]
+
+``--repo DIR`` times the parser of another checkout (before/after figures on the
+same machine and the same logs).
 
 In one run, on logs of the per-guest cap (8 MiB by default) written by
 benchmarks/kernlog_gen.py, one ordinary (a report every few thousand lines) and
@@ -40,6 +43,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
+if "--repo" in sys.argv[:-1]:  # before xenaudit is imported
+    sys.path.insert(0, sys.argv[sys.argv.index("--repo") + 1])
 
 from kernlog_gen import generate  # noqa: E402
 
@@ -67,6 +72,21 @@ def _parse_time(text: str, repeat: int, keep: int) -> tuple[float, float]:
         wall = min(wall, time.perf_counter() - start)
         cpu = min(cpu, time.process_time() - start_cpu)
     return wall, cpu
+
+
+def _fallback_time(text: str, repeat: int, keep: int) -> tuple[float, float]:
+    """As _parse_time, with the marker finder forced to the bytes.find fallback."""
+    if hasattr(markers, "BYTES"):
+        native, markers._FAST = markers.backend(), markers.BYTES
+        try:
+            return _parse_time(text, repeat, keep)
+        finally:
+            markers._FAST = native
+    native, markers._FINDER = markers.finder(), markers.find_with_bytes  # older checkouts
+    try:
+        return _parse_time(text, repeat, keep)
+    finally:
+        markers._FINDER = native
 
 
 def _ssh_cpu(count: int, log_text: str) -> tuple[float, float] | None:
@@ -146,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP_PER_KIND)
     parser.add_argument("--handshakes", type=int, default=15)
     parser.add_argument("--no-ssh", action="store_true")
+    parser.add_argument("--repo", help="checkout whose parser is timed (default: this one)")
     args = parser.parse_args(argv)
     if shutil.which("grep") is None:
         print("grep not found", file=sys.stderr)
@@ -171,12 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             text = path.read_text(encoding="utf-8", errors="replace")
             grep = _grep_time(path, args.repeat, work / "grep.out")
             wall, cpu = _parse_time(text, args.repeat, args.keep)
-            native = markers.backend()
-            markers._FAST = markers.BYTES
-            try:
-                fallback, _ = _parse_time(text, args.repeat, args.keep)
-            finally:
-                markers._FAST = native
+            fallback, _ = _fallback_time(text, args.repeat, args.keep)
             log = parse_kernlog(text, keep_per_kind=args.keep)
             found = log.counts.by_kind() if log.counts else {}
             ok = all(found.get(k, 0) == n for k, n in expected.counts.items())

@@ -1,6 +1,6 @@
 """Benchmark ``xenaudit logscan --json`` against ``grep -c`` on a large kern.log.
 
-    python benchmarks/logscan.py [--size-mb 200] [--repeat 3] [--keep DIR]
+    python benchmarks/logscan.py [--size-mb 200] [--repeat 3] [--keep DIR] [--repo DIR]
 
 Builds a realistic log (benchmarks/kernlog_gen.py) in a temporary directory,
 warms the page cache, then times, in the same run and on the same file:
@@ -76,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=float, default=200.0, help="log size (default 200)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool; best is kept")
     parser.add_argument("--keep", type=Path, help="write the log here and keep it")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=REPO,
+        help="time the xenaudit of this checkout (e.g. an older one, for before/after "
+        "figures on the same machine and file); default: this one",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="xenaudit-bench-"))
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 pass
 
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.repo), env.get("PYTHONPATH")]))
         env.setdefault("LC_ALL", "C")
 
         module = [sys.executable, "-m", "xenaudit.logscan"]
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.devnull,
             )
         )
-        installed = _installed_cli()
+        installed = _installed_cli() if args.repo == REPO else None
         if installed is not None:
             # Same scan, plus the start-up of the whole CLI (every subcommand's imports).
             cli = [installed, "logscan", "--json", str(target)]
