@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 from tests.test_parsers_fuzz import PIECES, REAL, mixture
 from xenaudit.parsers import gfp, markers
-from xenaudit.parsers.kernlog import EventKeeper, parse_kernlog
+from xenaudit.parsers.kernlog import (
+    EventKeeper,
+    ScanSummary,
+    iter_kernlog_chunks,
+    iter_kernlog_events,
+    parse_kernlog,
+)
 from xenaudit.parsers.kernpatterns import MARKERS_BYTES
 from xenaudit.parsers.lineprefix import _strip_full, strip_prefix
 
@@ -118,6 +124,23 @@ def test_capped_parse_counts_exactly_and_keeps_the_edges(
     for event in full.events:
         keeper.add(event)
     assert [(e.kind, e.line) for e in capped.events] == [(e.kind, e.line) for e in keeper.events()]
+
+
+@FUZZ
+@given(st.one_of(mixture, real_storm.map("\n".join), storm.map("\n".join)))
+def test_the_block_driver_matches_the_line_by_line_scanner(text: str) -> None:
+    """The block driver feeds report lines through the scanner's plain-line shortcut;
+    fed one by one, every line takes the general path. Same events, same summary."""
+    raw = text.encode("utf-8", "surrogatepass")
+    lines = raw.split(b"\n")
+    by_line, by_block = ScanSummary(), ScanSummary()
+    expected = tuple(
+        iter_kernlog_events(
+            [line + b"\n" for line in lines[:-1]] + [lines[-1]], summary=by_line
+        )
+    )
+    assert tuple(iter_kernlog_chunks([raw], summary=by_block)) == expected
+    assert by_block == by_line
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,10 @@ if TYPE_CHECKING:
     from xenaudit.parsers.kernevents import KernelEvent
     from xenaudit.parsers.kernlog import ScanSummary
 
-#: Read size. Large blocks keep per-block overhead negligible next to the scan.
-CHUNK_SIZE = 16 << 20
+#: Read size: large enough that per-block overhead is negligible next to the scan,
+#: small enough that the block is still in the CPU cache when its newlines are counted
+#: after the marker search (measured: 1 MiB blocks scan faster than 16 MiB ones).
+CHUNK_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 

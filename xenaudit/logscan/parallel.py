@@ -25,7 +25,7 @@ from xenaudit.parsers.lineprefix import strip_prefix
 
 #: Bytes read before a region so that the scanner's state has settled by its start.
 WARMUP = 4 << 20
-BLOCK = 8 << 20
+BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,35 @@ class Scanner:
             line = _decode(buf[pos:nl])
             pos = nl + 1
             self.lines_seen = lineno
-            if lineno > head and not self.busy and not kp.has_marker(line):
+            report = self._report
+            if (
+                report is not None
+                and lineno > 2
+                and not self._parked
+                and self._partial is None
+                and self._pending is None
+                and "\x00" not in line
+                and "\x1b" not in line
+                and "\r" not in line
+            ):
+                # The common case inside a report: one untagged report open and a plain
+                # line. What _process would do, without its general steps: a line that
+                # needs any of them (a tag, a glued message, a header) goes there.
+                stripped = strip_prefix(line)
+                text = stripped.text
+                if (
+                    stripped.is_kernel
+                    and stripped.caller is None
+                    and not (len(text) > 8 and _glue_at(text))
+                    and "Linux version " not in text
+                    and not kp.has_marker(text)
+                ):
+                    self._add_line(report, lineno, stripped.timestamp, text)
+                    self._prev = line
+                    if self._out:
+                        events += self._release()
+                    continue
+            elif lineno > head and not self.busy and not kp.has_marker(line):
                 self._prev = line
                 continue
             process(lineno, line)
@@ -515,23 +543,25 @@ class Scanner:
             report = self._route(stripped)
         else:
             report = self._report  # the common case: one report, untagged lines
-        if report is None:
-            return
+        if report is not None:
+            self._add_line(report, lineno, stripped.timestamp, text)
+
+    def _add_line(self, report: _Report, lineno: int, timestamp: str | None, text: str) -> None:
+        """A line (not a header) that belongs to ``report``: context, facts, or a gap."""
         report.span += 1
         if not text.strip():
             return
-        entry = LogLine(lineno, stripped.timestamp, text.rstrip())
         if kp.is_continuation(text):
             if report.gap:
                 self._add_context(report, report.gap)
                 report.gap = []
             if len(report.context) < CONTEXT_CAP:
-                report.context.append(entry)
-            if "*" in text and kp.is_buddy_line(entry.text):
-                report.buddy.append(entry.text.strip())
+                report.context.append(LogLine(lineno, timestamp, text.rstrip()))
+            if "*" in text and kp.is_buddy_line(text):
+                report.buddy.append(text.strip())
             self._note_facts(report, text)
         else:
-            report.gap.append(entry)
+            report.gap.append(LogLine(lineno, timestamp, text.rstrip()))
             if len(report.gap) > GAP_TOLERANCE:
                 report.gap = []
                 self._close_one(report)
