@@ -274,7 +274,12 @@ class Scanner:
             if nl < 0:
                 nl = end
             lineno += 1
-            line = _decode(buf[pos:nl])
+            if nl - pos <= LINE_CAP:  # what _decode does, for a line without its "\n"
+                line = buf[pos:nl].decode("utf-8", "replace")
+                if line[-1:] == "\r":
+                    line = line[:-1]
+            else:
+                line = _decode(buf[pos:nl])
             pos = nl + 1
             self.lines_seen = lineno
             report = self._report
@@ -972,7 +977,8 @@ def _kill_event(
 
 def _decode(raw: str | bytes | bytearray) -> str:
     """Cap the line and drop its terminator; bytes are decoded leniently."""
-    if type(raw) is bytes and len(raw) <= LINE_CAP:  # what the block driver passes
+    kind = type(raw)
+    if (kind is bytes or kind is bytearray) and len(raw) <= LINE_CAP:  # from the block driver
         line = raw.decode("utf-8", "replace")
     elif isinstance(raw, str):
         line = raw[:LINE_CAP] if len(raw) > LINE_CAP else raw
