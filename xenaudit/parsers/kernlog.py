@@ -713,7 +713,9 @@ class ChunkScan:
                     self._stopped = True
                     break
             if scanner.busy or lineno < scanner.head_lines:
-                if not regional:  # every line until the report closes, in one call
+                if not regional or (self.line_at_emit is not None and self.stop_at is None):
+                    # Every line until the report closes, in one call (nothing left to
+                    # mark: the region's start is behind and it has no end).
                     pos, lineno, events = scanner.feed_busy(buf, pos, end, lineno)
                     if events:
                         yield from events
