@@ -14,7 +14,9 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _DEFAULT_FILE_MODE = 0o666
 
@@ -86,3 +88,30 @@ def atomic_write_text(
 ) -> None:
     """Text flavour of `atomic_write_bytes`; newlines are written exactly as given."""
     atomic_write_bytes(path, text.encode(encoding), mode)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary file object whose content replaces `path` only when the block ends cleanly.
+
+    For outputs written piece by piece (a fleet report streamed from many
+    inputs) that should not be held in memory whole; same guarantees as
+    `atomic_write_bytes`.
+    """
+    path = Path(path)
+    directory = path.parent
+    final_mode = _target_mode(path, mode)
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fchmod(handle.fileno(), final_mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(directory)
