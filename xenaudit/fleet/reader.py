@@ -104,8 +104,8 @@ def _text(value: Any, where: str, *, optional: bool = False, empty: bool = True)
 
 def _name(value: Any, where: str) -> str:
     text: str = _text(value, where, empty=False)
-    if len(text) > MAX_NAME_CHARS or "\0" in text:
-        raise _Bad(f"{where} is longer than {MAX_NAME_CHARS} characters or contains NUL")
+    if len(text) > MAX_NAME_CHARS:
+        raise _Bad(f"{where} is longer than {MAX_NAME_CHARS} characters")
     return text
 
 
