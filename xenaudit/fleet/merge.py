@@ -201,7 +201,7 @@ class Merger:
         summaries: list[Dom0Summary] = []
         folders: dict[int, str] = {}
         for index in winners:
-            digest = digests[index]
+            digest = digests.pop(index)
             folder = safe_name("+".join(digest.hosts), taken)
             problems = self.copy(index, digest, folder)
             if problems is None:

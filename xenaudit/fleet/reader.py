@@ -287,9 +287,16 @@ def read_report_bytes(folder: Path) -> bytes:
     finally:
         os.close(dir_fd)
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
             raise InputError(source, REPORT_JSON, "is not a regular file")
-        data = handle.read(MAX_REPORT_BYTES + 1)
+        # Sized from the file, not the cap: read(cap) would allocate the whole cap.
+        data = handle.read(min(info.st_size, MAX_REPORT_BYTES) + 1)
+        while len(data) <= MAX_REPORT_BYTES:
+            more = handle.read(1 << 20)
+            if not more:
+                break
+            data += more
     if len(data) > MAX_REPORT_BYTES:
         raise InputError(source, REPORT_JSON, f"larger than {MAX_REPORT_BYTES} bytes")
     return data
