@@ -237,7 +237,12 @@ def test_nothing_runs_live_for_a_skipped_cfg_or_without_live(
     make_report(tmp_path / "report", root, [Guest("web", zabbix, 768, 1024)])
     assert run_apply(tmp_path / "report", "--root", root, "--yes") == 0
     assert xl.calls() == []
-    # Applied once already: now stale, and --live must not act on a stale entry.
+    # Applied once already: nothing more to do, and --live does not act on it afterwards.
+    assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live") == 0
+    assert xl.calls() == []
+    # Changed by hand since: stale, and --live must not act on a stale entry.
+    cfg = root / "etc" / "xen" / "web.cfg"
+    cfg.write_bytes(cfg.read_bytes() + b"# edited\n")
     assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live") == 1
     assert xl.calls() == []
 

@@ -129,8 +129,8 @@ def test_stale_cfg_is_skipped_and_the_exit_is_non_zero(
     assert parse((root / "etc/xen/fresh.cfg").read_bytes(), "f").memory_mib == 768
 
 
-def test_second_apply_of_the_same_report_finds_it_stale(
-    scratch: tuple[Path, Path], corpus: Path
+def test_second_apply_of_the_same_report_changes_nothing(
+    scratch: tuple[Path, Path], corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, report = scratch
     guest = Guest("web", (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes(), 768, 768)
@@ -138,9 +138,16 @@ def test_second_apply_of_the_same_report_finds_it_stale(
     assert run_apply(report, "--root", root, "--yes") == 0
     applied = (root / "etc/xen/web.cfg").read_bytes()
 
-    assert run_apply(report, "--root", root, "--yes") == 1
+    # The action log shows this report wrote exactly these bytes: done, not stale.
+    assert run_apply(report, "--root", root, "--yes") == 0
+    assert "already applied from this report" in capsys.readouterr().out
     assert (root / "etc/xen/web.cfg").read_bytes() == applied
     assert len(list((root / "etc/xen").glob("web.cfg.xenaudit-*.bak"))) == 1
+
+    # Edited since: now it is stale.
+    (root / "etc/xen/web.cfg").write_bytes(applied + b"# edited\n")
+    assert run_apply(report, "--root", root, "--yes") == 1
+    assert "stale patch" in capsys.readouterr().out
 
 
 def test_action_log_records_who_what_and_both_hashes(

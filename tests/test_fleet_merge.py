@@ -89,7 +89,9 @@ def test_three_dom0s_merge_into_one_fleet(
     assert rows[0]["change"].startswith("memory 512 → ")
 
 
-def test_patches_still_apply_from_the_fleet_copy(tmp_path: Path) -> None:
+def test_patches_still_apply_from_the_fleet_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The demo audit's folder, merged, then applied from FLEET_DIR/HOST to a staged /etc/xen."""
     from xenaudit.demo import FLEET_DIR as DEMO
 
@@ -111,6 +113,13 @@ def test_patches_still_apply_from_the_fleet_copy(tmp_path: Path) -> None:
             shutil.copyfile(Path(DEMO) / "_cfg" / entry["file"], target)
     assert run_apply(out / "xen-demo", "--root", root, "--yes") == 0
     patched = {r["domain"] for r in doc["actions"] if r["patch"]}
+    applied = {p: p.read_bytes() for p in root.rglob("*.cfg")}
+    # Applying the same reviewed folder again changes nothing and is not an error.
+    capsys.readouterr()
+    assert run_apply(out / "xen-demo", "--root", root, "--yes") == 0
+    again = capsys.readouterr().out
+    assert again.count("already applied from this report") == len(patched)
+    assert {p: p.read_bytes() for p in root.rglob("*.cfg")} == applied
     report_doc = json.loads((out / "xen-demo" / "report.json").read_text())
     for domain in report_doc["domains"]:
         if domain["name"] in patched:

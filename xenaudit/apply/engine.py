@@ -114,6 +114,10 @@ def _logical_sibling(logical: str, name: str) -> str:
     return f"{logical.rsplit('/', 1)[0]}/{name}"
 
 
+class _AppliedBefore(Exception):
+    """The cfg holds exactly what an earlier apply of the same report wrote."""
+
+
 @dataclass(frozen=True)
 class _Prepared:
     change: ProposedChange
@@ -165,6 +169,8 @@ class Applier(_Run):
         super().__init__(report, options, confirm, out, clock)
         self._live_factory = live_factory
         self._changers: dict[str, LiveChanger | None] = {}
+        #: (host, domain, cfg sha256) this report's earlier applies left behind.
+        self._done_before: set[tuple[str, str, str]] = set()
 
     def run(self) -> RunSummary:
         cfg_dirs = normalise_cfg_dirs(self.options.cfg_dirs)
@@ -176,6 +182,7 @@ class Applier(_Run):
         guard = contextlib.nullcontext() if self.options.dry_run else log.locked()
         try:
             with guard:
+                self._done_before = self._applied_before(log)
                 for change in selected:
                     self.outcomes.append(self._one(change, cfg_dirs, log))
         finally:
@@ -184,6 +191,24 @@ class Applier(_Run):
                 if close is not None:
                     close()
         return RunSummary(tuple(self.outcomes), self.report.problems)
+
+    def _applied_before(self, log: ActionLog) -> set[tuple[str, str, str]]:
+        """What applying this same report already wrote, so running it again changes nothing."""
+        done = set()
+        for record in log.read().records:
+            if (
+                record.get("event") == "apply"
+                and record.get("result") == "applied"
+                and record.get("report_sha256") == self.report.sha256
+            ):
+                done.add(
+                    (
+                        str(record.get("host")),
+                        str(record.get("domain")),
+                        str(record.get("new_sha256")),
+                    )
+                )
+        return done
 
     # -- one domain ------------------------------------------------------------
 
@@ -194,6 +219,9 @@ class Applier(_Run):
         self.say(f"== {label}: {printable(change.cfg_path)}")
         try:
             prepared = self._prepare(change, cfg_dirs)
+        except _AppliedBefore:
+            self.say("   already applied from this report; nothing to do")
+            return DomainOutcome(change.domain, change.host, "unchanged", "already applied")
         except ApplyError as exc:
             self.say(f"   SKIPPED: {printable(str(exc))}")
             return DomainOutcome(change.domain, change.host, "skipped", str(exc))
@@ -261,6 +289,11 @@ class Applier(_Run):
                 change.label, location.logical, "the file was replaced while checking it"
             )
         current = sha256(old)
+        if (
+            current != change.cfg_sha256
+            and (change.host, change.domain, current) in self._done_before
+        ):
+            raise _AppliedBefore()
         if current != change.cfg_sha256:
             raise ApplyError(
                 change.label,
