@@ -111,8 +111,12 @@ def ansible_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnsibleF
                 "xenaudit_pip_args": ["--find-links", str(dependencies)],
                 "xenaudit_timer": True,
             },
-            {"xenaudit_fleet_root": str(fleet_root)},
+            {
+                "xenaudit_fleet_root": str(fleet_root),
+                "xenaudit_fleet_textfile_dir": str(work / "textfile"),
+            },
         )
+        (work / "textfile").mkdir()
         home = work / "ansible-home"
         first = run_playbook("audit.yml", inventory, home)
         yield AnsibleFleet(dom0s, inventory, home, fleet_root, first)
@@ -165,6 +169,10 @@ def test_audit_playbook_installs_audits_fetches_and_merges(ansible_fleet: Ansibl
         "dom0-d": None,
     }
     assert all(record[h]["audit_seconds"] > 0 for h in ("dom0-a", "dom0-b", "dom0-c"))
+    # The fleet's metrics went to the controller's node_exporter folder.
+    published = fleet.parent.parent / "textfile" / "xenaudit-fleet.prom"
+    assert published.read_bytes() == (fleet / "fleet.prom").read_bytes()
+    assert 'xenaudit_fleet_dom0_missing{dom0="dom0-d"} 1' in published.read_text()
     # The fetched copies were merged and removed; only the fleet runs remain.
     assert sorted(p.name for p in ansible_fleet.fleet_root.iterdir()) == [fleet.name, "latest"]
 

@@ -16,6 +16,7 @@ import pytest
 from tests import report_fixtures as rf
 from tests.fleet_fixtures import Dom0Folders, edit_report, recent, write_report
 from tests.test_apply_support import run_apply
+from tests.test_formats_prometheus import parse_exposition
 from xenaudit.cli import main
 from xenaudit.fleet.copy import CopyLimits, copy_report_folder
 from xenaudit.fleet.json import fleet_schema
@@ -165,7 +166,13 @@ def test_bad_inputs_are_named_and_the_rest_is_merged(
     assert list(reasons) == [p.name for p in inputs if p.name in reasons]  # input order
     assert fleet.incomplete and doc["incomplete"] is True
     # None of the left-out folders was copied.
-    assert sorted(p.name for p in out.iterdir()) == ["dom0-a", "dom0-b", "fleet.html", "fleet.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "dom0-a",
+        "dom0-b",
+        "fleet.html",
+        "fleet.json",
+        "fleet.prom",
+    ]
 
     code = merge(*inputs, "-o", tmp_path / "fleet2")
     assert code == 3
@@ -302,7 +309,8 @@ def test_hostile_host_names_make_safe_folder_names(dom0s: Dom0Folders, tmp_path:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", folder) and len(folder) <= 70
         assert (out / folder / "report.json").is_file()
     assert "fleet.json" not in folders
-    assert sorted(p.name for p in out.iterdir()) == sorted([*folders, "fleet.html", "fleet.json"])
+    outputs = ["fleet.html", "fleet.json", "fleet.prom"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*folders, *outputs])
     assert json.loads((out / "fleet.json").read_text())["schema_version"] == 1
 
 
@@ -333,3 +341,34 @@ def test_change_text_names_both_sizes() -> None:
     assert change_text(rec, {"memory_mib": 1024, "maxmem_mib": 2048}) == "maxmem 2048 → 1024 MiB"
     rec = {"memory_mib": 640, "maxmem_mib": 1024, "change": "decrease"}
     assert change_text(rec, {"memory_mib": 1024, "maxmem_mib": 1024}) == "memory 1024 → 640 MiB"
+
+
+def test_fleet_prom_carries_the_alerting_signals(
+    dom0s: Dom0Folders, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xenaudit.fleet.prometheus import main as prom_main
+
+    fresh = dom0s.make("a", "dom0-a")
+    stale = dom0s.make("b", 'dom0-"b"\nx', generated_at=recent(50))
+    out = tmp_path / "fleet"
+    assert merge(fresh, stale, "-o", out, "--expect", "dom0-gone") == 3
+    text = (out / "fleet.prom").read_text()
+    series, types = parse_exposition(text)
+    assert set(types.values()) == {"gauge"}
+    doc = fleet_json(out)
+    folder = {d["hosts"][0]: d["folder"] for d in doc["dom0s"]}
+    a, b = folder["dom0-a"], folder['dom0-"b"\nx']
+    assert series[("xenaudit_audit_success", (("dom0", a),))] == 1
+    assert series[("xenaudit_fleet_dom0_stale", (("dom0", b),))] == 1
+    assert series[("xenaudit_fleet_dom0_missing", (("dom0", "dom0-gone"),))] == 1
+    entry = next(d for d in doc["dom0s"] if d["folder"] == a)
+    generated = datetime.fromisoformat(entry["generated_at"]).timestamp()
+    assert series[("xenaudit_audit_timestamp_seconds", (("dom0", a),))] == int(generated)
+    assert series[("xenaudit_fleet_domains", (("dom0", a), ("severity", "critical")))] == 1
+    # Same names as each Dom0's xenaudit.prom, so the same rules fire.
+    assert series[("xenaudit_host_plan_shortfall_bytes", (("host", 'dom0-"b"\nx'),))] == 0
+    assert series[("xenaudit_domain_severity", (("host", "dom0-a"), ("domain", "guest00004")))] == 3
+    # fleet.json alone gives the same file.
+    capsys.readouterr()
+    assert prom_main([str(out / "fleet.json")]) == 0
+    assert capsys.readouterr().out == text

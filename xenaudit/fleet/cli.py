@@ -23,7 +23,8 @@ Join the report folders of many Dom0s (each written by `xenaudit audit`) into
 FLEET_DIR: fleet.html lists the fleet's actions tonight, most severe first
 across every Dom0, then per-Dom0 totals, then the Dom0s whose report is
 missing, stale or incomplete; fleet.json holds the same for machines
-(xenaudit/schemas/fleet.schema.json). Each Dom0's folder is copied to
+(xenaudit/schemas/fleet.schema.json) and fleet.prom as Prometheus metrics.
+Each Dom0's folder is copied to
 FLEET_DIR/HOST/, where its report and patches keep working (`xenaudit apply
 FLEET_DIR/HOST` on that Dom0). Folders are read as untrusted data: symlinks
 inside them are not followed and sizes are capped.

@@ -1,4 +1,4 @@
-"""The merge's outputs, written in order: fleet.json first, the page last."""
+"""The merge's outputs, written in order: fleet.json first, fleet.prom, the page last."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 from xenaudit.fleet.html import FleetHtml
 from xenaudit.fleet.interface import FleetFormat, FleetReport
 from xenaudit.fleet.json import FleetJson
+from xenaudit.fleet.prometheus import FleetPrometheus
 
-FLEET_FORMATS: tuple[type[FleetFormat], ...] = (FleetJson, FleetHtml)
+FLEET_FORMATS: tuple[type[FleetFormat], ...] = (FleetJson, FleetPrometheus, FleetHtml)
 
 
 def write_fleet(fleet: FleetReport, fleet_dir: Path) -> list[Path]:

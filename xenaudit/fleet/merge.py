@@ -2,6 +2,7 @@
 
     FLEET_DIR/fleet.html      the fleet page: tonight's actions, per-Dom0 totals, who is missing
     FLEET_DIR/fleet.json      the same for machines (xenaudit/schemas/fleet.schema.json)
+    FLEET_DIR/fleet.prom      the same as Prometheus metrics, for one scrape of the whole fleet
     FLEET_DIR/HOST/           each Dom0's report folder, copied (report.json and patches/
                               keep working there: `xenaudit apply FLEET_DIR/HOST`)
 
@@ -42,7 +43,7 @@ from xenaudit.formats.interface import FormatError
 from xenaudit.snapshots import safe_name
 
 #: Names in FLEET_DIR that a Dom0's folder may never take.
-RESERVED = frozenset({FLEET_HTML, FLEET_JSON})
+RESERVED = frozenset({FLEET_HTML, FLEET_JSON, "fleet.prom"})
 
 
 @dataclass(frozen=True)
