@@ -4,7 +4,8 @@ A report folder fetched from a Dom0 is data. Its copy must not be steered by
 it: symlinks are never followed (a link to /etc/shadow stays behind), only
 regular files and folders are copied, every file is opened relative to its
 folder's descriptor so a swapped path cannot redirect the read, sizes, file
-counts and depth are capped, and copies get plain modes (no setuid bits, no
+counts and depth are capped, the copy is written through descriptors of the
+folders it made itself, and copies get plain modes (no setuid bits, no
 foreign owners). Whatever is left out is named, so the fleet report can say
 so.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CHUNK = 1 << 20
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class _Copier:
         self.limits = limits
         self.result = CopyResult()
 
-    def copy_dir(self, src_fd: int, dest: Path, rel: str, depth: int) -> None:
+    def copy_dir(self, src_fd: int, dest_fd: int, rel: str, depth: int) -> None:
         with os.scandir(src_fd) as listing:
             entries = [(e.name, e.stat(follow_symlinks=False)) for e in listing]
         # Small files at the top first (report.json, patches), bulky snapshots last,
@@ -65,13 +67,13 @@ class _Copier:
             if stat.S_ISLNK(mode):
                 self.result.problems.append(f"{where}: symlink, not followed")
             elif stat.S_ISDIR(mode):
-                self._subdir(src_fd, name, dest, where, depth)
+                self._subdir(src_fd, name, dest_fd, where, depth)
             elif stat.S_ISREG(mode):
-                self._file(src_fd, name, dest / name, where, info.st_size)
+                self._file(src_fd, name, dest_fd, where, info.st_size)
             else:
                 self.result.problems.append(f"{where}: not a regular file, not copied")
 
-    def _subdir(self, src_fd: int, name: str, dest: Path, where: str, depth: int) -> None:
+    def _subdir(self, src_fd: int, name: str, dest_fd: int, where: str, depth: int) -> None:
         if depth >= self.limits.max_depth:
             self.result.problems.append(f"{where}: deeper than {self.limits.max_depth} folders")
             return
@@ -82,8 +84,12 @@ class _Copier:
             self.result.problems.append(f"{where}: cannot open: {exc.strerror}")
             return
         try:
-            (dest / name).mkdir(mode=0o755)
-            self.copy_dir(fd, dest / name, where, depth + 1)
+            os.mkdir(name, 0o755, dir_fd=dest_fd)
+            sub_fd = os.open(name, _DIR_FLAGS, dir_fd=dest_fd)
+            try:
+                self.copy_dir(fd, sub_fd, where, depth + 1)
+            finally:
+                os.close(sub_fd)
         finally:
             os.close(fd)
 
@@ -93,7 +99,7 @@ class _Copier:
             f"copy stopped after {self.result.files} files ({self.result.bytes} bytes): {why}"
         )
 
-    def _file(self, src_fd: int, name: str, target: Path, where: str, size: int) -> None:
+    def _file(self, src_fd: int, name: str, dest_fd: int, where: str, size: int) -> None:
         limits = self.limits
         if self.result.files >= limits.max_files:
             self._stop(f"more than {limits.max_files} files")
@@ -117,10 +123,10 @@ class _Copier:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 self.result.problems.append(f"{where}: replaced while copying; not copied")
                 return
-            copied = self._stream(fd, target, limits.max_file_bytes, hasher)
+            copied = self._stream(fd, dest_fd, name, limits.max_file_bytes, hasher)
         except OSError as exc:
             with contextlib.suppress(OSError):
-                target.unlink()
+                os.unlink(name, dir_fd=dest_fd)
             self.result.problems.append(f"{where}: not copied: {exc.strerror or exc}")
             return
         finally:
@@ -134,8 +140,11 @@ class _Copier:
             self.result.report_sha256 = hasher.hexdigest()
 
     @staticmethod
-    def _stream(fd: int, target: Path, cap: int, hasher: hashlib._Hash | None) -> int | None:
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    def _stream(
+        fd: int, dest_fd: int, name: str, cap: int, hasher: hashlib._Hash | None
+    ) -> int | None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        out = os.open(name, flags, 0o644, dir_fd=dest_fd)
         total = 0
         try:
             while True:
@@ -153,7 +162,7 @@ class _Copier:
         finally:
             os.close(out)
         if total > cap:
-            target.unlink()
+            os.unlink(name, dir_fd=dest_fd)
             return None
         return total
 
@@ -168,7 +177,12 @@ def copy_report_folder(source: Path, dest: Path, limits: CopyLimits | None = Non
     src_fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         dest.mkdir(mode=0o755)
-        copier.copy_dir(src_fd, dest, "", 0)
+        # Every file below is made through this descriptor, never through a path.
+        dest_fd = os.open(dest, _DIR_FLAGS)
+        try:
+            copier.copy_dir(src_fd, dest_fd, "", 0)
+        finally:
+            os.close(dest_fd)
     finally:
         os.close(src_fd)
     return copier.result
