@@ -43,6 +43,19 @@ def rename_hosts(document: dict[str, Any], names: Mapping[str, str]) -> None:
             host["plan"]["host"] = host["name"]
     for domain in document["domains"]:
         domain["host"] = names.get(domain["host"], domain["host"])
+    for row in document.get("actions") or []:
+        row["host"] = names.get(row["host"], row["host"])
+
+
+def keep_domains(count: int) -> Callable[[dict[str, Any]], None]:
+    """An edit that keeps the report's first `count` domains (and their action rows)."""
+
+    def edit(document: dict[str, Any]) -> None:
+        document["domains"] = document["domains"][:count]
+        rows = document.get("actions") or []
+        document["actions"] = [r for r in rows if r["domain_index"] < count]
+
+    return edit
 
 
 class Dom0Folders:

@@ -152,8 +152,10 @@ def test_audit_playbook_installs_audits_fetches_and_merges(ansible_fleet: Ansibl
     assert any(e.startswith("c-down: unreachable") for e in by_host["dom0-c"]["errors"])
     assert not by_host["dom0-a"]["incomplete"] and not by_host["dom0-b"]["incomplete"]
     assert by_host["dom0-b"]["actions"] == 0
-    rows = {(r["host"], r["domain"]): r for r in doc["actions"]}
+    rows = {(r["host"], r["domain"]): r for r in doc["actions"] if r["kind"] == "resize"}
     assert set(rows) == {("dom0-a", "a-ref"), ("dom0-c", "c-ref")}
+    unread = [r for r in doc["actions"] if r["kind"] == "unread"]
+    assert [(r["host"], r["domain"]) for r in unread] == [("dom0-c", "c-down")]
     for row in rows.values():
         assert row["change"].startswith("memory 512 → ")
         assert (fleet / row["dom0"] / row["patch"]).is_file()
@@ -255,7 +257,7 @@ def test_apply_playbook_checks_applies_and_is_idempotent(ansible_fleet: AnsibleF
         "dom0-a": "ok",
         "dom0-c": "skipping",
     }
-    assert "already applied from this report" in again.output
+    assert "already applied" in again.output
     assert len(list(a_ref.parent.glob("a-ref.cfg.xenaudit-*.bak"))) == 1
 
 

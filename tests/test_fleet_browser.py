@@ -44,6 +44,13 @@ def hostile_fleet(root: Path) -> tuple[Path, list[Path]]:
                 if domain["recommendation"]:
                     domain["recommendation"]["not_fitting_reason"] = payload
                     domain["recommendation"]["fits"] = False
+            for row in doc["actions"]:
+                row["domain"] = f"{row['domain']} {payload}"
+                row["change"] = f"{row['change']} {payload}"
+                row["why"] = payload
+            if payload == PAYLOADS[0]:
+                # One Dom0 from before report.json had actions: rows from its domains.
+                del doc["actions"]
 
         inputs.append(dom0s.make(f"p{i}", payload, change=poison, generated_at=recent(50)))
     bad = root / "<img src=x onerror=alert(1)>"

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from tests import report_fixtures as rf
-from tests.fleet_fixtures import Dom0Folders, edit_report, recent, write_report
+from tests.fleet_fixtures import Dom0Folders, edit_report, keep_domains, recent, write_report
 from tests.test_apply_support import run_apply
 from tests.test_formats_prometheus import parse_exposition
 from xenaudit.cli import main
@@ -47,7 +47,7 @@ def dom0s(tmp_path: Path) -> Dom0Folders:
 def test_three_dom0s_merge_into_one_fleet(
     dom0s: Dom0Folders, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    quiet = dom0s.make("c-quiet", "dom0-c", change=lambda d: d.update(domains=d["domains"][:2]))
+    quiet = dom0s.make("c-quiet", "dom0-c", change=keep_domains(2))
     inputs = [dom0s.make("a", "dom0-a"), dom0s.make("b", "dom0-b"), quiet]
     out = tmp_path / "fleet"
     assert merge(*inputs, "-o", out, "--expect", "dom0-a") == 1  # warnings: exit 1
@@ -86,8 +86,8 @@ def test_three_dom0s_merge_into_one_fleet(
         section = re.search(pattern, html, re.S)
         assert section and f"<bdi>{row['domain']}</bdi>" in section.group(1)
         assert (out / row["dom0"] / row["patch"]).is_file()
-    assert "guest00004" in rows[0]["domain"] and rows[0]["kind"] == "increase"
-    assert rows[0]["change"].startswith("memory 512 → ")
+    assert rows[0]["domain"] == "guest00004" and rows[0]["kind"] == "resize"
+    assert rows[0]["change"].startswith("memory 512 → 768 MiB, maxmem 1024")
 
 
 def test_patches_still_apply_from_the_fleet_copy(
@@ -119,7 +119,7 @@ def test_patches_still_apply_from_the_fleet_copy(
     capsys.readouterr()
     assert run_apply(out / "xen-demo", "--root", root, "--yes") == 0
     again = capsys.readouterr().out
-    assert again.count("already applied from this report") == len(patched)
+    assert again.count("already applied") == len(patched)
     assert {p: p.read_bytes() for p in root.rglob("*.cfg")} == applied
     report_doc = json.loads((out / "xen-demo" / "report.json").read_text())
     for domain in report_doc["domains"]:
@@ -213,7 +213,7 @@ def test_missing_stale_and_incomplete_dom0s(dom0s: Dom0Folders, tmp_path: Path) 
 
 
 def test_exit_codes_follow_the_worst_domain(dom0s: Dom0Folders, tmp_path: Path) -> None:
-    healthy = dom0s.make("ok", "dom0-a", change=lambda d: d.update(domains=d["domains"][:2]))
+    healthy = dom0s.make("ok", "dom0-a", change=keep_domains(2))
     assert merge(healthy, "-o", tmp_path / "f1") == 0
     assert json.loads((tmp_path / "f1" / "fleet.json").read_text())["actions"] == []
     sick = dom0s.make("sick", "dom0-b")
@@ -232,7 +232,7 @@ def test_a_used_output_folder_needs_force(
     out = tmp_path / "fleet"
     assert merge(first, "-o", out) == 1
     assert merge(first, "-o", out) == 2
-    assert "not empty; merge into a new folder, or add --force" in capsys.readouterr().err
+    assert "is not empty; give a new folder (or --force" in capsys.readouterr().err
     second = dom0s.make("a2", "dom0-a", generated_at=recent(1))
     (second / "marker.txt").write_text("second")
     assert merge(second, "-o", out, "--force") == 1
@@ -327,20 +327,41 @@ def test_a_report_with_several_hypervisors_is_one_dom0_entry(tmp_path: Path) -> 
     assert dom0["incomplete"] is True and dom0["shortfall_mib"] > 0
     assert {r["host"] for r in doc["actions"]} <= {"dom0-a", "dom0-b", "dom0-c"}
     not_fitting = [r for r in doc["actions"] if not r["fits"]]
-    assert not_fitting and all(r["not_fitting_reason"] for r in not_fitting)
+    assert not_fitting and all("does not fit on the host" in r["why"] for r in not_fitting)
 
 
-def test_change_text_names_both_sizes() -> None:
-    from xenaudit.fleet.actions import change_text
+def test_reports_without_actions_get_their_rows_from_the_domains(
+    dom0s: Dom0Folders, tmp_path: Path
+) -> None:
+    """Dom0s running an older xenaudit write no `actions`; their cfg changes still show."""
+    current = dom0s.make("new", "dom0-new")
+    older = dom0s.make("old", "dom0-old", change=lambda d: d.pop("actions"))
+    out = tmp_path / "fleet"
+    assert merge(current, older, "-o", out, "-q") == 1
+    rows = fleet_json(out)["actions"]
+    listed = {r["domain"]: r for r in rows if r["host"] == "dom0-new"}
+    derived = {r["domain"]: r for r in rows if r["host"] == "dom0-old"}
+    resized = {name: r for name, r in listed.items() if r["kind"] == "resize"}
+    assert resized and set(derived) == set(resized)
+    for name, row in derived.items():
+        twin = resized[name]
+        assert row["kind"] == "resize"
+        # The cfg part is worded alike; only the newer report adds guest sysctls to it.
+        assert twin["change"].split("; in the guest:")[0] == row["change"]
+        for key in ("severity", "why", "fits", "live_change_safe", "patch"):
+            assert row[key] == twin[key], key
+        assert row["link"].split("#")[1] == twin["link"].split("#")[1]
 
-    rec = {"memory_mib": 768, "maxmem_mib": 1024, "change": "increase"}
-    assert change_text(rec, {"memory_mib": 512, "maxmem_mib": None}) == (
-        "memory 512 → 768 MiB, maxmem 512 → 1024 MiB"
-    )
-    rec = {"memory_mib": 1024, "maxmem_mib": 1024, "change": "maxmem"}
-    assert change_text(rec, {"memory_mib": 1024, "maxmem_mib": 2048}) == "maxmem 2048 → 1024 MiB"
-    rec = {"memory_mib": 640, "maxmem_mib": 1024, "change": "decrease"}
-    assert change_text(rec, {"memory_mib": 1024, "maxmem_mib": 1024}) == "memory 1024 → 640 MiB"
+
+def test_change_text_as_the_report_words_it() -> None:
+    from xenaudit.fleet.actions import cfg_changes, change_text
+
+    rec = {"memory_mib": 768, "maxmem_mib": 1024}
+    changes = cfg_changes(rec, {"memory_mib": 512, "maxmem_mib": None})
+    assert change_text(changes) == "memory 512 → 768 MiB, maxmem 1024"
+    rec = {"memory_mib": 1024, "maxmem_mib": 1024}
+    changes = cfg_changes(rec, {"memory_mib": 1024, "maxmem_mib": 2048})
+    assert change_text(changes) == "maxmem 2048 → 1024 MiB"
 
 
 def test_fleet_prom_carries_the_alerting_signals(

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from xenaudit.analysis.interface import SEVERITY_ORDER
-from xenaudit.apply.console import printable
 from xenaudit.fleet.copy import CopyLimits
 from xenaudit.fleet.interface import DEFAULT_STALE_AFTER_H, FleetReport, MergeError
 from xenaudit.fleet.merge import MergeOptions, merge_reports
+from xenaudit.printable import printable
 
 USAGE_ERROR = 2
 INCOMPLETE = 3
@@ -131,7 +131,7 @@ def read_expect_file(path: Path) -> list[tuple[str, str]]:
 
 def shown(text: str) -> str:
     """Report text made safe for one terminal line (names come from Dom0s and guests)."""
-    return printable(text).replace("\n", "\\n")
+    return printable(text, one_line=True)
 
 
 def exit_code(fleet: FleetReport, fail_on: str) -> int:

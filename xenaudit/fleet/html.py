@@ -40,7 +40,6 @@ class ActionView:
     change: str
     why: str
     fits: bool
-    not_fitting_reason: str | None
     live_change_safe: bool
     patch: str | None
     href: str | None
@@ -89,7 +88,6 @@ def action_view(row: FleetAction, has_page: bool) -> ActionView:
         change=row.change,
         why=clip(row.why),
         fits=row.fits,
-        not_fitting_reason=row.not_fitting_reason,
         live_change_safe=row.live_change_safe,
         patch=row.patch,
         href=page_link(row.dom0, row.anchor) if has_page else None,

@@ -47,14 +47,14 @@ class FleetAction:
     #: Hypervisor the domain runs on, as that report names it.
     host: str
     domain: str
-    #: "increase", "decrease" or "maxmem".
+    #: "resize" (the cfg's memory/maxmem), "sysctl" (inside the guest only), "unread"
+    #: (the guest could not be read) or "review" (a warning without a size change).
     kind: str
-    #: What changes, e.g. "memory 512 → 768 MiB, maxmem 512 → 1024 MiB".
+    #: What changes, e.g. "memory 512 → 576 MiB, maxmem 768".
     change: str
-    #: Why, in the report's own words (its diagnosis).
+    #: Why, in the report's own words (one line).
     why: str
     fits: bool
-    not_fitting_reason: str | None
     live_change_safe: bool
     #: The cfg diff, relative to the Dom0's folder, or None (e.g. libvirt-defined domains).
     patch: str | None

@@ -59,7 +59,6 @@ def action_to_dict(row: FleetAction, has_page: bool) -> dict[str, Any]:
         "change": row.change,
         "why": row.why,
         "fits": row.fits,
-        "not_fitting_reason": row.not_fitting_reason,
         "live_change_safe": row.live_change_safe,
         "patch": row.patch,
         "link": f"{row.dom0}/report.html#{row.anchor}" if has_page and row.anchor else None,

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xenaudit import __version__
+from xenaudit.atomicwrite import OutputFolderError, prepare_output_folder
 from xenaudit.fleet.copy import CopyLimits, copy_report_folder
 from xenaudit.fleet.formats import write_fleet
 from xenaudit.fleet.interface import (
@@ -61,22 +62,11 @@ class MergeOptions:
 
 
 def prepare_output(fleet_dir: Path, force: bool) -> None:
-    """Create FLEET_DIR, or refuse one that holds something unless `force`."""
-    if fleet_dir.is_symlink():
-        raise MergeError(f"{fleet_dir}: is a symlink; give the real folder")
-    if fleet_dir.exists():
-        if not fleet_dir.is_dir():
-            raise MergeError(f"{fleet_dir}: exists and is not a folder")
-        if not force and any(fleet_dir.iterdir()):
-            raise MergeError(
-                f"{fleet_dir}: not empty; merge into a new folder, or add --force to "
-                "replace the Dom0 folders and fleet files in it"
-            )
-        return
+    """Create FLEET_DIR, or refuse one that holds something unless `force` (as `audit -o`)."""
     try:
-        fleet_dir.mkdir(parents=True)
-    except OSError as exc:
-        raise MergeError(f"{fleet_dir}: cannot create: {exc.strerror}") from exc
+        prepare_output_folder(fleet_dir, force)
+    except OutputFolderError as exc:
+        raise MergeError(str(exc)) from exc
 
 
 def _hours(now: datetime, then: datetime) -> float:

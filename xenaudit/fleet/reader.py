@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xenaudit.analysis.interface import SEVERITY_ORDER
-from xenaudit.fleet.actions import report_actions
+from xenaudit.fleet.actions import KINDS, report_actions
 from xenaudit.fleet.interface import FleetAction, InputError
 from xenaudit.report import SCHEMA_VERSION
 
@@ -168,6 +168,28 @@ def _check_domain(value: Any, where: str) -> dict[str, Any]:
     return entry
 
 
+def _check_actions(value: Any, domains: int) -> None:
+    """report.json's ready-made rows (reports from xenaudit versions that write them)."""
+    if value is None:
+        return
+    for i, item in enumerate(_list(value, "actions")):
+        where = f"actions[{i}]"
+        row = _obj(item, where)
+        _severity(row.get("severity"), f"{where}.severity")
+        _name(row.get("domain"), f"{where}.domain")
+        _name(row.get("host"), f"{where}.host")
+        index = _int(row.get("domain_index"), f"{where}.domain_index")
+        if index >= domains:
+            raise _Bad(f"{where}.domain_index {index} is not a domain of the report")
+        if row.get("kind") not in KINDS:
+            raise _Bad(f"{where}.kind is not one of {', '.join(KINDS)}")
+        _text(row.get("change"), f"{where}.change")
+        _text(row.get("why"), f"{where}.why")
+        _bool(row.get("fits"), f"{where}.fits")
+        _bool(row.get("live_change_safe"), f"{where}.live_change_safe")
+        _text(row.get("patch"), f"{where}.patch", optional=True)
+
+
 def _shortfall(host: dict[str, Any], where: str) -> int:
     plan = host.get("plan")
     if plan is None:
@@ -238,6 +260,7 @@ def digest(document: Any, source: str, sha256: str) -> ReportDigest:
         _check_domain(value, f"domains[{i}]")
         for i, value in enumerate(_list(doc.get("domains"), "domains"))
     ]
+    _check_actions(doc.get("actions"), len(domains))
     errors = _strings(doc.get("errors"), "errors") + _unread(domains)
     findings = [f["severity"] for d in domains for f in d.get("findings", [])]
     severities = [d["severity"] for d in domains]

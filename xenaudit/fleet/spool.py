@@ -2,9 +2,9 @@
 
 The fleet lists its actions most severe first across every Dom0. Holding
 every row of a large fleet in memory would make memory grow with the fleet,
-so rows go to one temporary file per severity as each report is read (a
-bucket sort: within a severity they stay in input order) and are streamed
-back when the outputs are written. Rows of reports that end up left out (an
+so rows go to one temporary file per severity and kind as each report is
+read (a bucket sort: within a bucket they stay in input order) and are
+streamed back when the outputs are written. Rows of reports that end up left out (an
 older run of the same Dom0) are dropped on the way back.
 """
 
@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO
 
 from xenaudit.analysis.interface import SEVERITY_ORDER
+from xenaudit.fleet.actions import KINDS
 from xenaudit.fleet.interface import ActionRows, FleetAction
 
 _FIELDS = [f.name for f in dataclasses.fields(FleetAction) if f.name != "dom0"]
@@ -24,18 +25,19 @@ _FIELDS = [f.name for f in dataclasses.fields(FleetAction) if f.name != "dom0"]
 
 class SpooledActions(ActionRows):
     def __init__(self) -> None:
-        # Closed by close(), or with the object: the rows outlive any one block.
-        self._files: dict[str, IO[bytes]] = {
-            severity: tempfile.TemporaryFile(prefix="xenaudit-merge-")  # noqa: SIM115
-            for severity in SEVERITY_ORDER
-        }
+        # One file per (severity, kind), made when its first row comes; closed by close()
+        # or with the object, since the rows outlive any one block.
+        self._files: dict[tuple[str, str], IO[bytes]] = {}
         self._counts: dict[int, int] = {}
         self._folders: Mapping[int, str] = {}
 
     def add(self, source_index: int, row: FleetAction) -> None:
         values = [getattr(row, name) for name in _FIELDS]
         line = json.dumps([source_index, *values], ensure_ascii=True) + "\n"
-        self._files[row.severity].write(line.encode("ascii"))
+        key = (row.severity, row.kind)
+        if key not in self._files:
+            self._files[key] = tempfile.TemporaryFile(prefix="xenaudit-merge-")  # noqa: SIM115
+        self._files[key].write(line.encode("ascii"))
         self._counts[source_index] = self._counts.get(source_index, 0) + 1
 
     def keep(self, folders: Mapping[int, str]) -> None:
@@ -50,9 +52,17 @@ class SpooledActions(ActionRows):
     def __len__(self) -> int:
         return sum(n for index, n in self._counts.items() if index in self._folders)
 
+    def _order(self) -> list[tuple[str, str]]:
+        """Most severe first; within a severity, kinds in report.html's order."""
+        rank = {kind: i for i, kind in enumerate(KINDS)}
+        return sorted(
+            self._files,
+            key=lambda k: (-SEVERITY_ORDER.index(k[0]), rank.get(k[1], len(rank)), k[1]),
+        )
+
     def __iter__(self) -> Iterator[FleetAction]:
-        for severity in reversed(SEVERITY_ORDER):
-            handle = self._files[severity]
+        for key in self._order():
+            handle = self._files[key]
             handle.seek(0)
             for line in handle:
                 index, *values = json.loads(line)

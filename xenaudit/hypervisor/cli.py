@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xenaudit.cfgfiles import read_config
-from xenaudit.hypervisor.cfgfind import find_cfg
+from xenaudit.hypervisor.cfgfind import CfgIndex, find_cfg
 from xenaudit.hypervisor.drift import drift, format_mib
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
+from xenaudit.printable import printable
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -65,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plain(text: str) -> str:
-    """A hostile string made safe for a terminal: control characters escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    """A hostile string made safe for a terminal (the one filter all output goes through)."""
+    return printable(text, one_line=True)
 
 
 def _targets(
@@ -98,8 +99,10 @@ def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
     return facts.memory_mib, facts.maxmem_mib
 
 
-def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
-    cfg_path, note = find_cfg(domain.name, spec, override)
+def _domain_entry(
+    domain: Domain, spec: HypervisorSpec, override: DomainOverride, index: CfgIndex
+) -> dict[str, Any]:
+    cfg_path, note = find_cfg(domain.name, spec, override, index=index)
     memory_mib, maxmem_mib = _cfg_memory(cfg_path)
     return {
         "name": domain.name,
@@ -121,7 +124,8 @@ def _host_entry(
 ) -> dict[str, Any]:
     domains = []
     if view is not None:
-        domains = [_domain_entry(d, spec, overrides(d.name, spec.name)) for d in view.guests]
+        index = CfgIndex.for_host(spec)
+        domains = [_domain_entry(d, spec, overrides(d.name, spec.name), index) for d in view.guests]
     return {
         "name": spec.name,
         "total_memory_kib": view.total_memory_kib if view else None,
@@ -195,7 +199,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         specs, ssh, overrides = _targets(args)
     except InventoryError as exc:
-        print(f"xenaudit domains: {exc}", file=sys.stderr)
+        print(_plain(f"xenaudit domains: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     hosts = [
         _host_entry(spec, view, error, overrides) for spec, view, error in read_hosts(specs, ssh)
@@ -207,7 +211,7 @@ def handle(args: argparse.Namespace) -> int:
         _print_table(hosts, sys.stdout)
     for host in hosts:
         if host["error"]:
-            print(f"xenaudit domains: {host['error']}", file=sys.stderr)
+            print(_plain(f"xenaudit domains: {host['error']}"), file=sys.stderr)
     return EXIT_HOST_UNREADABLE if any(h["error"] for h in hosts) else EXIT_OK
 
 

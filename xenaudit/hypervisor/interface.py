@@ -46,6 +46,13 @@ class Domain:
     #: Memory the domain holds right now (`xl list` Mem column), when known.
     current_kib: int | None = None
     is_dom0: bool = False
+    #: The paging pool (shadow or HAP p2m) Xen allocates beside the domain's memory
+    #: (`b_info.shadow_memkb`; HVM and PVH), KiB.
+    shadow_kib: int | None = None
+    #: HVM video RAM (`b_info.video_memkb`), taken out of `memory`, KiB.
+    video_kib: int | None = None
+    #: How the domain passes hardware through (`c_info.passthrough`, `pcidevs`), or None.
+    passthrough: str | None = None
 
 
 @dataclass(frozen=True)

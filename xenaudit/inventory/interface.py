@@ -107,6 +107,10 @@ class Thresholds:
     psi_full_avg60_critical: float = 5.0
     swap_used_warning_pct: float = 25.0
     oom_bump_mib: int = 100
+    #: An OOM kill or failure storm stays unresolved (its recommendation kept)
+    #: until memory is raised, the guest restarts with a new size, or this many
+    #: nights pass without a new one.
+    resolve_quiet_nights: int = 7
 
 
 @dataclass(frozen=True)

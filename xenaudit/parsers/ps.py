@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from xenaudit.parsers._text import text_lines
+from xenaudit.parsers._text import MAX_KIB, bounded_int, text_lines
 from xenaudit.parsers.interface import ParseError, Process
 
 # comm may contain spaces ("Web Content"), so pid is read from the left and
@@ -33,10 +33,10 @@ def parse_ps(text: str | bytes | None, source: str = "ps") -> tuple[Process, ...
             raise ParseError(source, f"expected 'PID COMMAND RSS VSZ': {line[:80]!r}", index + 1)
         processes.append(
             Process(
-                pid=int(match["pid"]),
+                pid=bounded_int(match["pid"], source, index + 1, what="pid", limit=2**31),
                 comm=match["comm"],
-                rss_kib=int(match["rss"]),
-                vsz_kib=int(match["vsz"]),
+                rss_kib=bounded_int(match["rss"], source, index + 1, what="rss", limit=MAX_KIB),
+                vsz_kib=bounded_int(match["vsz"], source, index + 1, what="vsz", limit=MAX_KIB),
             )
         )
     return tuple(processes)
