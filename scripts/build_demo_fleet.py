@@ -596,6 +596,7 @@ def write_guest(
     error: str | None = None,
     kernlog_source: str | None = "dmesg",
     section_status: dict[str, str] | None = None,
+    host: str = HOST,
 ) -> None:
     folder = FLEET / name
     folder.mkdir(parents=True)
@@ -608,7 +609,7 @@ def write_guest(
         (folder / section).write_text(text, encoding="utf-8")
     meta = {
         "domain": name,
-        "host": HOST,
+        "host": host,
         "status": status,
         "collected_at": COLLECTED_AT,
         "error": error,
@@ -1089,7 +1090,12 @@ DOMAINS = [
     ("gpu-worker", 17, "hvm", 4, 4096, 4096, 4096, 4096, "-b----", 201223.4),
     ("pvh-appliance", 19, "pvh", 1, 1024, 2048, 1024, 2048, "-b----", 12011.2),
     ("storm-proxy", 21, "pv", 4, 1024, 1024, 1024, None, "-b----", 88120.7),
+    # A tenant's Windows guest: nobody has a login, it is judged from Dom0 alone.
+    ("win-tenant", 23, "hvm", 2, 1024, 1024, 1024, 1024, "-b----", 7712.4),
 ]
+#: Guests judged from the hypervisor side (`collect = "hypervisor"` in the demo inventory).
+#: The reason is xenaudit's own (analysis/hypervisor_side.py HYPERVISOR_SIDE_REASON).
+HYPERVISOR_SIDE_REASON = 'judged from the hypervisor side (collect = "hypervisor"): no login'
 #: Domains with a PCI device passed through: (BDF, how libxl applied it).
 PASSTHROUGH = {"gpu-worker": ("0000:81:00.0", "share_pt")}
 
@@ -1230,12 +1236,370 @@ def build_host() -> None:
         "xend_config_format": 4,
     }
     (folder / "xl-info.txt").write_text("".join(f"{k:<23}: {v}\n" for k, v in info.items()))
+    write_xen_demo_signals(folder)
     (folder / "xl.conf").write_text(
         "## Global XL config file ##\n\n# Control whether dom0 is ballooned down when xen doesn't have enough\n"
         '# free memory to create a domain.  "auto" means only balloon if dom0\n'
         '# starts with all the host\'s memory.\n#autoballoon="auto"\nautoballoon="off"\n\n'
         '# full path of the lockfile used by xl during domain creation\n#lockfile="/var/lock/xl"\n'
     )
+
+
+def xenstore_listing(domains: list[tuple[int, str, dict[str, str]]]) -> str:
+    """`xenstore-ls -f /local/domain`: each domain's node, then its keys (values sanitised)."""
+    lines = []
+    for domid, name, keys in domains:
+        base = f"/local/domain/{domid}"
+        lines += [f'{base} = ""', f'{base}/vm = "/vm/{uuid_for(domid)}"', f'{base}/name = "{name}"']
+        lines.append(f'{base}/domid = "{domid}"')
+        parents: set[str] = set()
+        for key, value in keys.items():
+            parent = key.rsplit("/", 1)[0]
+            if "/" in key and parent not in parents:
+                parents.add(parent)
+                lines.append(f'{base}/{parent} = ""')
+            lines.append(f'{base}/{key} = "{value}"')
+    return "\n".join(lines) + "\n"
+
+
+XENTOP_HEADER = (
+    "      NAME  STATE   CPU(sec) CPU(%)     MEM(k) MEM(%)  MAXMEM(k) MAXMEM(%) VCPUS NETS "
+    "NETTX(k) NETRX(k) VBDS   VBD_OO   VBD_RD   VBD_WR  VBD_RSECT  VBD_WSECT SSID"
+)
+
+
+def xentop_rows(
+    rows: list[tuple[str, str, float, int, int | None, int]], total_kib: int
+) -> list[str]:
+    """xentop -b -f rows: name, state, cpu seconds, MEM(k), MAXMEM(k) (None: no limit), vcpus."""
+    out = []
+    for name, state, cpu, mem, maxmem, vcpus in rows:
+        limit = "no limit" if maxmem is None else str(maxmem)
+        share = "n/a" if maxmem is None else f"{maxmem / total_kib * 100:.1f}"
+        nets = 0 if name == "Domain-0" else 1
+        out.append(
+            f"{name:>10} {state} {int(cpu):>10} {0.2:>6.1f} {mem:>10} {mem / total_kib * 100:>6.1f} "
+            f"{limit:>10} {share:>9} {vcpus:>5} {nets:>4} {0:>8} {0:>8} {nets:>4} {0:>8} "
+            f"{0:>8} {0:>8} {0:>10} {0:>10} {0:>4}"
+        )
+    return out
+
+
+def write_xen_demo_signals(folder: Path) -> None:
+    """What Dom0 sees of xen-demo's guests: read because win-tenant is judged from Dom0."""
+    total_kib = HOST_TOTAL_MIB * 1024
+    dom0_kib = str(DOM0_MIB * 1024)
+    store = [(0, "Domain-0", {"memory/target": dom0_kib, "memory/static-max": dom0_kib})]
+    top: list[tuple[str, str, float, int, int | None, int]] = [
+        ("Domain-0", "-----r", 812331.2, DOM0_MIB * 1024, None, 2)
+    ]
+    for name, domid, gtype, vcpus, target, maxm, _m, _x, state, cpu in DOMAINS:
+        video = 8192 if gtype == "hvm" else 0
+        keys = {
+            # libxl writes the target without the video memory the guest also holds.
+            "memory/target": str(target * 1024 - video),
+            "memory/static-max": str(maxm * 1024),
+            "memory/videoram": str(video) if video else "-1",
+        }
+        if name != "legacy-hvm":
+            keys["control/feature-balloon"] = "1"
+        if name == "win-tenant":
+            keys.update(
+                {
+                    "data/meminfo_total": "1048084",
+                    "data/meminfo_free": "88120",
+                    "data/os_name": "Microsoft Windows Server 2019 Standard|C:\\\\Windows",
+                    "attr/PVAddons/MajorVersion": "9",
+                }
+            )
+        store.append((domid, name, keys))
+        xentop_state = {"-b----": "--b---", "r-----": "-----r"}[state]
+        top.append((name, xentop_state, cpu, target * 1024, maxm * 1024 + 1024, vcpus))
+    (folder / "xenstore-ls.txt").write_text(xenstore_listing(store))
+    iterations = []
+    for _ in range(2):
+        iterations += [XENTOP_HEADER, *xentop_rows(top, total_kib)]
+    (folder / "xentop.txt").write_text("\n".join(iterations) + "\n")
+    (folder / "xen-dmesg.txt").write_text(
+        "(XEN) Xen version 4.17.2-pre (Debian 4.17.2+76-ge1f9cb16e2-1~deb12u1) "
+        "(pkg-xen-devel@lists.alioth.debian.org) (x86_64-linux-gnu-gcc (Debian 12.2.0-14) "
+        "12.2.0) debug=n Thu Oct 10 10:12:42 UTC 2024\n"
+        "(XEN) Command line: placeholder dom0_mem=2048M,max:2048M dom0_max_vcpus=2 "
+        "no-real-mode edd=off\n"
+        "(XEN) Brought up 8 CPUs\n"
+        "(XEN) Dom0 has maximum 2 VCPUs\n"
+        "(XEN) Freed 644kB init memory\n"
+        "(XEN) d17v0 VIRIDIAN GUEST_OS_ID: vendor: 1 os: 4 major: a minor: 0 sp: 0 build: 4563\n"
+    )
+
+
+# ------------------------------------------------------------ the xm-era Dom0
+LEGACY = "xen-legacy"
+LEGACY_TOTAL_MIB = 8191
+# name, domid, type, vcpus, memory (target) MiB, maxmem MiB, state, cpu time
+LEGACY_DOMAINS = [
+    ("erp-legacy", 4, "pv", 2, 2048, 2048, "-b----", 918223.1),
+    ("intranet-hvm", 6, "hvm", 1, 1024, 1536, "-b----", 40211.7),
+]
+
+
+def _sxp_domain(
+    domid: int, name: str, gtype: str, vcpus: int, memory: int, maxmem: int, state: str, cpu: float
+) -> list[str]:
+    """One (domain ...) as xend's PrettyPrint lays out `xm list -l` (four spaces a level)."""
+    uuid = (
+        "00000000-0000-0000-0000-000000000000"
+        if domid == 0
+        else f"7a{domid:06x}-1c2d-4e5f-8a9b-{domid:012x}"
+    )
+    image = (
+        [
+            "    (image",
+            "        (linux",
+            "            (kernel '')",
+            "            (superpages 0)",
+            "            (notes (SUSPEND_CANCEL 1))",
+            "        )",
+            "    )",
+        ]
+        if gtype == "pv"
+        else [
+            "    (image",
+            "        (hvm",
+            "            (kernel '')",
+            "            (videoram 4)",
+            "            (loader /usr/lib/xen-4.1/boot/hvmloader)",
+            "            (boot c)",
+            "            (acpi 1)",
+            "            (apic 1)",
+            "            (pae 1)",
+            "            (device_model /usr/lib/xen-4.1/bin/qemu-dm)",
+            "            (notes (SUSPEND_CANCEL 1))",
+            "        )",
+            "    )",
+        ]
+    )
+    lines = [
+        "(domain",
+        f"    (domid {domid})",
+        "    (cpu_weight 256)",
+        "    (cpu_cap 0)",
+        "    (on_crash restart)",
+        f"    (uuid {uuid})",
+        "    (bootloader_args )",
+        f"    (vcpus {vcpus})",
+        f"    (name {name})",
+        "    (on_poweroff destroy)",
+        "    (on_reboot restart)",
+        "    (bootloader )"
+        if gtype != "pv" or domid == 0
+        else "    (bootloader /usr/lib/xen-4.1/bin/pygrub)",
+        f"    (maxmem {maxmem})",
+        f"    (memory {memory})",
+        "    (shadow_memory 0)",
+        "    (features )",
+        "    (on_xend_start ignore)",
+        "    (on_xend_stop ignore)",
+        f"    (cpu_time {cpu})",
+        f"    (online_vcpus {vcpus})",
+        *image,
+        "    (status 2)",
+        f"    (state {state})",
+        ")",
+    ]
+    return lines
+
+
+def build_legacy_host() -> None:
+    """An xend Dom0 (Debian 7, Xen 4.1) whose guests nobody logs into."""
+    folder = FLEET / "_hypervisor" / LEGACY
+    folder.mkdir(parents=True)
+    (folder / "host.json").write_text(
+        json.dumps({"name": LEGACY, "backend": "xm", "collected_at": COLLECTED_AT}, indent=2) + "\n"
+    )
+    info = {
+        "host": LEGACY,
+        "release": "3.2.0-6-amd64",
+        "version": "#1 SMP Debian 3.2.102-1",
+        "machine": "x86_64",
+        "nr_cpus": 4,
+        "nr_nodes": 1,
+        "cores_per_socket": 4,
+        "threads_per_core": 1,
+        "cpu_mhz": 2660,
+        "hw_caps": "bfebfbff:20100800:00000000:00000940:0098e3fd:00000000:00000001:00000000",
+        "virt_caps": "hvm",
+        "total_memory": LEGACY_TOTAL_MIB,
+        "free_memory": 3903,
+        "free_cpus": 0,
+        "xen_major": 4,
+        "xen_minor": 1,
+        "xen_extra": ".4",
+        "xen_caps": "xen-3.0-x86_64 xen-3.0-x86_32p hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64 ",
+        "xen_scheduler": "credit",
+        "xen_pagesize": 4096,
+        "platform_params": "virt_start=0xffff800000000000",
+        "xen_changeset": "unavailable",
+        "xen_commandline": "placeholder dom0_mem=1024M",
+        "cc_compiler": "gcc version 4.7.2 (Debian 4.7.2-5) ",
+        "cc_compile_by": "carnil",
+        "cc_compile_domain": "debian.org",
+        "cc_compile_date": "Sat Dec 22 21:30:05 UTC 2018",
+        "xend_config_format": 4,
+    }
+    (folder / "xm-info.txt").write_text("".join(f"{k:<23}: {v}\n" for k, v in info.items()))
+    # xm/main.py xm_brief_list: "%-40s %5s %5d %5d %10s %8.1f"
+    rows = [f"{'Name':<40} {'ID':>5} {'Mem':>5} {'VCPUs':>5} {'State':>10} {'Time(s)':>9}"]
+    rows.append(f"{'Domain-0':<40} {'0':>5} {1024:>5} {4:>5} {'r-----':>10} {1822331.9:>8.1f}")
+    sxp = _sxp_domain(0, "Domain-0", "pv", 4, 1024, 8191, "r-----", 1822331.9)
+    store = [
+        (0, "Domain-0", {"memory/target": str(1024 * 1024), "memory/static-max": str(8191 * 1024)})
+    ]
+    top: list[tuple[str, str, float, int, int | None, int]] = [
+        ("Domain-0", "-----r", 1822331.9, 1024 * 1024, None, 4)
+    ]
+    for name, domid, gtype, vcpus, memory, maxmem, state, cpu in LEGACY_DOMAINS:
+        rows.append(f"{name:<40} {domid:>5} {memory:>5} {vcpus:>5} {state:>10} {cpu:>8.1f}")
+        sxp += _sxp_domain(domid, name, gtype, vcpus, memory, maxmem, state, cpu)
+        keys = {"memory/target": str(memory * 1024), "memory/static-max": str(maxmem * 1024)}
+        if name == "erp-legacy":
+            # xenballoond (Xen 3.x/4.x tools/xenballoon) copies /proc/meminfo here; CentOS 5 has no MemAvailable.
+            keys["memory/meminfo"] = "\\n".join(
+                [
+                    "MemTotal:      2052320 kB",
+                    "MemFree:         31204 kB",
+                    "Buffers:         12312 kB",
+                    "Cached:          96120 kB",
+                    "SwapCached:      20114 kB",
+                    "Active:        1712204 kB",
+                    "Inactive:       201332 kB",
+                    "SwapTotal:     2096440 kB",
+                    "SwapFree:      1412044 kB",
+                    "Committed_AS:  3121004 kB",
+                ]
+            )
+            keys["memory/selftarget"] = "3121004"
+        store.append((domid, name, keys))
+        top.append((name, "--b---", cpu, memory * 1024, maxmem * 1024 + 1024, vcpus))
+    # A xend-managed domain that is not running: no ID, no state.
+    rows.append(f"{'staging-template':<40} {'':>5} {512:>5} {1:>5} {'':>10} {0.0:>8.1f}")
+    (folder / "xm-list.txt").write_text("\n".join(rows) + "\n")
+    (folder / "xm-list-l.sxp").write_text("\n".join(sxp) + "\n")
+    (folder / "xenstore-ls.txt").write_text(xenstore_listing(store))
+    iterations = []
+    for _ in range(2):
+        iterations += [XENTOP_HEADER, *xentop_rows(top, LEGACY_TOTAL_MIB * 1024)]
+    (folder / "xentop.txt").write_text("\n".join(iterations) + "\n")
+    (folder / "xen-dmesg.txt").write_text(
+        "(XEN) Xen version 4.1.4 (Debian 4.1.4-3+deb7u9) (carnil@debian.org) (gcc version 4.7.2 "
+        "(Debian 4.7.2-5) ) Sat Dec 22 21:30:05 UTC 2018\n"
+        "(XEN) Command line: placeholder dom0_mem=1024M\n"
+        "(XEN) Brought up 4 CPUs\n"
+        # Last night intranet-hvm ran as domid 3 and touched more than its PoD memory.
+        "(XEN) p2m_pod_demand_populate: Dom3 out of PoD memory! (tot=262160 ents=120832 dom3)\n"
+        "(XEN) domain_crash called from p2m-pod.c:1103\n"
+        "(XEN) Domain 3 (vcpu#0) crashed on cpu#2:\n"
+        "(XEN) ----[ Xen-4.1.4  x86_64  debug=n  Not tainted ]----\n"
+    )
+    (folder / "xend-config.sxp").write_text(
+        "# -*- sh -*-\n#\n# Xend configuration file.\n#\n"
+        "(xend-unix-server yes)\n(xend-relocation-server no)\n"
+        "# dom0-min-mem is the lowest permissible memory level (in MB) for dom0.\n"
+        "(dom0-min-mem 1024)\n(enable-dom0-ballooning no)\n(dom0-cpus 0)\n"
+    )
+    for name, domid, *_ in LEGACY_DOMAINS:
+        write_guest(name, domid, "skipped", {}, error=HYPERVISOR_SIDE_REASON, host=LEGACY)
+    # Not running, but judged from Dom0 like the others (what a live run saves for it).
+    write_guest("staging-template", 0, "skipped", {}, error=HYPERVISOR_SIDE_REASON, host=LEGACY)
+
+
+def build_legacy_cfgs(index: dict[str, dict[str, dict[str, str]]]) -> None:
+    """xm-era cfg files: one of plain assignments, one that computes its values (never patched)."""
+    folder = FLEET / "_cfg" / LEGACY
+    folder.mkdir(parents=True)
+    (folder / "erp-legacy.cfg").write_text(
+        "#  -*- mode: python; -*-\n"
+        "# ERP 2009 on CentOS 5; owner: finance IT\n"
+        "bootloader = '/usr/lib/xen-4.1/bin/pygrub'\n"
+        "memory = 2048\n"
+        "maxmem = 2048\n"
+        "name = 'erp-legacy'\n"
+        "vcpus = 2\n"
+        "vif = [ 'mac=00:16:3e:4c:00:04, bridge=xenbr0' ]\n"
+        "disk = [ 'phy:/dev/vg_legacy/erp-legacy,xvda,w' ]\n"
+        "on_reboot = 'restart'\n"
+        "on_crash = 'restart'\n"
+    )
+    (folder / "intranet-hvm.cfg").write_text(
+        "#  -*- mode: python; -*-\n"
+        "import os\n"
+        "builder = 'hvm'\n"
+        "kernel = '/usr/lib/xen-4.1/boot/hvmloader'\n"
+        "name = os.path.basename(__file__).rsplit('.', 1)[0]\n"
+        "memory = 1024\n"
+        "maxmem = memory + 512\n"
+        "vcpus = 1\n"
+        "disk = [ 'phy:/dev/vg_legacy/%s,hda,w' % name ]\n"
+        "vif = [ 'type=ioemu, bridge=xenbr0' ]\n"
+        "boot = 'c'\n"
+    )
+    index[LEGACY] = {
+        name: {"path": f"/etc/xen/{name}.cfg", "file": f"{LEGACY}/{name}.cfg"}
+        for name, *_ in LEGACY_DOMAINS
+    }
+
+
+def build_hypervisor_nights() -> None:
+    """Earlier nights as Dom0 saw them (the hypervisor-side history), for the Dom0-judged guests."""
+    rows = []
+    for i, free in enumerate([101220, 94312]):
+        rows.append(
+            {
+                "run_at": f"2026-11-{22 + i:02d}T02:31:00Z",
+                "host": HOST,
+                "domain": "win-tenant",
+                "domid": 23,
+                "state": "blocked",
+                "target_kib": 1048576,
+                "held_kib": 1048576,
+                "tools_total_kib": 1048084,
+                "tools_free_kib": free,
+                "tools_source": "guest agent (xenstore data/meminfo_total, data/meminfo_free)",
+                "feature_balloon": True,
+                "finding_codes": ["hypervisor_side", "shortage"],
+            }
+        )
+    for i, free in enumerate([151220, 140312]):
+        rows.append(
+            {
+                "run_at": f"2026-11-{22 + i:02d}T02:31:00Z",
+                "host": LEGACY,
+                "domain": "erp-legacy",
+                "domid": 4,
+                "state": "blocked",
+                "target_kib": 2097152,
+                "held_kib": 2097152,
+                "tools_total_kib": 2052320,
+                "tools_free_kib": free,
+                "tools_source": "xenballoond (xenstore memory/meminfo)",
+                "feature_balloon": None,
+                "finding_codes": ["hypervisor_side", "shortage"],
+            }
+        )
+    rows.append(
+        {
+            "run_at": "2026-11-24T02:31:00Z",
+            "host": LEGACY,
+            "domain": "intranet-hvm",
+            "domid": 3,
+            "state": "blocked",
+            "target_kib": 1048576,
+            "held_kib": 1048576,
+            "feature_balloon": None,
+            "finding_codes": ["hypervisor_side", "hvm_pod_risk"],
+        }
+    )
+    (FLEET / "hypervisor-nights.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def build_cfgs() -> None:
@@ -1247,6 +1611,16 @@ def build_cfgs() -> None:
         lines = [f"# {name}: managed by hand, see the runbook before changing"]
         if gtype == "pv":
             lines += ['bootloader = "pygrub"']
+        elif name == "win-tenant":
+            lines += [
+                'type = "hvm"',
+                "",
+                "# Tenant 4711's Windows Server; the tenant holds the only login",
+                "viridian = 1",
+                'boot = "c"',
+                "vnc = 1",
+                'vnclisten = "127.0.0.1"',
+            ]
         elif gtype == "hvm":
             lines += [
                 'type = "hvm"',
@@ -1275,6 +1649,7 @@ def build_cfgs() -> None:
         ]
         (folder / f"{name}.cfg").write_text("\n".join(lines) + "\n")
         index[HOST][name] = {"path": f"/etc/xen/{name}.cfg", "file": f"{HOST}/{name}.cfg"}
+    build_legacy_cfgs(index)
     (FLEET / "_cfg" / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
@@ -1442,9 +1817,12 @@ def main() -> None:
         shutil.rmtree(FLEET)
     FLEET.mkdir(parents=True)
     build_guests()
+    write_guest("win-tenant", 23, "skipped", {}, error=HYPERVISOR_SIDE_REASON)
     build_host()
+    build_legacy_host()
     build_cfgs()
     build_history()
+    build_hypervisor_nights()
     print(f"wrote {sum(1 for _ in FLEET.rglob('*') if _.is_file())} files under {FLEET}")
 
 

@@ -80,7 +80,10 @@ def test_demo_sandbox_apply_again_and_undo_end_to_end(
     )
     sandbox = out / "demo-root"
     cfgs = sorted((sandbox / "etc" / "xen").glob("*.cfg"))
-    assert len(cfgs) == 10, done.stderr
+    from xenaudit.demo import FLEET_DIR
+
+    index = json.loads((FLEET_DIR / "_cfg" / "index.json").read_text())
+    assert len(cfgs) == sum(len(entries) for entries in index.values()) == 13, done.stderr
     originals = {p: p.read_bytes() for p in cfgs}
     # The command the terminal and the report's "How to apply" give, taken as written.
     quoted = shlex.quote(str(out.resolve())), shlex.quote(str(sandbox.resolve()))

@@ -68,7 +68,7 @@ def test_default_inventory_is_used_when_present(tmp_path, capsys, monkeypatch) -
     import xenaudit.cli as cli
 
     inventory = tmp_path / "inventory.toml"
-    inventory.write_text('[[hypervisor]]\nname = "a"\nbackend = "xm"\n')
+    inventory.write_text('[[hypervisor]]\nname = "a"\nbackend = "xapi"\n')
     monkeypatch.setattr(cli, "DEFAULT_INVENTORY", inventory)
     assert main(["audit", "-o", str(tmp_path / "o")]) == 2
     assert f"{inventory}: hypervisor[0].backend" in capsys.readouterr().err

@@ -26,6 +26,10 @@ FLEET_DOMAINS = {
     "gpu-worker",
     "pvh-appliance",
     "storm-proxy",
+    "win-tenant",
+    "erp-legacy",
+    "intranet-hvm",
+    "staging-template",
 }
 
 
@@ -58,7 +62,7 @@ def test_demo_writes_every_output(demo_out: tuple[Path, int]) -> None:
 def test_demo_covers_every_domain(demo_json: dict) -> None:
     assert {d["name"] for d in demo_json["domains"]} == FLEET_DOMAINS
     assert demo_json["schema_version"] == 1
-    assert [h["name"] for h in demo_json["hosts"]] == ["xen-demo"]
+    assert [h["name"] for h in demo_json["hosts"]] == ["xen-demo", "xen-legacy"]
     assert demo_json["hosts"][0]["total_memory_kib"] == 24575 * 1024
 
 
@@ -225,7 +229,7 @@ def test_module_entry_point_help_lists_exit_codes() -> None:
 
 def test_bad_inventory_exits_2_naming_file_and_key(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "inv.toml"
-    bad.write_text('[[hypervisor]]\nname = "a"\nbackend = "xm"\n')
+    bad.write_text('[[hypervisor]]\nname = "a"\nbackend = "xapi"\n')
     assert main(["audit", "-i", str(bad), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "hypervisor[0].backend" in err
@@ -387,6 +391,30 @@ def test_demo_report_json_matches_its_schema(demo_json: dict) -> None:
 
     errors = list(jsonschema.Draft202012Validator(report_schema()).iter_errors(demo_json))
     assert errors == []
+
+
+def test_guest_without_login_is_judged_from_dom0(demo_json: dict) -> None:
+    tenant = domain(demo_json, "win-tenant")
+    assert tenant["collection"]["status"] == "skipped"
+    codes = {f["code"] for f in tenant["findings"]}
+    assert {"hypervisor_side", "shortage"} <= codes
+    rec = tenant["recommendation"]
+    assert rec["change"] == "increase" and rec["confidence"] == "low"
+    assert tenant["patch"] == "patches/win-tenant.cfg.diff"
+
+
+def test_xm_era_host_is_read_and_told_about_xend(
+    demo_json: dict, demo_out: tuple[Path, int]
+) -> None:
+    legacy = next(h for h in demo_json["hosts"] if h["name"] == "xen-legacy")
+    assert legacy["backend"] == "xm" and legacy["error"] is None
+    assert any("removed in Xen 4.5" in note for note in legacy["plan"]["notes"])
+    assert "removed in Xen 4.5" in (demo_out[0] / "report.html").read_text()
+    erp = domain(demo_json, "erp-legacy")
+    assert erp["recommendation"]["change"] == "increase" and erp["patch"]
+    intranet = domain(demo_json, "intranet-hvm")
+    assert intranet["patch"] is None and "imports Python code" in intranet["config"]["error"]
+    assert "pod_crash" in {f["code"] for f in intranet["findings"]}
 
 
 def test_demo_first_screen_and_words(demo_out: tuple[Path, int], demo_json: dict) -> None:

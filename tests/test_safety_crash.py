@@ -160,7 +160,7 @@ def test_a_crash_in_a_stage_still_writes_the_outputs_and_exits_4(
     report = json.loads((out / "report.json").read_text())
     # Every domain of the demo fleet is still in the report.
     fleet = [p for p in FLEET_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")]
-    assert len(report["domains"]) == len(fleet) == 10
+    assert len(report["domains"]) == len(fleet) == 14
     assert any("internal error in analysis" in e for e in report["errors"])
     assert (out / "report.html").is_file()
     assert "xenaudit_audit_success 0" in (out / "xenaudit.prom").read_text()

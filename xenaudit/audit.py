@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xenaudit import __version__
+from xenaudit.analysis import hypervisor_side
 from xenaudit.analysis.default import DefaultAnalyzer
 from xenaudit.analysis.history import (
     HistoryError,
@@ -34,6 +35,12 @@ from xenaudit.analysis.interface import (
     HistoryNight,
 )
 from xenaudit.atomicwrite import OutputFolderError, make_folders, prepare_output_folder
+from xenaudit.audit_hypervisor import (
+    hypervisor_history,
+    record_hypervisor_nights,
+    with_collect_mode,
+    with_hypervisor_nights,
+)
 from xenaudit.cfgfiles import CFG_DIR, CfgReplay, CfgStore, LoadedConfig, load_config
 from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
@@ -161,8 +168,14 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         )
 
     snapshots: dict[tuple[str, str], GuestSnapshot] = {}
+    # Domains judged from Dom0 keep their (empty) snapshot, so a replay knows why.
+    from_dom0 = [
+        snap
+        for snap in not_collected.values()
+        if snap.error == hypervisor_side.HYPERVISOR_SIDE_REASON
+    ]
     with crashes.guard("collecting the guests"):
-        _collect(inventory, options, targets, snapshot_root, say, snapshots, errors)
+        _collect(inventory, options, targets, snapshot_root, say, snapshots, errors, from_dom0)
     snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
@@ -179,18 +192,31 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
                     config=loaded.facts,
                     snapshot=snap,
                     facts=_parse(snap, domain.name, errors),
-                    override=inventory.override(domain.name, host_name),
+                    override=with_collect_mode(inventory, host_name, domain.name, snap),
                     thresholds=inventory.thresholds,
                     drift=drifted,
                 )
             )
     assessments: list[Assessment] = []
     host_reports: list[HostReport] = []
-    with crashes.guard("the history store"), _history(inventory, options, errors) as store:
+    nights_at = [_night_of(item.snapshot, generated_at, replaying) for item in inputs]
+    with (
+        crashes.guard("the history store"),
+        _history(inventory, options, errors) as store,
+        hypervisor_history(
+            inventory, options, errors, needed=any(i.host.signals is not None for i in inputs)
+        ) as hv_store,
+    ):
         if store is not None:
             with crashes.guard("reading the history"):
                 inputs = [
                     _with_history(item, store, generated_at, replaying, errors) for item in inputs
+                ]
+        if hv_store is not None:
+            with crashes.guard("reading the hypervisor-side history"):
+                inputs = [
+                    with_hypervisor_nights(item, hv_store, night_at, errors)
+                    for item, night_at in zip(inputs, nights_at, strict=True)
                 ]
         with crashes.guard("analysis"):
             assessments = [_assess(analyzer, item, errors) for item in inputs]
@@ -200,6 +226,9 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         if store is not None and options.record_history and len(assessments) == len(inputs):
             with crashes.guard("recording the history"):
                 _record(store, generated_at, replaying, inputs, assessments, errors)
+        if hv_store is not None and options.record_history and len(assessments) == len(inputs):
+            with crashes.guard("recording the hypervisor-side history"):
+                record_hypervisor_nights(hv_store, nights_at, inputs, assessments, errors)
     if len(assessments) != len(inputs) or not host_reports:
         # Analysis stopped half-way: keep every domain in the report all the same.
         assessments = _unassessed(inputs, assessments)
@@ -267,7 +296,7 @@ def _domains_and_cfgs(
     errors: list[str],
 ) -> tuple[list[_Pending], list[GuestTarget], dict[tuple[str, str], GuestSnapshot]]:
     """Each domain with its cfg and drift, the guests to collect, and those left alone."""
-    collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    collected_at = (options.now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     deadline = time.monotonic() + inventory.ssh.deadline_s
     replay_cfgs = CfgReplay(options.from_snapshots) if options.from_snapshots else None
     if replay_cfgs is not None and replay_cfgs.error:
@@ -281,21 +310,33 @@ def _domains_and_cfgs(
         if view is None:
             continue
         cfg_root = options.root
-        if replay_cfgs is None and spec.ssh_host and spec.backend == "xl":
+        if replay_cfgs is None and spec.ssh_host and spec.backend in ("xl", "xm"):
             cfg_root = _mirror_remote_cfgs(spec, inventory, scratch, errors)
         # Each file of the folder is read once for all of this host's domains.
         index = CfgIndex.for_host(spec, cfg_root, deadline)
+        # xm-era cfg files are Python: read only where they are plain assignments.
+        dialect = "xm" if view.backend == "xm" else "xl"
+        from_dom0 = {
+            d.name
+            for d in view.guests
+            if inventory.collect_mode(d.name, spec.name) == "hypervisor"
+            and not inventory.override(d.name, spec.name).skip
+        }
         for domain in view.guests:
             override = inventory.override(domain.name, spec.name)
             why = _not_collected_because(domain, override.skip)
+            if why is None and domain.name in from_dom0:
+                why = hypervisor_side.HYPERVISOR_SIDE_REASON
             if why is not None:
                 not_collected[(spec.name, domain.name)] = GuestSnapshot(
                     domain.name, spec.name, "skipped", collected_at, error=why
                 )
             if replay_cfgs is not None:
-                loaded = replay_cfgs.load(spec.name, domain.name, spec.cfg_dir, override.cfg_path)
+                loaded = replay_cfgs.load(
+                    spec.name, domain.name, spec.cfg_dir, override.cfg_path, dialect
+                )
             else:
-                loaded = load_config(domain.name, spec, override, cfg_root, index)
+                loaded = load_config(domain.name, spec, override, cfg_root, index, dialect)
             if loaded.data is not None and loaded.facts.path:
                 cfg_store.save(spec.name, domain.name, loaded.facts.path, loaded.data)
             drifted: tuple[str, ...] = ()
@@ -305,7 +346,9 @@ def _domains_and_cfgs(
         reachable = [
             d.name
             for d in view.guests
-            if d.state in RUNNING_STATES and not inventory.override(d.name, spec.name).skip
+            if d.state in RUNNING_STATES
+            and not inventory.override(d.name, spec.name).skip
+            and d.name not in from_dom0
         ]
         try:
             targets.extend(targets_for(inventory, spec.name, reachable))
@@ -361,7 +404,8 @@ def _read_hosts(
 ) -> list[_Host]:
     results: list[_Host] = []
     taken: set[str] = set()
-    for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh):
+    signal_hosts = {h.name for h in inventory.hypervisors if inventory.reads_signals(h.name)}
+    for spec, view, error in read_hosts(inventory.hypervisors, inventory.ssh, signal_hosts):
         if view is None:
             say(name_once(spec.name, error or "could not be read"))
             results.append((spec, None, error))
@@ -405,8 +449,12 @@ def _collect(
     say: Callable[[str], None],
     results: dict[tuple[str, str], GuestSnapshot],
     errors: list[str],
+    also_save: Sequence[GuestSnapshot] = (),
 ) -> None:
-    """Collect every target into `results` (filled as they come, kept if a later one breaks)."""
+    """Collect every target into `results` (filled as they come, kept if a later one breaks).
+
+    `also_save`: snapshots of guests not collected that are saved all the same.
+    """
     collector = options.collector
     if collector is None:
         replay = options.from_snapshots or (
@@ -426,6 +474,11 @@ def _collect(
     taken: set[str] = set()
     for snap in collector.collect(targets, on_done=done):
         results[(snap.host, snap.domain)] = snap
+        try:
+            save_guest_snapshot(snap, snapshot_root, taken, root=options.outdir)
+        except OSError as exc:
+            errors.append(f"{snap.host}/{snap.domain}: snapshot not saved: {exc}")
+    for snap in also_save:
         try:
             save_guest_snapshot(snap, snapshot_root, taken, root=options.outdir)
         except OSError as exc:

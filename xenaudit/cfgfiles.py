@@ -29,6 +29,7 @@ from xenaudit.snapshots import (
 )
 from xenaudit.xlcfg import CfgSyntaxError, parse
 from xenaudit.xlcfg.lint import passthrough_of
+from xenaudit.xlcfg.xmcfg import XmCfgRefused, parse_xm
 
 #: Where a run keeps the cfg files it judged, under its snapshots folder.
 CFG_DIR = "_cfg"
@@ -50,20 +51,25 @@ def missing(reason: str, path: str | None = None) -> LoadedConfig:
     return LoadedConfig(ConfigFacts(path, None, None, None, error=reason), None)
 
 
-def config_facts(path: str, data: bytes) -> ConfigFacts:
-    """Memory, maxmem and type the way xl reads them; a file xl refuses gets `error`."""
+def config_facts(path: str, data: bytes, dialect: str = "xl") -> ConfigFacts:
+    """Memory, maxmem and type the way xl reads them; a file xl refuses gets `error`.
+
+    `dialect` "xm": an xm-era (Python) cfg, read only when it is plain
+    assignments (see xlcfg.xmcfg); one that computes values gets `error`,
+    so it is never patched.
+    """
     digest = hashlib.sha256(data).hexdigest()
     try:
-        cfg = parse(data, path)
+        cfg = parse_xm(data, path) if dialect == "xm" else parse(data, path)
         memory, maxmem, guest_type = cfg.memory_mib, cfg.maxmem_mib, cfg.guest_type
-    except (CfgSyntaxError, ValueError, TypeError) as exc:
+    except (CfgSyntaxError, XmCfgRefused, ValueError, TypeError) as exc:
         return ConfigFacts(path, None, None, None, sha256=digest, error=str(exc))
     return ConfigFacts(
         path, memory, maxmem, guest_type, sha256=digest, passthrough=passthrough_of(cfg)
     )
 
 
-def read_config(path: Path, label: str) -> LoadedConfig:
+def read_config(path: Path, label: str, dialect: str = "xl") -> LoadedConfig:
     """Read one cfg file, capped; `label` is the path reports and patches name."""
     try:
         with open(path, "rb") as handle:
@@ -72,7 +78,7 @@ def read_config(path: Path, label: str) -> LoadedConfig:
         return missing(f"cannot read: {exc.strerror}", label)
     if len(data) > MAX_CFG_BYTES:
         return missing("larger than 1 MiB; not a cfg?", label)
-    return LoadedConfig(config_facts(label, data), data)
+    return LoadedConfig(config_facts(label, data, dialect), data)
 
 
 def load_config(
@@ -81,6 +87,7 @@ def load_config(
     override: DomainOverride,
     root: Path = Path("/"),
     index: CfgIndex | None = None,
+    dialect: str = "xl",
 ) -> LoadedConfig:
     """Find and read a domain's cfg; `root` is taken as `/` (the path keeps its real name).
 
@@ -94,7 +101,7 @@ def load_config(
         label = "/" + str(resolved.relative_to(root.resolve())).lstrip("/")
     except ValueError:
         label = str(resolved)
-    return read_config(resolved, label)
+    return read_config(resolved, label, dialect)
 
 
 class CfgStore:
@@ -190,7 +197,12 @@ class CfgReplay:
             self.error = f"{index_file}: the cfg index is not a JSON object"
 
     def load(
-        self, host: str, domain: str, cfg_dir: str = "/etc/xen", cfg_path: str | None = None
+        self,
+        host: str,
+        domain: str,
+        cfg_dir: str = "/etc/xen",
+        cfg_path: str | None = None,
+        dialect: str = "xl",
     ) -> LoadedConfig:
         hosts = self.index.get(host)
         entry = hosts.get(domain) if isinstance(hosts, dict) else None
@@ -211,4 +223,4 @@ class CfgReplay:
             data = read_snapshot_file(source, MAX_CFG_BYTES, root=self.folder)
         except SnapshotFileError as exc:
             return missing(f"cfg copy {source} in the snapshot: {exc}", entry["path"])
-        return LoadedConfig(config_facts(entry["path"], data), data)
+        return LoadedConfig(config_facts(entry["path"], data, dialect), data)

@@ -78,8 +78,10 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "audit",
         help="run the whole audit and write the report",
-        description="Read every Dom0 in the inventory, collect each guest's memory facts over "
-        "SSH, judge each domain's memory/maxmem and write report.html, report.json, "
+        description="Read every Dom0 in the inventory (xl, xm or libvirt), collect each guest's "
+        'memory facts over SSH (or, for domains with collect = "hypervisor", judge them '
+        "from Dom0 alone: xenstore, xentop and the hypervisor log, at low confidence), judge "
+        "each domain's memory/maxmem and write report.html, report.json, "
         "summary.csv, xenaudit.prom and patches/ under OUTDIR. Nothing under /etc/xen is "
         "changed: review the patches, then use `xenaudit apply OUTDIR`.",
         epilog=EXIT_CODES,
@@ -117,7 +119,11 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         help="replay the snapshots/ folder of an earlier run instead of reading live systems "
         "(into a new OUTDIR; nothing is recorded in the history without --record-history)",
     )
-    p.add_argument("--state-dir", type=Path, help="history store (default: inventory state_dir)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="history stores, guest and hypervisor side (default: inventory state_dir)",
+    )
     p.add_argument(
         "--format",
         action="append",

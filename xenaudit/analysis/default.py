@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from xenaudit.analysis import minfree
+from xenaudit.analysis import hypervisor_side, minfree
 from xenaudit.analysis.advice import advise
 from xenaudit.analysis.diagnosis import NOT_HEALTHY_CODES, PRESSURE_CODES, diagnose
 from xenaudit.analysis.hostplan import plan_host
@@ -50,7 +50,9 @@ class DefaultAnalyzer(Analyzer):
 
     def assess(self, item: DomainInput) -> Assessment:
         try:
-            return _assess(item)
+            if hypervisor_side.applies(item):
+                return hypervisor_side.assess(item)
+            return hypervisor_side.annotate(_assess(item), item)
         except Exception as exc:  # the promise: one broken guest never stops the audit
             finding = Finding(
                 "insufficient_data",
@@ -76,7 +78,11 @@ class DefaultAnalyzer(Analyzer):
         """As `Analyzer.plan_host`; Xen's own memory comes from `xen_reserve_mib`, else
         the analyzer's, else the inputs' DomainInput.xen_reserve_mib (256 by default)."""
         reserve = xen_reserve_mib if xen_reserve_mib is not None else self.xen_reserve_mib
-        return plan_host(host, assessments, inputs, reserve)
+        plan, updated = plan_host(host, assessments, inputs, reserve)
+        notes = hypervisor_side.host_notes(host)
+        if notes:
+            plan = replace(plan, notes=(*plan.notes, *notes))
+        return plan, updated
 
 
 def _input_problems(item: DomainInput) -> Finding | None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from xenaudit.analysis.hypervisor_nights import HypervisorNight
 from xenaudit.collector.interface import GuestSnapshot
 from xenaudit.errors import DomainError
 from xenaudit.hypervisor.interface import Domain, HostView
@@ -119,6 +120,8 @@ class DomainInput:
     #: Memory Xen itself keeps on this domain's host (HypervisorSpec.xen_reserve_mib),
     #: so the host plan can be checked without handing it the inventory.
     xen_reserve_mib: int = 256
+    #: Earlier nights as Dom0 saw them (hypervisor-side signals), oldest first.
+    hypervisor_nights: tuple[HypervisorNight, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from xenaudit.hypervisor.cfgfind import CfgIndex, find_cfg
 from xenaudit.hypervisor.drift import drift, format_mib
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
+from xenaudit.hypervisor.xm_parse import XEND_REMOVED_NOTE
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
 from xenaudit.printable import printable
 
@@ -33,7 +34,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("-i", "--inventory", metavar="INVENTORY", help="inventory TOML file")
     source.add_argument(
-        "--backend", choices=("xl", "libvirt"), help="read this machine with xl or libvirt"
+        "--backend",
+        choices=("xl", "xm", "libvirt"),
+        help="read this machine with xl, xm (xend Dom0s, Xen 4.4 and older) or libvirt",
     )
     parser.add_argument("--uri", help="libvirt URI (with --backend libvirt)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -92,18 +95,23 @@ def _targets(
     return [spec], SshSettings(), lambda domain, _host: DomainOverride(name=domain)
 
 
-def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
+def _cfg_memory(path: Path | None, dialect: str) -> tuple[int | None, int | None]:
     if path is None:
         return None, None
-    facts = read_config(path, str(path)).facts
+    facts = read_config(path, str(path), dialect).facts
     return facts.memory_mib, facts.maxmem_mib
 
 
 def _domain_entry(
-    domain: Domain, spec: HypervisorSpec, override: DomainOverride, index: CfgIndex
+    domain: Domain,
+    spec: HypervisorSpec,
+    override: DomainOverride,
+    index: CfgIndex,
+    backend: str,
 ) -> dict[str, Any]:
     cfg_path, note = find_cfg(domain.name, spec, override, index=index)
-    memory_mib, maxmem_mib = _cfg_memory(cfg_path)
+    # xm-era cfg files are Python: read only where they are plain assignments.
+    memory_mib, maxmem_mib = _cfg_memory(cfg_path, "xm" if backend == "xm" else "xl")
     return {
         "name": domain.name,
         "domid": domain.domid,
@@ -125,7 +133,10 @@ def _host_entry(
     domains = []
     if view is not None:
         index = CfgIndex.for_host(spec)
-        domains = [_domain_entry(d, spec, overrides(d.name, spec.name), index) for d in view.guests]
+        domains = [
+            _domain_entry(d, spec, overrides(d.name, spec.name), index, view.backend)
+            for d in view.guests
+        ]
     return {
         "name": spec.name,
         "total_memory_kib": view.total_memory_kib if view else None,
@@ -168,6 +179,8 @@ def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
         out.write("\n")
         for warning in view.warnings:
             out.write(f"   warning: {_plain(warning)}\n")
+        if view.backend == "xm":
+            out.write(f"   note: {XEND_REMOVED_NOTE}\n")
         rows = [columns]
         for d in host["domains"]:
             rows.append(

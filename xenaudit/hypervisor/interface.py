@@ -9,9 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from xenaudit.errors import SourcedError
+
+if TYPE_CHECKING:
+    from xenaudit.hypervisor.signals import HypervisorSignals
 
 GuestType = Literal["pv", "pvh", "hvm"]
 
@@ -77,6 +80,8 @@ class HostView:
     #: values), each naming the command or file. Derived from `raw` only, so a
     #: replayed snapshot carries the same warnings.
     warnings: tuple[str, ...] = ()
+    #: Hypervisor-side signals (xenstore, xentop, the hypervisor log), when they were read.
+    signals: HypervisorSignals | None = None
 
     @property
     def dom0(self) -> Domain | None:

@@ -18,6 +18,7 @@ from xenaudit.atomicwrite import open_folder, relative_parts, write_in
 from xenaudit.hypervisor.interface import HostView, HypervisorError, HypervisorSource
 from xenaudit.hypervisor.libvirt_parse import RAW_LIBVIRT, build_libvirt_view
 from xenaudit.hypervisor.parse_error import RawParseError
+from xenaudit.hypervisor.signals import SIGNAL_RAW_NAMES
 from xenaudit.hypervisor.xl_parse import (
     RAW_INFO,
     RAW_LIST,
@@ -26,6 +27,7 @@ from xenaudit.hypervisor.xl_parse import (
     RAW_XL_CONF,
     build_xl_view,
 )
+from xenaudit.hypervisor.xm_parse import XM_RAW_NAMES, build_xm_view
 from xenaudit.snapshots import (
     HOST_META,
     SnapshotFileError,
@@ -42,7 +44,11 @@ MAX_META_BYTES = 64 * 1024
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 _BUILDERS: dict[str, tuple[Callable[[str, Mapping[str, str]], HostView], tuple[str, ...]]] = {
-    "xl": (build_xl_view, (RAW_INFO, RAW_LIST, RAW_LIST_LONG_JSON, RAW_LIST_LONG_SXP, RAW_XL_CONF)),
+    "xl": (
+        build_xl_view,
+        (RAW_INFO, RAW_LIST, RAW_LIST_LONG_JSON, RAW_LIST_LONG_SXP, RAW_XL_CONF, *SIGNAL_RAW_NAMES),
+    ),
+    "xm": (build_xm_view, (*XM_RAW_NAMES, *SIGNAL_RAW_NAMES)),
     "libvirt": (build_libvirt_view, (RAW_LIBVIRT,)),
 }
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from xenaudit.hypervisor.interface import Domain, DomainState, GuestType, HostView
 from xenaudit.hypervisor.parse_error import RawParseError
+from xenaudit.hypervisor.signals import build_signals
 from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_autoballoon
 
 #: Raw file names in HostView.raw (and in snapshots).
@@ -584,6 +585,8 @@ def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
     dom0_mem = dom0_mem_kib(commandline, total_kib)
     if dom0_mem is None and "dom0_mem=" in commandline:
         warnings.append("xen_commandline has a dom0_mem= that could not be read")
+    signals, signal_warnings = build_signals(raw, "xl dmesg")
+    warnings.extend(signal_warnings)
     return HostView(
         name=name,
         backend="xl",
@@ -598,4 +601,5 @@ def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
         autoballoon=autoballoon,
         raw=dict(raw),
         warnings=tuple(warnings),
+        signals=signals,
     )

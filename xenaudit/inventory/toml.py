@@ -47,7 +47,15 @@ def load_inventory(path: str | Path) -> Inventory:
 
 def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
     """Build an inventory from already-parsed TOML (also used by the demo)."""
-    known = {"state_dir", "ssh", "hypervisor", "domains", "thresholds", "guest_snapshot_dir"}
+    known = {
+        "state_dir",
+        "ssh",
+        "hypervisor",
+        "domains",
+        "thresholds",
+        "guest_snapshot_dir",
+        "collect",
+    }
     _reject_unknown(data, known, "", path)
 
     hypervisors_raw = data.get("hypervisor", [])
@@ -107,6 +115,9 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
     for key in ("state_dir", "guest_snapshot_dir"):
         if key in data and not isinstance(data[key], str):
             raise InventoryError(path, key, "expected a string (a directory path)")
+    collect = data.get("collect", Inventory.collect)
+    if collect not in ("ssh", "hypervisor"):
+        raise InventoryError(path, "collect", f"expected 'ssh' or 'hypervisor', got {collect!r}")
     return Inventory(
         path=path,
         hypervisors=tuple(hypervisors),
@@ -116,6 +127,7 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
         thresholds=thresholds,
         state_dir=data.get("state_dir", Inventory.state_dir),
         guest_snapshot_dir=data.get("guest_snapshot_dir"),
+        collect=collect,
     )
 
 
