@@ -102,7 +102,8 @@ def test_patches_still_apply_from_the_fleet_copy(
     assert merge(report, "-o", out, "-q") == 3  # so the fleet is incomplete too
     doc = fleet_json(out)
     (dom0,) = doc["dom0s"]
-    assert dom0["incomplete"] is True and dom0["folder"] == "xen-demo"
+    assert dom0["incomplete"] is True and dom0["hosts"] == ["xen-demo", "xen-legacy"]
+    folder = out / dom0["folder"]
     assert any("mail-relay" in e for e in dom0["errors"])
 
     index = json.loads((Path(DEMO) / "_cfg" / "index.json").read_text())
@@ -112,16 +113,16 @@ def test_patches_still_apply_from_the_fleet_copy(
             target = root / entry["path"].lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(DEMO) / "_cfg" / entry["file"], target)
-    assert run_apply(out / "xen-demo", "--root", root, "--yes") == 0
+    assert run_apply(folder, "--root", root, "--yes") == 0
     patched = {r["domain"] for r in doc["actions"] if r["patch"]}
     applied = {p: p.read_bytes() for p in root.rglob("*.cfg")}
     # Applying the same reviewed folder again changes nothing and is not an error.
     capsys.readouterr()
-    assert run_apply(out / "xen-demo", "--root", root, "--yes") == 0
+    assert run_apply(folder, "--root", root, "--yes") == 0
     again = capsys.readouterr().out
     assert again.count("already applied") == len(patched)
     assert {p: p.read_bytes() for p in root.rglob("*.cfg")} == applied
-    report_doc = json.loads((out / "xen-demo" / "report.json").read_text())
+    report_doc = json.loads((folder / "report.json").read_text())
     for domain in report_doc["domains"]:
         if domain["name"] in patched:
             text = (root / domain["config"]["path"].lstrip("/")).read_text()
