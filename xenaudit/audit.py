@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xenaudit import __version__
+from xenaudit.allocator import keep_large_blocks_returnable
 from xenaudit.analysis import hypervisor_side
 from xenaudit.analysis.default import DefaultAnalyzer
 from xenaudit.analysis.history import (
@@ -144,6 +145,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     output folder it will not use.
     """
     check_output(options)
+    keep_large_blocks_returnable()  # guests' kernel logs must not pin Dom0's memory
     now = options.now or datetime.now(UTC)
     generated_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     outdir = options.outdir
@@ -174,8 +176,11 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         for snap in not_collected.values()
         if snap.error == hypervisor_side.HYPERVISOR_SIDE_REASON
     ]
+    parsed: dict[tuple[str, str], GuestFacts | None] = {}
     with crashes.guard("collecting the guests"):
-        _collect(inventory, options, targets, snapshot_root, say, snapshots, errors, from_dom0)
+        _collect(
+            inventory, options, targets, snapshot_root, say, snapshots, errors, from_dom0, parsed
+        )
     snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
@@ -191,7 +196,11 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
                     domain=domain,
                     config=loaded.facts,
                     snapshot=snap,
-                    facts=_parse(snap, domain.name, errors),
+                    facts=(
+                        parsed[(host_name, domain.name)]
+                        if (host_name, domain.name) in parsed
+                        else _parse(snap, domain.name, errors)
+                    ),
                     override=with_collect_mode(inventory, host_name, domain.name, snap),
                     thresholds=inventory.thresholds,
                     drift=drifted,
@@ -450,10 +459,15 @@ def _collect(
     results: dict[tuple[str, str], GuestSnapshot],
     errors: list[str],
     also_save: Sequence[GuestSnapshot] = (),
+    parsed: dict[tuple[str, str], GuestFacts | None] | None = None,
 ) -> None:
     """Collect every target into `results` (filled as they come, kept if a later one breaks).
 
     `also_save`: snapshots of guests not collected that are saved all the same.
+    With `parsed`, each guest is also parsed as it arrives and its raw kernel log
+    (up to the byte cap, megabytes) dropped once saved: what stays per guest is the
+    parsed facts, whose events are capped, so peak memory does not grow with what
+    guests send.
     """
     collector = options.collector
     if collector is None:
@@ -472,12 +486,21 @@ def _collect(
         say(f"{snap.host}/{snap.domain}: {snap.status}{detail}")
 
     taken: set[str] = set()
+    keep = inventory.ssh.kernlog_keep_events
     for snap in collector.collect(targets, on_done=done):
-        results[(snap.host, snap.domain)] = snap
+        key = (snap.host, snap.domain)
+        results[key] = snap
         try:
             save_guest_snapshot(snap, snapshot_root, taken, root=options.outdir)
         except OSError as exc:
             errors.append(f"{snap.host}/{snap.domain}: snapshot not saved: {exc}")
+        if parsed is not None:
+            parsed[key] = _parse(snap, snap.domain, errors, keep)
+            if "kernlog" in snap.sections:
+                light = dict(snap.sections)
+                light["kernlog"] = _kernlog_kept(light["kernlog"])
+                results[key] = replace(snap, sections=light)
+        del snap
     for snap in also_save:
         try:
             save_guest_snapshot(snap, snapshot_root, taken, root=options.outdir)
@@ -485,10 +508,19 @@ def _collect(
             errors.append(f"{snap.host}/{snap.domain}: snapshot not saved: {exc}")
 
 
-def _parse(snap: GuestSnapshot | None, domain: str, errors: list[str]) -> GuestFacts | None:
+def _kernlog_kept(text: str) -> str:
+    """What stays of a parsed kernel log: the crash-kernel reservation lines of its
+    first MiB, which the analysis reads from the raw text (signals._crashkernel_kib)."""
+    head = text[: 1 << 20]
+    return "\n".join(line for line in head.split("\n") if "crashkernel" in line)
+
+
+def _parse(
+    snap: GuestSnapshot | None, domain: str, errors: list[str], keep_events: int | None = None
+) -> GuestFacts | None:
     if snap is None or not snap.sections:
         return None
-    facts = parse_guest(snap.sections, snap.section_status, domain)
+    facts = parse_guest(snap.sections, snap.section_status, domain, keep_events=keep_events)
     errors.extend(facts.errors)
     return facts
 

@@ -192,11 +192,12 @@ def _lines(context: Sequence[LogLine]) -> list[str]:
 
 def caller(event: PageAllocFailure | OomInvoked) -> Caller | None:
     """Who made the allocation, or None when the report kept no call trace."""
+    # The report's own lines carry modules and "?" marks; the parser's list of
+    # names (PageAllocFailure.call_trace) serves when they were not kept.
+    parsed = _frames_from_lines(_lines(event.context))
     named = getattr(event, "call_trace", None)
-    if isinstance(named, (tuple, list)) and named:
+    if not parsed and isinstance(named, (tuple, list)) and named:
         parsed = [_Frame(_clean(str(n)), None, True) for n in named]
-    else:
-        parsed = _frames_from_lines(_lines(event.context))
     if not parsed:
         return None
     # Unreliable ("?") frames are guesses from the stack; 2.6-era kernels mark

@@ -6,7 +6,13 @@ with), so both count the same way.
 
 from __future__ import annotations
 
-from xenaudit.parsers.interface import KernelLog, OomInvoked, OomKill, PageAllocFailure
+from xenaudit.parsers.interface import (
+    EventCounts,
+    KernelLog,
+    OomInvoked,
+    OomKill,
+    PageAllocFailure,
+)
 
 
 def split_events(
@@ -43,7 +49,7 @@ def guest_oom_events(kernlog: KernelLog | None) -> int:
     ran out. This count is what history stores as a night's oom_kills.
     """
     _, kills, _, invoked, _ = split_events(kernlog)
-    counted = _counted(kernlog, "oom_kill")
+    counted = max(_counted(kernlog, "oom_kill"), _counted(kernlog, "oom_invoked"))
     return max(len(kills), len(invoked), counted)
 
 
@@ -54,6 +60,15 @@ def _counted(kernlog: KernelLog | None, kind: str) -> int:
     and last few still counts them all (``KernelLog.counts`` where it has one).
     """
     counts = getattr(kernlog, "counts", None) if kernlog is not None else None
+    if isinstance(counts, EventCounts):
+        # Guest-wide numbers: a memory cgroup's OOM is not the guest running out.
+        counts = {
+            "page_alloc_failure": counts.page_alloc_failures,
+            "page_alloc_suppressed": counts.page_alloc_suppressed,
+            "oom_kill": counts.oom_kills - counts.oom_kills_memcg,
+            "oom_kill_memcg": counts.oom_kills_memcg,
+            "oom_invoked": counts.oom_invoked - counts.oom_invoked_memcg,
+        }
     if not isinstance(counts, dict):
         return 0
     value = counts.get(kind, 0)
@@ -63,4 +78,11 @@ def _counted(kernlog: KernelLog | None, kind: str) -> int:
 def failure_count(kernlog: KernelLog | None) -> int:
     """Page allocation failures in a log: reports seen, kept or not, plus those suppressed."""
     failures, _, _, _, suppressed = split_events(kernlog)
+    suppressed = max(suppressed, _counted(kernlog, "page_alloc_suppressed"))
     return max(len(failures), _counted(kernlog, "page_alloc_failure")) + suppressed
+
+
+def memcg_kill_count(kernlog: KernelLog | None) -> int:
+    """Memory-cgroup OOM kills in a log, kept or not."""
+    _, _, memcg, _, _ = split_events(kernlog)
+    return max(len(memcg), _counted(kernlog, "oom_kill_memcg"))

@@ -19,7 +19,12 @@ from xenaudit.analysis.counters import CounterDelta, counter_delta, fresh_count
 from xenaudit.analysis.failures import FailureKind, classify
 from xenaudit.analysis.interface import DomainInput, HistoryNight
 from xenaudit.analysis.kernel import KernelVersion, parse_release
-from xenaudit.analysis.logevents import failure_count, split_events
+from xenaudit.analysis.logevents import (
+    failure_count,
+    guest_oom_events,
+    memcg_kill_count,
+    split_events,
+)
 from xenaudit.analysis.nightly import Rise, rises_between
 from xenaudit.analysis.tonight import night_from_facts
 from xenaudit.analysis.unresolved import Resolved, Unresolved, carried
@@ -589,7 +594,7 @@ def extract(item: DomainInput) -> Signals:
 
     kernlog = facts.kernlog if facts else None
     failures, guest_kills, memcg_kills, invoked, suppressed = split_events(kernlog)
-    oom_events = max(len(guest_kills), len(invoked))
+    oom_events = guest_oom_events(kernlog)  # exact even when only some events were kept
     last = nights[-1] if nights else None
     failures_total = failure_count(kernlog)
     fresh_failures = fresh_count(
@@ -601,7 +606,9 @@ def extract(item: DomainInput) -> Signals:
     unlogged = 0
     if oom_counter.delta is not None:
         fresh_kills = min(oom_events, oom_counter.delta)
-        logged_new = fresh_kills + min(len(memcg_kills), max(0, oom_counter.delta - fresh_kills))
+        logged_new = fresh_kills + min(
+            memcg_kill_count(kernlog), max(0, oom_counter.delta - fresh_kills)
+        )
         unlogged = max(0, oom_counter.delta - logged_new)
 
     psi = facts.psi if facts else None

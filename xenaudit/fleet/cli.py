@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
 
-from xenaudit.analysis.interface import SEVERITY_ORDER
-from xenaudit.fleet.copy import CopyLimits
-from xenaudit.fleet.interface import DEFAULT_STALE_AFTER_H, FleetReport, MergeError
-from xenaudit.fleet.merge import MergeOptions, merge_reports
+from xenaudit.fleet.defaults import DEFAULT_MAX_DOM0_MIB, DEFAULT_STALE_AFTER_H
 from xenaudit.printable import printable
+
+# The merge itself is imported by `handler`, so that `xenaudit merge --help` starts at once.
+TYPE_CHECKING = False  # nor is typing imported at run time
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from xenaudit.fleet.interface import FleetReport
 
 USAGE_ERROR = 2
 INCOMPLETE = 3
@@ -44,12 +47,19 @@ exit codes:
 """
 
 
+def _path(text: str) -> Path:
+    """argparse type for paths: pathlib is imported when a path is given, not for --help."""
+    from pathlib import Path
+
+    return Path(text)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "reports", nargs="+", type=Path, metavar="REPORT_DIR", help="a Dom0's report folder"
+        "reports", nargs="+", type=_path, metavar="REPORT_DIR", help="a Dom0's report folder"
     )
     parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="FLEET_DIR", help="where to write"
+        "-o", "--output", type=_path, required=True, metavar="FLEET_DIR", help="where to write"
     )
     parser.add_argument(
         "--stale-after",
@@ -68,7 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--expect-file",
-        type=Path,
+        type=_path,
         metavar="FILE",
         help="Dom0s that should be in the fleet, one per line, optionally followed by a tab "
         "and a note saying why it may be missing (e.g. written by the Ansible playbook)",
@@ -88,7 +98,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-dom0-mib",
         type=int,
-        default=CopyLimits().max_total_bytes // (1024 * 1024),
+        default=DEFAULT_MAX_DOM0_MIB,
         metavar="MIB",
         help="stop copying a Dom0's folder beyond this size (default %(default)s)",
     )
@@ -136,6 +146,8 @@ def shown(text: str) -> str:
 
 def exit_code(fleet: FleetReport, fail_on: str) -> int:
     """3 when the fleet is incomplete, else 1 when a domain reaches `fail_on`, else 0."""
+    from xenaudit.analysis.interface import SEVERITY_ORDER
+
     if fleet.incomplete:
         return INCOMPLETE
     if fail_on in SEVERITY_ORDER:
@@ -147,6 +159,10 @@ def exit_code(fleet: FleetReport, fail_on: str) -> int:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from xenaudit.fleet.copy import CopyLimits
+    from xenaudit.fleet.interface import MergeError
+    from xenaudit.fleet.merge import MergeOptions, merge_reports
+
     err = sys.stderr
     if args.stale_after <= 0 or args.max_dom0_mib <= 0:
         err.write("xenaudit merge: --stale-after and --max-dom0-mib must be positive\n")

@@ -19,6 +19,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xenaudit.fleet.defaults import DEFAULT_MAX_DOM0_MIB
+
 CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -28,7 +30,7 @@ class CopyLimits:
     """Caps for one Dom0's folder. A nightly report folder is a few MiB (snapshots included)."""
 
     max_file_bytes: int = 64 * 1024 * 1024
-    max_total_bytes: int = 1024 * 1024 * 1024
+    max_total_bytes: int = DEFAULT_MAX_DOM0_MIB * 1024 * 1024
     max_files: int = 20_000
     max_depth: int = 8
     #: Top-level entries not copied at all (e.g. "snapshots").

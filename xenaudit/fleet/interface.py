@@ -16,11 +16,10 @@ from pathlib import Path
 
 from xenaudit.analysis.interface import Severity
 from xenaudit.errors import SourcedError, XenauditError
+from xenaudit.fleet.defaults import DEFAULT_STALE_AFTER_H as DEFAULT_STALE_AFTER_H
 
 #: fleet.json's contract version (xenaudit/schemas/fleet.schema.json).
 FLEET_SCHEMA_VERSION = 1
-#: A Dom0 whose latest report is older than this is listed as stale.
-DEFAULT_STALE_AFTER_H = 36.0
 FLEET_HTML = "fleet.html"
 FLEET_JSON = "fleet.json"
 
