@@ -127,27 +127,11 @@ _V1_COLUMNS = (
     "oom_kills",
     "finding_codes",
 )
-#: Cumulative counters: a night keeps its latest run's values.
-_LATEST = (
-    "pswpin",
-    "pgmajfault",
-    "oom_kill_counter",
-    "psi_some_total_us",
-    "psi_full_total_us",
-    "allocstall",
-    "pgscan_direct",
-    "compact_stall",
-    "workingset_refault",
-    "page_alloc_failures",
-    "oom_kills",
-    "sunreclaim_kib",
-    "cfg_memory_mib",
-    "cfg_maxmem_mib",
-    "live_target_kib",
-    "rec_memory_mib",
-    "rec_maxmem_mib",
-    "boot_time",
-)
+#: Peaks: a night keeps its worst run's (see merge_nights).
+_PEAKS = ("mem_total_kib", "mem_available_kib", "mem_free_kib", "swap_used_kib", "psi_some_avg60")
+#: Everything else (cumulative counters, the cfg, the recommendation): a night keeps its
+#: latest run's values.
+_LATEST = tuple(name for name in _PLAIN if name not in ("run_at", *_PEAKS))
 
 #: One row to record: (host, domain, night).
 Row = tuple[str, str, HistoryNight]
