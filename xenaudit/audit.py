@@ -724,13 +724,8 @@ def _domain_reports(
             if patch_text:
                 patch_path = f"patches/{safe_name(item.domain.name, taken)}.cfg.diff"
         reports.append(
-            DomainReport(
-                host=item.host.name,
-                domain=item.domain,
-                config=item.config,
-                snapshot=item.snapshot,
-                facts=item.facts,
-                assessment=assessment,
+            replace(
+                _bare_report(item, assessment),
                 drift=drifted,
                 patch_path=patch_path,
                 patch_text=patch_text,
@@ -739,21 +734,23 @@ def _domain_reports(
     return reports
 
 
+def _bare_report(item: DomainInput, assessment: Assessment) -> DomainReport:
+    """A domain's report without drift or patch."""
+    return DomainReport(
+        host=item.host.name,
+        domain=item.domain,
+        config=item.config,
+        snapshot=item.snapshot,
+        facts=item.facts,
+        assessment=assessment,
+    )
+
+
 def _bare_domain_reports(
     inputs: Sequence[DomainInput], assessments: Sequence[Assessment]
 ) -> list[DomainReport]:
     """Every domain without patches, for when building the full reports failed."""
-    return [
-        DomainReport(
-            host=item.host.name,
-            domain=item.domain,
-            config=item.config,
-            snapshot=item.snapshot,
-            facts=item.facts,
-            assessment=assessment,
-        )
-        for item, assessment in zip(inputs, assessments, strict=True)
-    ]
+    return [_bare_report(item, a) for item, a in zip(inputs, assessments, strict=True)]
 
 
 def proposes_a_change(report: AuditReport) -> bool:
