@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.analysis_cases import damage_a_page
 from xenaudit.analysis.hypervisor_history import (
     FILE_NAME,
     HypervisorHistory,
@@ -84,15 +85,7 @@ def test_damaged_pages_are_refused_and_left_untouched(tmp_path: Path) -> None:
             "2026-11-24T02:31:00Z", [("h", f"domain-{i:04d}", _night("x")) for i in range(400)]
         )
     path = tmp_path / FILE_NAME
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.execute("PRAGMA journal_mode=DELETE")
-    connection.close()
-    data = bytearray(path.read_bytes())
-    assert len(data) > 3 * 4096
-    data[2 * 4096 : 2 * 4096 + 512] = b"\xff" * 512
-    path.write_bytes(bytes(data))
-    before = path.read_bytes()
+    before = damage_a_page(path)
     with pytest.raises(HypervisorHistoryError, match="left untouched"):
         HypervisorHistory.open(tmp_path)
     assert path.read_bytes() == before

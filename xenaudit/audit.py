@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -544,15 +544,12 @@ def _history(
     )
 
 
-#: HistoryNight fields without a default, null when a seed row leaves them out.
-_SEED_REQUIRED = (
-    "mem_total_kib",
-    "mem_available_kib",
-    "swap_used_kib",
-    "pswpin",
-    "pgmajfault",
-    "oom_kill_counter",
-    "psi_some_avg60",
+#: HistoryNight fields without a default: a seed row that leaves them out gives 0 for
+#: the log's event counts and null for the rest.
+_SEED_REQUIRED = tuple(
+    f.name
+    for f in fields(HistoryNight)
+    if f.default is MISSING and f.default_factory is MISSING and f.name != "run_at"
 )
 
 

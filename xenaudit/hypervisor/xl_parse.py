@@ -31,7 +31,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from xenaudit.hypervisor.interface import Domain, DomainState, GuestType, HostView
 from xenaudit.hypervisor.parse_error import RawParseError, snippet
@@ -456,27 +456,52 @@ def effective_autoballoon(autoballoon: str | None, dom0_mem_set: bool) -> bool |
 # -------------------------------------------------------------- the whole view
 
 
+class ListRow(Protocol):
+    """A row of `xl list` or `xm list`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def domid(self) -> int | None: ...
+    @property
+    def vcpus(self) -> int: ...
+    @property
+    def state(self) -> DomainState: ...
+
+
+def listed_domain(
+    row: ListRow, detail: XlDetail | None, target_kib: int | None, current_kib: int | None
+) -> Domain:
+    """A domain as its list row and its `list -l` detail (when there is one) describe it."""
+    return Domain(
+        name=row.name,
+        domid=row.domid,
+        uuid=detail.uuid if detail else None,
+        state=row.state,
+        guest_type=detail.guest_type if detail else None,
+        vcpus=row.vcpus,
+        target_kib=target_kib,
+        max_kib=detail.max_kib if detail else None,
+        current_kib=current_kib,
+        is_dom0=row.domid == 0,
+        shadow_kib=detail.shadow_kib if detail else None,
+        video_kib=detail.video_kib if detail else None,
+        passthrough=detail.passthrough if detail else None,
+    )
+
+
 def _merge(rows: tuple[XlListRow, ...], details: tuple[XlDetail, ...]) -> tuple[Domain, ...]:
     by_domid = {d.domid: d for d in details if d.domid is not None}
     domains: list[Domain] = []
     for row in rows:
         detail = by_domid.pop(row.domid, None)
         domains.append(
-            Domain(
-                name=row.name,
-                domid=row.domid,
-                uuid=detail.uuid if detail else None,
-                state=row.state,
-                guest_type=detail.guest_type if detail else None,
-                vcpus=row.vcpus,
+            listed_domain(
+                row,
+                detail,
                 target_kib=detail.target_kib if detail else None,
-                max_kib=detail.max_kib if detail else None,
                 # xl's Mem column: (current + outstanding claim) KiB / 1024, rounded down.
                 current_kib=row.mem_mib * 1024,
-                is_dom0=row.domid == 0,
-                shadow_kib=detail.shadow_kib if detail else None,
-                video_kib=detail.video_kib if detail else None,
-                passthrough=detail.passthrough if detail else None,
             )
         )
     # Created between the two commands: known only from `xl list -l`.

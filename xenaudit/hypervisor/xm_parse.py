@@ -35,6 +35,7 @@ from xenaudit.hypervisor.xl_parse import (
     NO_LIMIT_KIB,
     XlDetail,
     assemble_view,
+    listed_domain,
     parse_xl_info,
     require_raw,
     state_from_flags,
@@ -192,19 +193,13 @@ def _merge(
     for row in rows:
         detail = by_domid.get(row.domid) if row.domid is not None else by_name.get(row.name)
         domains.append(
-            Domain(
-                name=row.name,
-                domid=row.domid,
-                uuid=detail.uuid if detail else None,
-                state=row.state,
-                guest_type=detail.guest_type if detail else None,
-                vcpus=row.vcpus,
+            listed_domain(
+                row,
+                detail,
                 target_kib=detail.target_kib
                 if detail and detail.target_kib
                 else row.mem_mib * 1024,
-                max_kib=detail.max_kib if detail else None,
                 current_kib=held.get(row.name) if row.domid is not None else None,
-                is_dom0=row.domid == 0,
             )
         )
     return tuple(domains)
