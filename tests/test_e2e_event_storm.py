@@ -61,6 +61,11 @@ def test_a_storm_is_counted_exactly_and_quoted_in_part(tmp_path: Path) -> None:
     # The page shows the exact total, not the kept number.
     page = (out / "report.html").read_text()
     assert str(counts["by_kind"]["page_alloc_failure"]) in page
+    # So do the findings: the storm's 400 atomic failures, 5 of them quoted.
+    atomic = next(f for f in cache["findings"] if f["code"] == "atomic_reserve")
+    assert atomic["detail"].startswith("400 order-0 allocation(s) that could not wait")
+    assert atomic["evidence"][0]["text"] == "5 of 400 failure reports shown, the newest"
+    assert "5 of 400 failure reports shown" in page
 
 
 def test_keep_events_comes_from_the_inventory(tmp_path: Path) -> None:

@@ -10,8 +10,11 @@ first frame that is not the allocator.
 Frames are read from the report's lines in every era's format:
 ``[<ffffffff8113114a>] ? __alloc_pages_nodemask+0x74a/0x8d0`` (up to 4.x,
 ``?`` marks an unreliable frame), `` dump_stack+0x6b/0x83`` (4.x on),
-``(warn_alloc_failed+0xc4/0x11c) from (…)`` (ARM). A kernel-log parser that
-already names the frames (an event's ``call_trace``) is used as it is.
+``(warn_alloc_failed+0xc4/0x11c) from (…)`` (ARM). The parser's names
+(``call_trace``) serve only when the report's lines were not kept.
+
+Kept beside the parser's ``call_trace``/``caller`` because it reads what they drop: each
+frame's module and "?" mark, ARM "from" frames and interrupt-entry frames to skip.
 """
 
 from __future__ import annotations
@@ -176,14 +179,6 @@ def _frames_in(text: str) -> list[_Frame]:
     return [
         _Frame(_clean(m.group(2)), m.group(3), not m.group(1)) for m in _FRAME.finditer(text[:400])
     ]
-
-
-def frames(event: PageAllocFailure | OomInvoked) -> tuple[str, ...]:
-    """Function names of the report's call trace, innermost first."""
-    named = getattr(event, "call_trace", None)
-    if isinstance(named, (tuple, list)) and named:
-        return tuple(_clean(str(n)) for n in named)
-    return tuple(f.function for f in _frames_from_lines(_lines(event.context)))
 
 
 def _lines(context: Sequence[LogLine]) -> list[str]:

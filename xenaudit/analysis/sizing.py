@@ -346,10 +346,17 @@ def _decrease_blocker(
     if s.unresolved is not None:
         return s.unresolved.describe()
     if s.sized_failures or s.guest_oom_kills or s.guest_oom_invocations:
-        count = max(s.failures_total, len(s.sized_failures))
+        shown = [
+            f"{count:,} {what}"
+            for count, what in (
+                (max(s.failures_total, len(s.sized_failures)), "allocation failure(s)"),
+                (s.guest_oom_events, "OOM kill(s)"),
+            )
+            if count
+        ]
         return (
-            f"the log still shows {count} allocation failure(s) or OOM kill(s) from this boot; a "
-            "guest with failures is never called over-provisioned"
+            f"the log still shows {' and '.join(shown)} from this boot; a guest with failures "
+            "is never called over-provisioned"
         )
     if d.pressure_nights:
         risen = [r for r in s.rises_history if r.until == d.pressure_nights[-1]]
