@@ -977,8 +977,7 @@ def _kill_event(
 
 def _decode(raw: str | bytes | bytearray) -> str:
     """Cap the line and drop its terminator; bytes are decoded leniently."""
-    kind = type(raw)
-    if (kind is bytes or kind is bytearray) and len(raw) <= LINE_CAP:  # from the block driver
+    if isinstance(raw, bytes | bytearray) and len(raw) <= LINE_CAP:  # from the block driver
         line = raw.decode("utf-8", "replace")
     elif isinstance(raw, str):
         line = raw[:LINE_CAP] if len(raw) > LINE_CAP else raw
