@@ -19,6 +19,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: Headless chromium with no sandbox (root) and no network side traffic of its own.
+QUIET_HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
 
 class CdpError(RuntimeError):
     pass
@@ -41,13 +52,7 @@ class Browser:
         self.proc = subprocess.Popen(
             [
                 chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *QUIET_HEADLESS,
                 "--hide-scrollbars",
                 "--remote-debugging-pipe",
                 f"--user-data-dir={profile}",

@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 
 from tests import report_fixtures as rf
+from tests.cdp import QUIET_HEADLESS
 from tests.test_formats_html import DomInspector, flat
 from xenaudit.formats import write_formats
 from xenaudit.formats.html import visible
@@ -42,13 +43,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     command = [
         CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *QUIET_HEADLESS,
         "--disable-quic",
         f"--user-data-dir={profile}",
         *args,

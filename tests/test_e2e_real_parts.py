@@ -18,6 +18,7 @@ import pytest
 
 from tests.fake_xl.support import use_fake_xl
 from tests.standin import content
+from tests.standin.dom0s import xl_recordings as standin_xl_recordings
 from tests.standin.fleet import Fleet, GuestSpec, free_port
 from xenaudit.cli import main
 
@@ -27,49 +28,10 @@ TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 
 def xl_recordings(folder: Path, domains: list[tuple[str, int, int]]) -> Path:
-    """`xl list`, `xl list -l` and `xl info` in the formats xl prints them."""
-    folder.mkdir(parents=True)
-    rows = [
-        "Name                                        ID   Mem VCPUs\tState\tTime(s)",
-        f"{'Domain-0':<40}{0:>6}{1024:>6}{2:>6}     r-----    1201.3",
-    ]
-    details = []
-    for name, domid, memory_mib in domains:
-        rows.append(f"{name:<40}{domid:>6}{memory_mib:>6}{1:>6}     -b----      12.7")
-        details.append(
-            {
-                "domid": domid,
-                "config": {
-                    "c_info": {
-                        "type": "pv",
-                        "name": name,
-                        "uuid": f"00000000-0000-4000-8000-{domid:012d}",
-                    },
-                    "b_info": {
-                        "max_vcpus": 1,
-                        "avail_vcpus": [0],
-                        "max_memkb": memory_mib * 1024,
-                        "target_memkb": memory_mib * 1024,
-                        "type.pv": {"bootloader": "pygrub"},
-                    },
-                },
-            }
-        )
-    (folder / "list.out").write_text("\n".join(rows) + "\n")
-    (folder / "list_l.out").write_text(json.dumps(details, indent=4) + "\n")
-    (folder / "info.out").write_text(
-        "host                   : dom0-xl\n"
-        "total_memory           : 8191\n"
-        "free_memory            : 2047\n"
-        "outstanding_claims     : 0\n"
-        "free_cpus              : 0\n"
-        "xen_major              : 4\n"
-        "xen_minor              : 17\n"
-        "xen_extra              : .3\n"
-        "xen_version            : 4.17.3\n"
-        "xen_commandline        : dom0_mem=1024M,max:1024M console=hvc0\n"
+    """`xl list`, `xl list -l` and `xl info` of an 8 GiB Dom0 named dom0-xl."""
+    return standin_xl_recordings(
+        folder, "dom0-xl", domains, total_mib=8191, free_mib=2047, dom0_mib=1024
     )
-    return folder
 
 
 def libvirt_node(path: Path, running: str, shutoff: str) -> Path:

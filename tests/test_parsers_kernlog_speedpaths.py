@@ -135,9 +135,7 @@ def test_the_block_driver_matches_the_line_by_line_scanner(text: str) -> None:
     lines = raw.split(b"\n")
     by_line, by_block = ScanSummary(), ScanSummary()
     expected = tuple(
-        iter_kernlog_events(
-            [line + b"\n" for line in lines[:-1]] + [lines[-1]], summary=by_line
-        )
+        iter_kernlog_events([line + b"\n" for line in lines[:-1]] + [lines[-1]], summary=by_line)
     )
     assert tuple(iter_kernlog_chunks([raw], summary=by_block)) == expected
     assert by_block == by_line

@@ -20,13 +20,13 @@ checked with `is_clean_text` before they are used.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from pathlib import Path
 from typing import Any
 
+from xenaudit import strictjson
 from xenaudit.atomicwrite import UnsafePathError, open_folder, relative_parts
 
 HYPERVISOR_DIR = "_hypervisor"
@@ -125,14 +125,11 @@ def read_snapshot_file(path: Path, limit: int, root: Path | None = None) -> byte
     return b"".join(chunks)
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def load_json(data: bytes) -> Any:
-    """A JSON document from a snapshot; SnapshotFileError for bad UTF-8, NaN or deep nesting."""
+    """A JSON document from a snapshot; SnapshotFileError for bad UTF-8, a repeated key,
+    NaN or deep nesting."""
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+        return strictjson.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise SnapshotFileError(f"not UTF-8: {exc.reason}") from None
     except RecursionError:

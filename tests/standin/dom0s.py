@@ -74,12 +74,20 @@ class Dom0:
         raise ValueError(f"{inside} is not under a private mount of {self.name}")
 
 
-def xl_recordings(folder: Path, host: str, guests: Sequence[tuple[str, int, int]]) -> Path:
+def xl_recordings(
+    folder: Path,
+    host: str,
+    guests: Sequence[tuple[str, int, int]],
+    *,
+    total_mib: int = 16383,
+    free_mib: int = 4095,
+    dom0_mib: int = 2048,
+) -> Path:
     """What `xl list`, `xl list -l` and `xl info` print on a Dom0 with these guests."""
     folder.mkdir(parents=True)
     rows = [
         "Name                                        ID   Mem VCPUs\tState\tTime(s)",
-        f"{'Domain-0':<40}{0:>6}{2048:>6}{2:>6}     r-----    1201.3",
+        f"{'Domain-0':<40}{0:>6}{dom0_mib:>6}{2:>6}     r-----    1201.3",
     ]
     details = []
     for name, domid, memory_mib in guests:
@@ -107,15 +115,15 @@ def xl_recordings(folder: Path, host: str, guests: Sequence[tuple[str, int, int]
     (folder / "list_l.out").write_text(json.dumps(details, indent=4) + "\n")
     (folder / "info.out").write_text(
         f"host                   : {host}\n"
-        "total_memory           : 16383\n"
-        "free_memory            : 4095\n"
+        f"total_memory           : {total_mib}\n"
+        f"free_memory            : {free_mib}\n"
         "outstanding_claims     : 0\n"
         "free_cpus              : 0\n"
         "xen_major              : 4\n"
         "xen_minor              : 17\n"
         "xen_extra              : .3\n"
         "xen_version            : 4.17.3\n"
-        "xen_commandline        : dom0_mem=2048M,max:2048M console=hvc0\n"
+        f"xen_commandline        : dom0_mem={dom0_mib}M,max:{dom0_mib}M console=hvc0\n"
     )
     return folder
 

@@ -9,13 +9,13 @@ skipped; only a report that cannot be read at all stops the run.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xenaudit import strictjson
 from xenaudit.apply.interface import HostEntry, LiveMemory, ProposedChange
 from xenaudit.apply.paths import REPORT_FILE
 from xenaudit.snapshots import SnapshotFileError, read_snapshot_file
@@ -52,26 +52,9 @@ class ReviewedReport:
     demo: bool = False
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _decode(data: bytes, path: Path) -> dict[str, Any]:
     try:
-        document = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constants,
-        )
+        document = strictjson.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ReportError(f"{path}: not valid JSON: {exc}") from exc
     if not isinstance(document, dict):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
-import json
 import os
 import stat
 from collections import Counter
@@ -23,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from xenaudit import strictjson
 from xenaudit.analysis.interface import SEVERITY_ORDER
 from xenaudit.fleet.actions import KINDS, report_actions
 from xenaudit.fleet.interface import FleetAction, InputError
@@ -65,19 +65,6 @@ class ReportDigest:
 
 class _Bad(ValueError):
     """A field of report.json is not what the schema says; the message names it."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -327,9 +314,7 @@ def read_report_bytes(folder: Path) -> bytes:
 
 def decode(data: bytes, source: str) -> Any:
     try:
-        return json.loads(
-            data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
-        )
+        return strictjson.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputError(source, REPORT_JSON, f"not valid JSON: {exc}") from exc
 

@@ -38,8 +38,7 @@ def has_marker(line: str) -> bool:
     return (
         "page allocation failure" in line
         or "invoked oom-killer" in line
-        or ("ill" in line
-        and ("Killed process" in line or "ill process" in line))
+        or ("ill" in line and ("Killed process" in line or "ill process" in line))
         or "balloon" in line
         or "Linux version " in line
     )
@@ -453,9 +452,7 @@ def is_continuation(text: str) -> bool:
     return any(s in text for s in _CONTINUATION_SUBSTRINGS)
 
 
-_BUDDY_RE = lazy(
-    r"\s*(?:Node \d+ )?(?:DMA32|DMA|Normal|HighMem|Movable|Device)\w*: *\d+\*\d+kB"
-)
+_BUDDY_RE = lazy(r"\s*(?:Node \d+ )?(?:DMA32|DMA|Normal|HighMem|Movable|Device)\w*: *\d+\*\d+kB")
 
 
 def is_buddy_line(text: str) -> bool:

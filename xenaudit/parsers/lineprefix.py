@@ -110,9 +110,7 @@ else:
 _NOT_MORE = r"(?!\[\s*[CT]\d+\]|\[pid:|<\d|\[\s*\d+\.\d+s?\]|\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )"
 _FAST_DMESG_RE = lazy(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)")
 _FAST_SYSLOG_RE = lazy(
-    f"({_SYSLOG_DATE})"
-    + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+"
-    + _NOT_MORE
+    f"({_SYSLOG_DATE})" + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+" + _NOT_MORE
 )
 
 
