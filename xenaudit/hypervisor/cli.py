@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from xenaudit.analysis.interface import ConfigFacts
 from xenaudit.cfgfiles import read_config
 from xenaudit.hypervisor.cfgfind import find_cfg
+from xenaudit.hypervisor.cfgonly import cfg_only_names, shutoff_domain
 from xenaudit.hypervisor.drift import drift, format_mib
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
@@ -116,12 +118,28 @@ def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride
     }
 
 
+def _shutoff_entry(name: str, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
+    """A domain xl does not list because it only exists as a cfg (see cfgonly)."""
+    cfg_path, note = find_cfg(name, spec, override)
+    if cfg_path is None:
+        facts = ConfigFacts(None, None, None, None, error=note)
+    else:
+        facts = read_config(cfg_path, str(cfg_path)).facts
+    return _domain_entry(shutoff_domain(name, facts), spec, override)
+
+
 def _host_entry(
     spec: HypervisorSpec, view: HostView | None, error: str | None, overrides: OverrideLookup
 ) -> dict[str, Any]:
     domains = []
     if view is not None:
         domains = [_domain_entry(d, spec, overrides(d.name, spec.name)) for d in view.guests]
+        if view.backend == "xl":
+            listed = {d.name for d in view.domains}
+            domains += [
+                _shutoff_entry(name, spec, overrides(name, spec.name))
+                for name in cfg_only_names(spec.cfg_dir, listed)
+            ]
     return {
         "name": spec.name,
         "total_memory_kib": view.total_memory_kib if view else None,
