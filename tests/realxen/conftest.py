@@ -32,6 +32,7 @@ from tests.realxen.machine import (
 
 _RUNNING: list[RealXen] = []
 TIMINGS: dict[str, float] = {}
+QEMU_RSS_MIB: list[int] = []
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -48,6 +49,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if TIMINGS:
         listed = ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items())
         terminalreporter.write_line(f"real Xen timings: {listed}")
+    if QEMU_RSS_MIB:
+        terminalreporter.write_line(f"real Xen: QEMU resident memory {QEMU_RSS_MIB[-1]} MiB")
 
 
 def _timed(name: str, started: float) -> None:
@@ -88,7 +91,7 @@ def realxen(workdir: Path) -> Iterator[RealXen]:
     finally:
         rss = machine.qemu_rss_mib()
         if rss is not None:
-            TIMINGS["QEMU RSS MiB"] = rss
+            QEMU_RSS_MIB.append(rss)
         machine.stop()
         _RUNNING.remove(machine)
         (workdir / "timings.json").write_text(json.dumps(TIMINGS, indent=1))

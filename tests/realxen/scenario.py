@@ -158,6 +158,8 @@ class FirstAudit:
     domains_rc: int
     domains: dict[str, Any]
     truth: HypervisorTruth
+    #: `xl list` as xl printed it to xenaudit during the audit (its snapshot).
+    audit_xl_list: str = ""
     report_dir: str = f"{REPORTS}/first"
 
     def report_domain(self, name: str) -> dict[str, Any]:
@@ -191,6 +193,7 @@ def first_audit(machine: RealXen) -> FirstAudit:
     report = machine.run(f"cat {out}/report.json").stdout
     summary = machine.run(f"cat {out}/summary.csv").stdout
     patch = machine.run(f"cat {out}/patches/squeezed.cfg.diff", check=False).stdout
+    seen = machine.run(f"cat {out}/snapshots/_hypervisor/*/xl-list.txt").stdout
     return FirstAudit(
         oom_output=oom,
         oom_dmesg=oom_dmesg,
@@ -203,6 +206,7 @@ def first_audit(machine: RealXen) -> FirstAudit:
         domains_rc=domains.returncode,
         domains=json.loads(domains.stdout),
         truth=truth,
+        audit_xl_list=seen,
     )
 
 
@@ -406,6 +410,36 @@ HYPERVISOR_FILES = {
 }
 
 
+RECORDINGS_README = """\
+# Recordings of a real Xen 4.17
+
+Captured by the real-Xen suite (tests/realxen, images from scripts/realxen) from
+Xen 4.17 with a Debian 12 PV Dom0 and busybox PV DomUs under QEMU; ORIGIN.txt
+names the versions and the date. Raw, exactly as the commands printed them.
+Refresh: XENAUDIT_REALXEN_RECORD=$PWD/tests/fake_xl/recordings/realxen_4.17
+.venv/bin/python -m pytest -m realxen (replaces this folder).
+
+The fleet's state: drifted moved to 192 MiB by `xl mem-set` (cfg 256),
+squeezed ballooned to 128 MiB (cfg 192) and OOM-killed under a memory hog,
+healthy running a 24 MiB memhog, parked shut off (only its cfg).
+
+Files (commands run on Dom0):
+- list.out, list_l.out, info.out, dmesg.out: `xl list`, `xl list -l`, `xl info`,
+  `xl dmesg` (named as the fake xl's keys)
+- xenstore-ls-local-domain.out: `xenstore-ls /local/domain`
+- xenstore-ls-f.out: `xenstore-ls -f`
+- xentop-b.out: `xentop -b -i 2`
+- etc-xen/: the cfgs in /etc/xen, xl.conf and Debian's xlexample.* files
+- guests/NAME/: the DomU's /proc files (meminfo, buddyinfo, vmstat, zoneinfo,
+  pressure-memory, slabinfo), `grep -H '' /proc/sys/vm/*` (sys-vm.txt), the
+  balloon's target_kb and current_kb, busybox `ps -o pid,comm,rss,vsz`,
+  `uname -a` and `dmesg`
+- guests/burst/: the same after its page allocation failures (order-0 GFP_ATOMIC)
+- audit-snapshots/: the snapshots folder of the `xenaudit audit` run in Dom0
+  (replayed with --from-snapshots)
+"""
+
+
 def capture(
     machine: RealXen, guests: list[str], destination: Path, hypervisor: bool = True
 ) -> None:
@@ -433,6 +467,7 @@ def capture(
     destination.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(destination, filter="data")
+    (destination / "README.md").write_text(RECORDINGS_README)
     for name in guests:
         missing = [f for f in GUEST_FILES if not (destination / "guests" / name / f).is_file()]
         if missing:
