@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 FLEET = Path(__file__).resolve().parent.parent / "xenaudit" / "demo" / "fleet"
@@ -458,6 +460,93 @@ def cache_node_kernlog() -> str:
     return "\n".join(out) + "\n"
 
 
+def storm_proxy_kernlog() -> str:
+    """A 4-vCPU proxy: GFP_ATOMIC order-0 failures on several CPUs at once, interleaved.
+
+    Linux 5.10 prints the failure header with pr_cont pieces (",cpuset=/",
+    ",mems_allowed=0") and the buddy lists piece by piece, so reports from
+    different CPUs interleave in the ring buffer: a header's tail lands on a
+    line of its own, and one report cuts another's buddy list in two.
+    """
+    boot = [
+        "[    0.000000] Linux version 5.10.0-26-amd64 (debian-kernel@lists.debian.org) "
+        "(gcc-10 (Debian 10.2.1-6) 10.2.1 20210110, GNU ld (GNU Binutils for Debian) 2.35.2) "
+        "#1 SMP Debian 5.10.197-1 (2023-09-29)",
+        "[    0.000000] Booting paravirtualized kernel on Xen",
+        "[    0.000000] setup_percpu: NR_CPUS:8192 nr_cpumask_bits:4 nr_cpu_ids:4 nr_node_ids:1",
+        "[    0.401223] xen:balloon: Initialising balloon driver",
+        "[    1.820331] xen_netfront: Initialising Xen virtual ethernet driver",
+    ]
+
+    def trace(ts: str, cpu: int, pid: int, comm: str) -> list[str]:
+        return [
+            f"[{ts}] CPU: {cpu} PID: {pid} Comm: {comm} Not tainted 5.10.0-26-amd64 #1 "
+            "Debian 5.10.197-1",
+            f"[{ts}] Call Trace:",
+            f"[{ts}]  <IRQ>",
+            f"[{ts}]  dump_stack+0x6b/0x83",
+            f"[{ts}]  warn_alloc.cold+0x7b/0xdf",
+            f"[{ts}]  __alloc_pages_slowpath.constprop.0+0xd06/0xd90",
+            f"[{ts}]  __alloc_pages_nodemask+0x2de/0x310",
+            f"[{ts}]  page_frag_alloc+0x13e/0x170",
+            f"[{ts}]  __netdev_alloc_skb+0x108/0x170",
+            f"[{ts}]  xennet_alloc_rx_buffers+0x8a/0x1f0 [xen_netfront]",
+            f"[{ts}]  xennet_poll+0x9e0/0xc70 [xen_netfront]",
+            f"[{ts}]  net_rx_action+0x145/0x3e0",
+            f"[{ts}]  __do_softirq+0xc5/0x279",
+            f"[{ts}]  </IRQ>",
+        ]
+
+    header = "page allocation failure: order:0, mode:0xa20(GFP_ATOMIC), nodemask=(null)"
+    tail = ",cpuset=/,mems_allowed=0"
+    meminfo_lines = [
+        "Mem-Info:",
+        "active_anon:41203 inactive_anon:30122 isolated_anon:0",
+        " active_file:61220 inactive_file:58120 isolated_file:0",
+        " unevictable:0 dirty:201 writeback:0",
+        " slab_reclaimable:9120 slab_unreclaimable:12011",
+        " mapped:12011 shmem:812 pagetables:1203 bounce:0",
+        " free:1120 free_pcp:203 free_cma:0",
+    ]
+    out = list(boot)
+    # A burst at 14:02 (uptime 51 203 s): CPUs 1 and 3 interleave line by line.
+    ts = "51203.{:06d}"
+    out += [
+        f"[{ts.format(441203)}] haproxy: {header}",
+        f"[{ts.format(441207)}] swapper/3: {header}",
+        f"[{ts.format(441209)}] {tail}",
+        f"[{ts.format(441211)}] {tail}",
+    ]
+    one = trace(ts.format(441220), 1, 1187, "haproxy")
+    three = trace(ts.format(441222), 3, 0, "swapper/3")
+    for a, b in zip(one, three, strict=True):
+        out += [a, b]
+    out += [f"[{ts.format(441290)}] {line}" for line in meminfo_lines]
+    # CPU 2's report cuts CPU 1's buddy list in two (pr_cont pieces flushed apart).
+    out += [
+        f"[{ts.format(441301)}] Node 0 DMA32: 187*4kB (UME) 61*8kB (UME) 9*16kB (UME) 2*32kB (UM)",
+        f"[{ts.format(441302)}] ksoftirqd/2: {header}",
+        f"[{ts.format(441305)}] 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB 0*2048kB 0*4096kB = 1444kB",
+        f"[{ts.format(441306)}] {tail}",
+    ]
+    out += trace(ts.format(441320), 2, 24, "ksoftirqd/2")
+    # CPU 0: a header whose process name was lost to another CPU's line; its
+    # "CPU: 0 PID: 0 Comm: swapper/0" line names it.
+    out += [
+        f"[{ts.format(441401)}] : {header}{tail}",
+    ]
+    out += trace(ts.format(441402), 0, 0, "swapper/0")
+    out += [f"[{ts.format(441460)}] {line}" for line in meminfo_lines]
+    out.append("[51203.452113] warn_alloc: 37 callbacks suppressed")
+    # The same burst pattern a second later on CPUs 1 and 3 again.
+    ts2 = "51204.{:06d}"
+    out += [f"[{ts2.format(1203)}] haproxy: {header}{tail}"]
+    out += trace(ts2.format(1210), 1, 1187, "haproxy")
+    out += [f"[{ts2.format(1290)}] {line}" for line in meminfo_lines]
+    out.append("[51204.011220] warn_alloc: 12 callbacks suppressed")
+    return "\n".join(out) + "\n"
+
+
 def quiet_kernlog(version_line: str, extra: list[str] | None = None) -> str:
     out = [
         f"[    0.000000] {version_line}",
@@ -473,6 +562,31 @@ def quiet_kernlog(version_line: str, extra: list[str] | None = None) -> str:
 # --- the fleet -----------------------------------------------------------------
 
 
+#: Tonight's cumulative counters and memory per guest, so the history's nights lead up to them.
+TONIGHT: dict[str, dict[str, int]] = {}
+
+
+def _record_tonight(name: str, sections: dict[str, str]) -> None:
+    values: dict[str, int] = {}
+    for line in sections.get("vmstat", "").splitlines():
+        key, _, number = line.partition(" ")
+        if number.strip().isdigit():
+            values[key] = int(number)
+    for line in sections.get("psi_memory", "").splitlines():
+        kind, *fields = line.split()
+        for field in fields:
+            if field.startswith("total="):
+                values[f"psi_{kind}_total_us"] = int(field[6:])
+    for line in sections.get("meminfo", "").splitlines():
+        key, _, rest = line.partition(":")
+        number = rest.split()[0] if rest.split() else ""
+        if number.isdigit():
+            values[f"mem_{key}"] = int(number)
+    if "uname" in sections:
+        values["boot_time"] = boot_time(sections)
+    TONIGHT[name] = values
+
+
 def write_guest(
     name: str,
     domid: int,
@@ -482,16 +596,20 @@ def write_guest(
     error: str | None = None,
     kernlog_source: str | None = "dmesg",
     section_status: dict[str, str] | None = None,
+    host: str = HOST,
 ) -> None:
     folder = FLEET / name
     folder.mkdir(parents=True)
+    _record_tonight(name, sections)
     statuses = {name: "ok" for name in sections}
     statuses.update(section_status or {})
+    if "uname" in sections:
+        sections = {**sections, "uname": sections["uname"] + f"4096\nbtime {boot_time(sections)}\n"}
     for section, text in sections.items():
         (folder / section).write_text(text, encoding="utf-8")
     meta = {
         "domain": name,
-        "host": HOST,
+        "host": host,
         "status": status,
         "collected_at": COLLECTED_AT,
         "error": error,
@@ -500,6 +618,16 @@ def write_guest(
         "host_key_fingerprint": None,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def boot_time(sections: dict[str, str]) -> int:
+    """A boot time that puts the guest's last kernel-log line a little over two days ago."""
+    collected = int(datetime.fromisoformat(COLLECTED_AT.replace("Z", "+00:00")).timestamp())
+    stamps = [
+        float(m) for m in re.findall(r"^\[\s*(\d+\.\d+)\]", sections.get("kernlog", ""), re.M)
+    ]
+    uptime = (max(stamps) if stamps else 0) + 2 * 86400 + 5 * 3600
+    return collected - int(uptime)
 
 
 def min_free_default(total_kib: int) -> int:
@@ -718,10 +846,11 @@ def build_guests() -> None:
         },
     )
 
-    # 5. HVM with maxmem > memory and no balloon driver: the guest believes it has 2 GiB.
+    # 5. HVM with maxmem > memory and no balloon driver: the guest believes it has 2 GiB
+    #    while Xen backs 1 GiB (populate-on-demand), and it has touched 92% of that GiB.
     zones = [
         ("DMA", [1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 2]),
-        ("DMA32", [1201, 812, 401, 211, 120, 61, 30, 15, 8, 4, 200]),
+        ("DMA32", [1201, 812, 401, 211, 120, 61, 30, 15, 8, 4, 219]),
         ("Normal", [301, 201, 120, 61, 30, 12, 8, 4, 2, 1, 12]),
     ]
     total = 2011220
@@ -803,6 +932,151 @@ def build_guests() -> None:
         },
     )
 
+    # 8. PCI passthrough: an HVM guest with a GPU, short of memory. Its balloon driver
+    #    works, yet maxmem must stay equal to memory: libxl refuses PoD with an IOMMU.
+    zones = [
+        ("DMA", [0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 3]),
+        ("DMA32", [1201, 601, 301, 120, 61, 30, 12, 6, 3, 1, 12]),
+        ("Normal", [9120, 4011, 1203, 301, 61, 12, 3, 1, 0, 0, 0]),
+    ]
+    total = 3963248
+    write_guest(
+        "gpu-worker",
+        17,
+        "ok",
+        {
+            "meminfo": meminfo(
+                mem(total, buddy_free_kib(zones) + 2048, 301220, 260331, 2097148, 1812331, 61203)
+            ),
+            "buddyinfo": buddyinfo(zones),
+            "vmstat": vmstat(
+                base_vmstat(
+                    38000,
+                    61203,
+                    120331,
+                    312331,
+                    {
+                        "oom_kill": 0,
+                        "allocstall_normal": 4120,
+                        "allocstall_dma32": 2011,
+                        "pgscan_direct": 1203311,
+                        "workingset_refault_anon": 41203,
+                        "workingset_refault_file": 301220,
+                    },
+                )
+            ),
+            "psi_memory": psi((9.12, 7.41, 5.20, 120331221), (2.10, 1.80, 1.22, 40122331)),
+            "slabinfo": slabinfo([("kmalloc-4k", 3011, 4096, 8), ("dentry", 80211, 192, 21)]),
+            "sysvm": sysvm(min_free_default(total)),
+            "ps": ps(
+                [
+                    (2120, "python3", 2412331, 9120331),
+                    (2121, "python3", 612331, 4120331),
+                    (1811, "nvidia-persiste", 2011, 12011),
+                    (1, "systemd", 12011, 167331),
+                ]
+            ),
+            "kernlog": quiet_kernlog(
+                "Linux version 5.15.0-91-generic (buildd@lcy02-amd64-045) (gcc (Ubuntu "
+                "11.4.0-1ubuntu1~22.04) 11.4.0, GNU ld (GNU Binutils for Ubuntu) 2.38) "
+                "#101-Ubuntu SMP Tue Nov 14 13:30:08 UTC 2023",
+                [
+                    "[    0.000000] DMI: Xen HVM domU, BIOS 4.17.2 11/20/2025",
+                    "[    0.000000] Hypervisor detected: Xen HVM",
+                    "[    4.120331] nvidia: loading out-of-tree module taints kernel.",
+                    "[    4.301220] nvidia 0000:00:05.0: enabling device (0000 -> 0003)",
+                ],
+            ),
+            "balloon": "target_kb=4194304\ncurrent_kb=4194304\n",
+            "uname": "5.15.0-91-generic\n",
+        },
+    )
+
+    # 9. PVH appliance built without the balloon driver, maxmem above memory: libxl
+    #    starts it in populate-on-demand mode like an HVM guest. It is calm, and would
+    #    look over-provisioned if MemAvailable (measured against 2 GiB) were believed.
+    zones = [
+        ("DMA", [1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 2]),
+        ("DMA32", [2011, 1203, 601, 301, 120, 61, 30, 15, 8, 4, 340]),
+    ]
+    total = 2030212
+    write_guest(
+        "pvh-appliance",
+        19,
+        "ok",
+        {
+            "meminfo": meminfo(mem(total, buddy_free_kib(zones), 1731220, 212331, 0, 0, 18120)),
+            "buddyinfo": buddyinfo(zones),
+            "vmstat": vmstat(base_vmstat(360000, 0, 0, 4011, {"oom_kill": 0})),
+            "psi_memory": psi((0.0, 0.0, 0.0, 20331), (0.0, 0.0, 0.0, 9120)),
+            "slabinfo": slabinfo([("dentry", 30211, 192, 21)]),
+            "sysvm": sysvm(min_free_default(total)),
+            "ps": ps(
+                [
+                    (512, "nginx", 41203, 120331),
+                    (610, "appliance-agent", 120331, 712331),
+                    (1, "init", 1203, 4120),
+                ]
+            ),
+            "kernlog": quiet_kernlog(
+                "Linux version 6.6.31-0-virt (buildozer@build-3-20-x86_64) (gcc (Alpine "
+                "13.2.1_git20240309) 13.2.1 20240309, GNU ld (GNU Binutils) 2.42) "
+                "#1-Alpine SMP PREEMPT_DYNAMIC Fri, 17 May 2024 06:49:43 +0000",
+                ["[    0.000000] Booting paravirtualized kernel on Xen PVH"],
+            ).replace("[    0.443120] xen:balloon: Initialising balloon driver\n", ""),
+            "uname": "6.6.31-0-virt\n",
+        },
+        section_status={"balloon": "missing"},
+    )
+
+    # 10. A 4-vCPU proxy whose CPUs failed GFP_ATOMIC allocations at the same moment: the
+    #     reports interleave in the log. Calm and roomy tonight, so without the storm it
+    #     would be a decrease; with it, the reserve is fixed live and nothing shrinks.
+    zones = [
+        ("DMA", [1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 2]),
+        ("DMA32", [3011, 1603, 812, 401, 201, 98, 49, 21, 11, 5, 60]),
+    ]
+    total = 1002748
+    write_guest(
+        "storm-proxy",
+        21,
+        "ok",
+        {
+            "meminfo": meminfo(
+                mem(total, buddy_free_kib(zones), 631220, 402331, 1048572, 1048572, 24120)
+            ),
+            "buddyinfo": buddyinfo(zones),
+            "vmstat": vmstat(
+                base_vmstat(
+                    90000,
+                    0,
+                    0,
+                    9120,
+                    {
+                        "oom_kill": 0,
+                        "kswapd_low_wmark_hit_quickly": 4120,
+                        "kswapd_high_wmark_hit_quickly": 812,
+                    },
+                )
+            ),
+            "psi_memory": psi((0.0, 0.02, 0.03, 412331), (0.0, 0.0, 0.0, 120331)),
+            "slabinfo": slabinfo(
+                [("skbuff_head_cache", 20331, 256, 16), ("dentry", 30211, 192, 21)]
+            ),
+            "sysvm": sysvm(min_free_default(total)),
+            "ps": ps(
+                [
+                    (1187, "haproxy", 212331, 412331),
+                    (812, "rsyslogd", 8120, 220331),
+                    (1, "systemd", 9120, 167220),
+                ]
+            ),
+            "kernlog": storm_proxy_kernlog(),
+            "balloon": "target_kb=1048576\ncurrent_kb=1048576\n",
+            "uname": "5.10.0-26-amd64\n",
+        },
+    )
+
 
 # name, domid, type, vcpus, target MiB, max MiB, cfg memory, cfg maxmem, state flags, cpu time
 DOMAINS = [
@@ -813,7 +1087,40 @@ DOMAINS = [
     ("legacy-hvm", 11, "hvm", 2, 1024, 2048, 1024, 2048, "-b----", 30122.0),
     ("mail-relay", 13, "pv", 1, 640, 768, 768, None, "-b----", 9012.8),
     ("monitor", 15, "pvh", 2, 1024, 1024, 1024, None, "r-----", 61220.1),
+    ("gpu-worker", 17, "hvm", 4, 4096, 4096, 4096, 4096, "-b----", 201223.4),
+    ("pvh-appliance", 19, "pvh", 1, 1024, 2048, 1024, 2048, "-b----", 12011.2),
+    ("storm-proxy", 21, "pv", 4, 1024, 1024, 1024, None, "-b----", 88120.7),
+    # A tenant's Windows guest: nobody has a login, it is judged from Dom0 alone.
+    ("win-tenant", 23, "hvm", 2, 1024, 1024, 1024, 1024, "-b----", 7712.4),
 ]
+#: Guests judged from the hypervisor side (`collect = "hypervisor"` in the demo inventory).
+#: The reason is xenaudit's own (analysis/hypervisor_side.py HYPERVISOR_SIDE_REASON).
+HYPERVISOR_SIDE_REASON = 'judged from the hypervisor side (collect = "hypervisor"): no login'
+#: Domains with a PCI device passed through: (BDF, how libxl applied it).
+PASSTHROUGH = {"gpu-worker": ("0000:81:00.0", "share_pt")}
+
+
+#: 24 GiB host as `xl info` reports it (a few MiB below the nominal size).
+HOST_TOTAL_MIB = 24575
+DOM0_MIB = 2048
+XEN_HEAP_MIB = 240
+
+
+def shadow_kib(gtype: str, vcpus: int, maxmem_mib: int) -> int:
+    """libxl's paging pool for HVM/PVH (Xen 4.17: 1 MiB per vCPU + 8 KiB per MiB); PV none."""
+    if gtype == "pv":
+        return 0
+    return 4 * (256 * vcpus + 2 * maxmem_mib)
+
+
+def host_free_mib() -> int:
+    """What Xen has left: total − Dom0 − its own heap and frame table − what domains hold."""
+    frame_table = round(HOST_TOTAL_MIB * 32 / 4096)
+    held = 0
+    for _name, _domid, gtype, vcpus, target, maxm, _m, _x, _state, _cpu in DOMAINS:
+        extra_kib = 2048 if gtype != "pv" else 1024
+        held += target + (shadow_kib(gtype, vcpus, maxm) + extra_kib) // 1024
+    return HOST_TOTAL_MIB - DOM0_MIB - XEN_HEAP_MIB - frame_table - held
 
 
 def uuid_for(domid: int) -> str:
@@ -841,7 +1148,7 @@ def build_host() -> None:
             "max_memkb": maxm * 1024,
             "target_memkb": target_kib,
             "video_memkb": 8192 if gtype == "hvm" else -1,
-            "shadow_memkb": 6144,
+            "shadow_memkb": shadow_kib(gtype, vcpus, maxm),
             "sched_params": {},
             "claim_mode": "False",
         }
@@ -860,6 +1167,7 @@ def build_host() -> None:
                         "name": name,
                         "uuid": uuid_for(domid),
                         "run_hotplug_scripts": "True",
+                        "passthrough": PASSTHROUGH[name][1] if name in PASSTHROUGH else "disabled",
                     },
                     "b_info": b_info,
                     "disks": [
@@ -879,6 +1187,16 @@ def build_host() -> None:
                 },
             }
         )
+        if name in PASSTHROUGH:
+            bdf = PASSTHROUGH[name][0]
+            bus, devfn = bdf.split(":")[1], bdf.split(":")[2]
+            details[-1]["config"]["pcidevs"] = [
+                {
+                    "sbdf": int(bus, 16) << 8 | int(devfn.split(".")[0], 16) << 3,
+                    "vdevfn": 40,
+                    "rdm_policy": "strict",
+                }
+            ]
     (folder / "xl-list.txt").write_text("\n".join(rows) + "\n")
     (folder / "xl-list-l.json").write_text(json.dumps(details, indent=4) + "\n")
     info = {
@@ -894,8 +1212,8 @@ def build_host() -> None:
         "cpu_mhz": "2394.454",
         "hw_caps": "bfebfbff:77fef3ff:2c100800:00000121:0000000f:009c6fbf:00000000:00000100",
         "virt_caps": "pv hvm hvm_directio pv_directio hap shadow iommu_hap_pt_share",
-        "total_memory": 16383,
-        "free_memory": 2851,
+        "total_memory": HOST_TOTAL_MIB,
+        "free_memory": host_free_mib(),
         "sharing_freed_memory": 0,
         "sharing_used_memory": 0,
         "outstanding_claims": 0,
@@ -918,12 +1236,370 @@ def build_host() -> None:
         "xend_config_format": 4,
     }
     (folder / "xl-info.txt").write_text("".join(f"{k:<23}: {v}\n" for k, v in info.items()))
+    write_xen_demo_signals(folder)
     (folder / "xl.conf").write_text(
         "## Global XL config file ##\n\n# Control whether dom0 is ballooned down when xen doesn't have enough\n"
         '# free memory to create a domain.  "auto" means only balloon if dom0\n'
         '# starts with all the host\'s memory.\n#autoballoon="auto"\nautoballoon="off"\n\n'
         '# full path of the lockfile used by xl during domain creation\n#lockfile="/var/lock/xl"\n'
     )
+
+
+def xenstore_listing(domains: list[tuple[int, str, dict[str, str]]]) -> str:
+    """`xenstore-ls -f /local/domain`: each domain's node, then its keys (values sanitised)."""
+    lines = []
+    for domid, name, keys in domains:
+        base = f"/local/domain/{domid}"
+        lines += [f'{base} = ""', f'{base}/vm = "/vm/{uuid_for(domid)}"', f'{base}/name = "{name}"']
+        lines.append(f'{base}/domid = "{domid}"')
+        parents: set[str] = set()
+        for key, value in keys.items():
+            parent = key.rsplit("/", 1)[0]
+            if "/" in key and parent not in parents:
+                parents.add(parent)
+                lines.append(f'{base}/{parent} = ""')
+            lines.append(f'{base}/{key} = "{value}"')
+    return "\n".join(lines) + "\n"
+
+
+XENTOP_HEADER = (
+    "      NAME  STATE   CPU(sec) CPU(%)     MEM(k) MEM(%)  MAXMEM(k) MAXMEM(%) VCPUS NETS "
+    "NETTX(k) NETRX(k) VBDS   VBD_OO   VBD_RD   VBD_WR  VBD_RSECT  VBD_WSECT SSID"
+)
+
+
+def xentop_rows(
+    rows: list[tuple[str, str, float, int, int | None, int]], total_kib: int
+) -> list[str]:
+    """xentop -b -f rows: name, state, cpu seconds, MEM(k), MAXMEM(k) (None: no limit), vcpus."""
+    out = []
+    for name, state, cpu, mem, maxmem, vcpus in rows:
+        limit = "no limit" if maxmem is None else str(maxmem)
+        share = "n/a" if maxmem is None else f"{maxmem / total_kib * 100:.1f}"
+        nets = 0 if name == "Domain-0" else 1
+        out.append(
+            f"{name:>10} {state} {int(cpu):>10} {0.2:>6.1f} {mem:>10} {mem / total_kib * 100:>6.1f} "
+            f"{limit:>10} {share:>9} {vcpus:>5} {nets:>4} {0:>8} {0:>8} {nets:>4} {0:>8} "
+            f"{0:>8} {0:>8} {0:>10} {0:>10} {0:>4}"
+        )
+    return out
+
+
+def write_xen_demo_signals(folder: Path) -> None:
+    """What Dom0 sees of xen-demo's guests: read because win-tenant is judged from Dom0."""
+    total_kib = HOST_TOTAL_MIB * 1024
+    dom0_kib = str(DOM0_MIB * 1024)
+    store = [(0, "Domain-0", {"memory/target": dom0_kib, "memory/static-max": dom0_kib})]
+    top: list[tuple[str, str, float, int, int | None, int]] = [
+        ("Domain-0", "-----r", 812331.2, DOM0_MIB * 1024, None, 2)
+    ]
+    for name, domid, gtype, vcpus, target, maxm, _m, _x, state, cpu in DOMAINS:
+        video = 8192 if gtype == "hvm" else 0
+        keys = {
+            # libxl writes the target without the video memory the guest also holds.
+            "memory/target": str(target * 1024 - video),
+            "memory/static-max": str(maxm * 1024),
+            "memory/videoram": str(video) if video else "-1",
+        }
+        if name != "legacy-hvm":
+            keys["control/feature-balloon"] = "1"
+        if name == "win-tenant":
+            keys.update(
+                {
+                    "data/meminfo_total": "1048084",
+                    "data/meminfo_free": "88120",
+                    "data/os_name": "Microsoft Windows Server 2019 Standard|C:\\\\Windows",
+                    "attr/PVAddons/MajorVersion": "9",
+                }
+            )
+        store.append((domid, name, keys))
+        xentop_state = {"-b----": "--b---", "r-----": "-----r"}[state]
+        top.append((name, xentop_state, cpu, target * 1024, maxm * 1024 + 1024, vcpus))
+    (folder / "xenstore-ls.txt").write_text(xenstore_listing(store))
+    iterations = []
+    for _ in range(2):
+        iterations += [XENTOP_HEADER, *xentop_rows(top, total_kib)]
+    (folder / "xentop.txt").write_text("\n".join(iterations) + "\n")
+    (folder / "xen-dmesg.txt").write_text(
+        "(XEN) Xen version 4.17.2-pre (Debian 4.17.2+76-ge1f9cb16e2-1~deb12u1) "
+        "(pkg-xen-devel@lists.alioth.debian.org) (x86_64-linux-gnu-gcc (Debian 12.2.0-14) "
+        "12.2.0) debug=n Thu Oct 10 10:12:42 UTC 2024\n"
+        "(XEN) Command line: placeholder dom0_mem=2048M,max:2048M dom0_max_vcpus=2 "
+        "no-real-mode edd=off\n"
+        "(XEN) Brought up 8 CPUs\n"
+        "(XEN) Dom0 has maximum 2 VCPUs\n"
+        "(XEN) Freed 644kB init memory\n"
+        "(XEN) d17v0 VIRIDIAN GUEST_OS_ID: vendor: 1 os: 4 major: a minor: 0 sp: 0 build: 4563\n"
+    )
+
+
+# ------------------------------------------------------------ the xm-era Dom0
+LEGACY = "xen-legacy"
+LEGACY_TOTAL_MIB = 8191
+# name, domid, type, vcpus, memory (target) MiB, maxmem MiB, state, cpu time
+LEGACY_DOMAINS = [
+    ("erp-legacy", 4, "pv", 2, 2048, 2048, "-b----", 918223.1),
+    ("intranet-hvm", 6, "hvm", 1, 1024, 1536, "-b----", 40211.7),
+]
+
+
+def _sxp_domain(
+    domid: int, name: str, gtype: str, vcpus: int, memory: int, maxmem: int, state: str, cpu: float
+) -> list[str]:
+    """One (domain ...) as xend's PrettyPrint lays out `xm list -l` (four spaces a level)."""
+    uuid = (
+        "00000000-0000-0000-0000-000000000000"
+        if domid == 0
+        else f"7a{domid:06x}-1c2d-4e5f-8a9b-{domid:012x}"
+    )
+    image = (
+        [
+            "    (image",
+            "        (linux",
+            "            (kernel '')",
+            "            (superpages 0)",
+            "            (notes (SUSPEND_CANCEL 1))",
+            "        )",
+            "    )",
+        ]
+        if gtype == "pv"
+        else [
+            "    (image",
+            "        (hvm",
+            "            (kernel '')",
+            "            (videoram 4)",
+            "            (loader /usr/lib/xen-4.1/boot/hvmloader)",
+            "            (boot c)",
+            "            (acpi 1)",
+            "            (apic 1)",
+            "            (pae 1)",
+            "            (device_model /usr/lib/xen-4.1/bin/qemu-dm)",
+            "            (notes (SUSPEND_CANCEL 1))",
+            "        )",
+            "    )",
+        ]
+    )
+    lines = [
+        "(domain",
+        f"    (domid {domid})",
+        "    (cpu_weight 256)",
+        "    (cpu_cap 0)",
+        "    (on_crash restart)",
+        f"    (uuid {uuid})",
+        "    (bootloader_args )",
+        f"    (vcpus {vcpus})",
+        f"    (name {name})",
+        "    (on_poweroff destroy)",
+        "    (on_reboot restart)",
+        "    (bootloader )"
+        if gtype != "pv" or domid == 0
+        else "    (bootloader /usr/lib/xen-4.1/bin/pygrub)",
+        f"    (maxmem {maxmem})",
+        f"    (memory {memory})",
+        "    (shadow_memory 0)",
+        "    (features )",
+        "    (on_xend_start ignore)",
+        "    (on_xend_stop ignore)",
+        f"    (cpu_time {cpu})",
+        f"    (online_vcpus {vcpus})",
+        *image,
+        "    (status 2)",
+        f"    (state {state})",
+        ")",
+    ]
+    return lines
+
+
+def build_legacy_host() -> None:
+    """An xend Dom0 (Debian 7, Xen 4.1) whose guests nobody logs into."""
+    folder = FLEET / "_hypervisor" / LEGACY
+    folder.mkdir(parents=True)
+    (folder / "host.json").write_text(
+        json.dumps({"name": LEGACY, "backend": "xm", "collected_at": COLLECTED_AT}, indent=2) + "\n"
+    )
+    info = {
+        "host": LEGACY,
+        "release": "3.2.0-6-amd64",
+        "version": "#1 SMP Debian 3.2.102-1",
+        "machine": "x86_64",
+        "nr_cpus": 4,
+        "nr_nodes": 1,
+        "cores_per_socket": 4,
+        "threads_per_core": 1,
+        "cpu_mhz": 2660,
+        "hw_caps": "bfebfbff:20100800:00000000:00000940:0098e3fd:00000000:00000001:00000000",
+        "virt_caps": "hvm",
+        "total_memory": LEGACY_TOTAL_MIB,
+        "free_memory": 3903,
+        "free_cpus": 0,
+        "xen_major": 4,
+        "xen_minor": 1,
+        "xen_extra": ".4",
+        "xen_caps": "xen-3.0-x86_64 xen-3.0-x86_32p hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64 ",
+        "xen_scheduler": "credit",
+        "xen_pagesize": 4096,
+        "platform_params": "virt_start=0xffff800000000000",
+        "xen_changeset": "unavailable",
+        "xen_commandline": "placeholder dom0_mem=1024M",
+        "cc_compiler": "gcc version 4.7.2 (Debian 4.7.2-5) ",
+        "cc_compile_by": "carnil",
+        "cc_compile_domain": "debian.org",
+        "cc_compile_date": "Sat Dec 22 21:30:05 UTC 2018",
+        "xend_config_format": 4,
+    }
+    (folder / "xm-info.txt").write_text("".join(f"{k:<23}: {v}\n" for k, v in info.items()))
+    # xm/main.py xm_brief_list: "%-40s %5s %5d %5d %10s %8.1f"
+    rows = [f"{'Name':<40} {'ID':>5} {'Mem':>5} {'VCPUs':>5} {'State':>10} {'Time(s)':>9}"]
+    rows.append(f"{'Domain-0':<40} {'0':>5} {1024:>5} {4:>5} {'r-----':>10} {1822331.9:>8.1f}")
+    sxp = _sxp_domain(0, "Domain-0", "pv", 4, 1024, 8191, "r-----", 1822331.9)
+    store = [
+        (0, "Domain-0", {"memory/target": str(1024 * 1024), "memory/static-max": str(8191 * 1024)})
+    ]
+    top: list[tuple[str, str, float, int, int | None, int]] = [
+        ("Domain-0", "-----r", 1822331.9, 1024 * 1024, None, 4)
+    ]
+    for name, domid, gtype, vcpus, memory, maxmem, state, cpu in LEGACY_DOMAINS:
+        rows.append(f"{name:<40} {domid:>5} {memory:>5} {vcpus:>5} {state:>10} {cpu:>8.1f}")
+        sxp += _sxp_domain(domid, name, gtype, vcpus, memory, maxmem, state, cpu)
+        keys = {"memory/target": str(memory * 1024), "memory/static-max": str(maxmem * 1024)}
+        if name == "erp-legacy":
+            # xenballoond (Xen 3.x/4.x tools/xenballoon) copies /proc/meminfo here; CentOS 5 has no MemAvailable.
+            keys["memory/meminfo"] = "\\n".join(
+                [
+                    "MemTotal:      2052320 kB",
+                    "MemFree:         31204 kB",
+                    "Buffers:         12312 kB",
+                    "Cached:          96120 kB",
+                    "SwapCached:      20114 kB",
+                    "Active:        1712204 kB",
+                    "Inactive:       201332 kB",
+                    "SwapTotal:     2096440 kB",
+                    "SwapFree:      1412044 kB",
+                    "Committed_AS:  3121004 kB",
+                ]
+            )
+            keys["memory/selftarget"] = "3121004"
+        store.append((domid, name, keys))
+        top.append((name, "--b---", cpu, memory * 1024, maxmem * 1024 + 1024, vcpus))
+    # A xend-managed domain that is not running: no ID, no state.
+    rows.append(f"{'staging-template':<40} {'':>5} {512:>5} {1:>5} {'':>10} {0.0:>8.1f}")
+    (folder / "xm-list.txt").write_text("\n".join(rows) + "\n")
+    (folder / "xm-list-l.sxp").write_text("\n".join(sxp) + "\n")
+    (folder / "xenstore-ls.txt").write_text(xenstore_listing(store))
+    iterations = []
+    for _ in range(2):
+        iterations += [XENTOP_HEADER, *xentop_rows(top, LEGACY_TOTAL_MIB * 1024)]
+    (folder / "xentop.txt").write_text("\n".join(iterations) + "\n")
+    (folder / "xen-dmesg.txt").write_text(
+        "(XEN) Xen version 4.1.4 (Debian 4.1.4-3+deb7u9) (carnil@debian.org) (gcc version 4.7.2 "
+        "(Debian 4.7.2-5) ) Sat Dec 22 21:30:05 UTC 2018\n"
+        "(XEN) Command line: placeholder dom0_mem=1024M\n"
+        "(XEN) Brought up 4 CPUs\n"
+        # Last night intranet-hvm ran as domid 3 and touched more than its PoD memory.
+        "(XEN) p2m_pod_demand_populate: Dom3 out of PoD memory! (tot=262160 ents=120832 dom3)\n"
+        "(XEN) domain_crash called from p2m-pod.c:1103\n"
+        "(XEN) Domain 3 (vcpu#0) crashed on cpu#2:\n"
+        "(XEN) ----[ Xen-4.1.4  x86_64  debug=n  Not tainted ]----\n"
+    )
+    (folder / "xend-config.sxp").write_text(
+        "# -*- sh -*-\n#\n# Xend configuration file.\n#\n"
+        "(xend-unix-server yes)\n(xend-relocation-server no)\n"
+        "# dom0-min-mem is the lowest permissible memory level (in MB) for dom0.\n"
+        "(dom0-min-mem 1024)\n(enable-dom0-ballooning no)\n(dom0-cpus 0)\n"
+    )
+    for name, domid, *_ in LEGACY_DOMAINS:
+        write_guest(name, domid, "skipped", {}, error=HYPERVISOR_SIDE_REASON, host=LEGACY)
+    # Not running, but judged from Dom0 like the others (what a live run saves for it).
+    write_guest("staging-template", 0, "skipped", {}, error=HYPERVISOR_SIDE_REASON, host=LEGACY)
+
+
+def build_legacy_cfgs(index: dict[str, dict[str, dict[str, str]]]) -> None:
+    """xm-era cfg files: one of plain assignments, one that computes its values (never patched)."""
+    folder = FLEET / "_cfg" / LEGACY
+    folder.mkdir(parents=True)
+    (folder / "erp-legacy.cfg").write_text(
+        "#  -*- mode: python; -*-\n"
+        "# ERP 2009 on CentOS 5; owner: finance IT\n"
+        "bootloader = '/usr/lib/xen-4.1/bin/pygrub'\n"
+        "memory = 2048\n"
+        "maxmem = 2048\n"
+        "name = 'erp-legacy'\n"
+        "vcpus = 2\n"
+        "vif = [ 'mac=00:16:3e:4c:00:04, bridge=xenbr0' ]\n"
+        "disk = [ 'phy:/dev/vg_legacy/erp-legacy,xvda,w' ]\n"
+        "on_reboot = 'restart'\n"
+        "on_crash = 'restart'\n"
+    )
+    (folder / "intranet-hvm.cfg").write_text(
+        "#  -*- mode: python; -*-\n"
+        "import os\n"
+        "builder = 'hvm'\n"
+        "kernel = '/usr/lib/xen-4.1/boot/hvmloader'\n"
+        "name = os.path.basename(__file__).rsplit('.', 1)[0]\n"
+        "memory = 1024\n"
+        "maxmem = memory + 512\n"
+        "vcpus = 1\n"
+        "disk = [ 'phy:/dev/vg_legacy/%s,hda,w' % name ]\n"
+        "vif = [ 'type=ioemu, bridge=xenbr0' ]\n"
+        "boot = 'c'\n"
+    )
+    index[LEGACY] = {
+        name: {"path": f"/etc/xen/{name}.cfg", "file": f"{LEGACY}/{name}.cfg"}
+        for name, *_ in LEGACY_DOMAINS
+    }
+
+
+def build_hypervisor_nights() -> None:
+    """Earlier nights as Dom0 saw them (the hypervisor-side history), for the Dom0-judged guests."""
+    rows = []
+    for i, free in enumerate([101220, 94312]):
+        rows.append(
+            {
+                "run_at": f"2026-11-{22 + i:02d}T02:31:00Z",
+                "host": HOST,
+                "domain": "win-tenant",
+                "domid": 23,
+                "state": "blocked",
+                "target_kib": 1048576,
+                "held_kib": 1048576,
+                "tools_total_kib": 1048084,
+                "tools_free_kib": free,
+                "tools_source": "guest agent (xenstore data/meminfo_total, data/meminfo_free)",
+                "feature_balloon": True,
+                "finding_codes": ["hypervisor_side", "shortage"],
+            }
+        )
+    for i, free in enumerate([151220, 140312]):
+        rows.append(
+            {
+                "run_at": f"2026-11-{22 + i:02d}T02:31:00Z",
+                "host": LEGACY,
+                "domain": "erp-legacy",
+                "domid": 4,
+                "state": "blocked",
+                "target_kib": 2097152,
+                "held_kib": 2097152,
+                "tools_total_kib": 2052320,
+                "tools_free_kib": free,
+                "tools_source": "xenballoond (xenstore memory/meminfo)",
+                "feature_balloon": None,
+                "finding_codes": ["hypervisor_side", "shortage"],
+            }
+        )
+    rows.append(
+        {
+            "run_at": "2026-11-24T02:31:00Z",
+            "host": LEGACY,
+            "domain": "intranet-hvm",
+            "domid": 3,
+            "state": "blocked",
+            "target_kib": 1048576,
+            "held_kib": 1048576,
+            "feature_balloon": None,
+            "finding_codes": ["hypervisor_side", "hvm_pod_risk"],
+        }
+    )
+    (FLEET / "hypervisor-nights.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def build_cfgs() -> None:
@@ -935,6 +1611,16 @@ def build_cfgs() -> None:
         lines = [f"# {name}: managed by hand, see the runbook before changing"]
         if gtype == "pv":
             lines += ['bootloader = "pygrub"']
+        elif name == "win-tenant":
+            lines += [
+                'type = "hvm"',
+                "",
+                "# Tenant 4711's Windows Server; the tenant holds the only login",
+                "viridian = 1",
+                'boot = "c"',
+                "vnc = 1",
+                'vnclisten = "127.0.0.1"',
+            ]
         elif gtype == "hvm":
             lines += [
                 'type = "hvm"',
@@ -949,6 +1635,8 @@ def build_cfgs() -> None:
         lines += [f'name = "{name}"', "", "# Memory in MiB", f"memory = {memory}"]
         if maxmem is not None:
             lines.append(f"maxmem = {maxmem}")
+        if name in PASSTHROUGH:
+            lines += ["", "# The GPU, passed through", f"pci = [ '{PASSTHROUGH[name][0]}' ]"]
         lines += [
             f"vcpus = {vcpus}",
             "",
@@ -961,32 +1649,65 @@ def build_cfgs() -> None:
         ]
         (folder / f"{name}.cfg").write_text("\n".join(lines) + "\n")
         index[HOST][name] = {"path": f"/etc/xen/{name}.cfg", "file": f"{HOST}/{name}.cfg"}
+    build_legacy_cfgs(index)
     (FLEET / "_cfg" / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
+def _counter(values: dict[str, int], prefix: str) -> int | None:
+    found = [v for k, v in values.items() if k == prefix or k.startswith(prefix + "_")]
+    return sum(found) if found else None
+
+
+#: Cumulative counters the history keeps, as (history key, how to read it from tonight).
+COUNTERS = {
+    "pswpin": lambda v: v.get("pswpin"),
+    "pgmajfault": lambda v: v.get("pgmajfault"),
+    "oom_kill_counter": lambda v: v.get("oom_kill"),
+    "psi_some_total_us": lambda v: v.get("psi_some_total_us"),
+    "psi_full_total_us": lambda v: v.get("psi_full_total_us"),
+    "allocstall": lambda v: _counter(v, "allocstall"),
+    "pgscan_direct": lambda v: _counter(v, "pgscan_direct"),
+    "compact_stall": lambda v: v.get("compact_stall"),
+    "workingset_refault": lambda v: _counter(v, "workingset_refault"),
+}
+
+
 def build_history() -> None:
-    """Ten earlier nights per domain, as the history store would have recorded them."""
+    """Ten earlier nights per domain, as the history store would have recorded them.
+
+    Cumulative counters lead up to tonight's values: flat for calm guests (no
+    pressure between nights), growing by a nightly step for guests under
+    pressure, so tonight's deltas read like the day before.
+    """
     nights = []
+    cfg = {name: (memory, target) for name, _d, _g, _v, target, _mx, memory, _x, _s, _c in DOMAINS}
     plans = {
-        # domain: (mem_total_kib, available per night, swap_used_kib, psi_some_avg60, pagealloc, ooms)
+        # domain: (available per night, swap_used_kib, psi_some_avg60, failures, ooms, growth)
         "web-frontend": (
-            502168,
             [171203, 160331, 151220, 148120, 140331, 139120, 135203, 131220, 129331, 130120],
             94120,
             None,
             [0, 0, 1, 0, 2, 0, 1, 0, 2, 1],
-            0,
+            [0] * 10,
+            {"pswpin": 130, "pgmajfault": 400},
         ),
         "db-primary": (
-            2012884,
             [301220, 280331, 251220, 240113, 210331, 190331, 150221, 120331, 110221, 101203],
             612331,
             9.5,
             [0] * 10,
             [0, 0, 0, 0, 0, 0, 1, 0, 0, 1],
+            {
+                "pswpin": 60000,
+                "pgmajfault": 40000,
+                "psi_some_total_us": 40_000_000,
+                "psi_full_total_us": 15_000_000,
+                "allocstall": 90,
+                "pgscan_direct": 9000,
+                "workingset_refault": 30000,
+            },
         ),
         "build-runner": (
-            6179032,
             [
                 4712331,
                 4601220,
@@ -1002,46 +1723,92 @@ def build_history() -> None:
             0,
             0.0,
             [0] * 10,
-            0,
+            [0] * 10,
+            {},
         ),
         "cache-node": (
-            1004524,
             [412331, 401220, 398120, 405331, 410221, 399120, 402331, 395120, 401331, 399331],
             16120,
             0.3,
             [1, 0, 0, 2, 0, 1, 0, 0, 1, 0],
-            0,
+            [0] * 10,
+            {"compact_stall": 110, "pswpin": 110},
         ),
+        "legacy-hvm": ([1390120 - 3000 * i for i in range(10)], 0, 0.0, [0] * 10, [0] * 10, {}),
         "monitor": (
-            1000732,
             [531220, 520331, 512331, 529120, 525331, 518120, 523331, 519120, 527331, 521331],
             8120,
             0.0,
             [0] * 10,
+            [0] * 10,
+            {},
+        ),
+        "gpu-worker": (
+            [520331, 480331, 450220, 430331, 401220, 380331, 350220, 330331, 318120, 310220],
+            230331,
+            6.8,
+            [0] * 10,
+            [0] * 10,
+            {
+                "pswpin": 5000,
+                "pgmajfault": 20000,
+                "psi_some_total_us": 9_000_000,
+                "allocstall": 500,
+                "pgscan_direct": 100000,
+                "workingset_refault": 30000,
+            },
+        ),
+        "pvh-appliance": (
+            [1731220 - 1000 * (i % 3) for i in range(10)],
             0,
+            0.0,
+            [0] * 10,
+            [0] * 10,
+            {},
+        ),
+        "storm-proxy": (
+            [640331, 652331, 630220, 661220, 641331, 650220, 638120, 645331, 659220, 648331],
+            0,
+            0.0,
+            [0] * 10,
+            [0] * 10,
+            {},
         ),
     }
-    for domain, (total, avail, swap, psi_avg, pagealloc, ooms) in plans.items():
+    for domain, (avail, swap, psi_avg, pagealloc, ooms, growth) in plans.items():
+        tonight = TONIGHT[domain]
+        total = tonight["mem_MemTotal"]
+        free_share = tonight["mem_MemFree"] / max(tonight["mem_MemAvailable"], 1)
         for i, available in enumerate(avail):
-            nights.append(
-                {
-                    "run_at": f"2026-11-{14 + i:02d}T02:31:00Z",
-                    "host": HOST,
-                    "domain": domain,
-                    "mem_total_kib": total,
-                    "mem_available_kib": available,
-                    "swap_used_kib": swap,
-                    # web-frontend swaps a little every night; tonight's vmstat says 18234.
-                    "pswpin": 16900 + 130 * i if domain == "web-frontend" else 1000 * i,
-                    "pgmajfault": 5000 * i,
-                    "oom_kill_counter": None
-                    if domain == "web-frontend"
-                    else (sum(ooms[: i + 1]) if isinstance(ooms, list) else 0),
-                    "psi_some_avg60": psi_avg,
-                    "page_alloc_failures": pagealloc[i],
-                    "oom_kills": ooms[i] if isinstance(ooms, list) else 0,
-                }
-            )
+            back = 10 - i
+            row = {
+                "run_at": f"2026-11-{14 + i:02d}T02:31:00Z",
+                "host": HOST,
+                "domain": domain,
+                "mem_total_kib": total,
+                "mem_available_kib": available,
+                "mem_free_kib": int(available * free_share),
+                "swap_used_kib": swap,
+                "sunreclaim_kib": tonight.get("mem_SUnreclaim"),
+                "psi_some_avg60": psi_avg,
+                "page_alloc_failures": pagealloc[i],
+                "oom_kills": ooms[i],
+                "cfg_memory_mib": cfg[domain][0],
+                "live_target_kib": cfg[domain][1] * 1024,
+                # The same boot as tonight: the events in tonight's log are this boot's.
+                "boot_time": tonight.get("boot_time"),
+            }
+            for key, read in COUNTERS.items():
+                now = read(tonight)
+                if now is None:
+                    row[key] = None
+                    continue
+                if key == "oom_kill_counter":
+                    later = sum(ooms[i + 1 :])
+                    row[key] = max(0, now - later)
+                    continue
+                row[key] = max(0, now - growth.get(key, 0) * back)
+            nights.append(row)
     (FLEET / "history.json").write_text(json.dumps(nights, indent=1) + "\n")
 
 
@@ -1050,9 +1817,12 @@ def main() -> None:
         shutil.rmtree(FLEET)
     FLEET.mkdir(parents=True)
     build_guests()
+    write_guest("win-tenant", 23, "skipped", {}, error=HYPERVISOR_SIDE_REASON)
     build_host()
+    build_legacy_host()
     build_cfgs()
     build_history()
+    build_hypervisor_nights()
     print(f"wrote {sum(1 for _ in FLEET.rglob('*') if _.is_file())} files under {FLEET}")
 
 

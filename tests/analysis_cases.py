@@ -49,6 +49,8 @@ def meminfo(
         "MemTotal": total_kib,
         "MemFree": max(available_kib // 4, 0),
         "MemAvailable": available_kib,
+        "Buffers": max(available_kib // 16, 0),
+        "Cached": max(available_kib // 2, 0),
         "SwapTotal": swap_total_kib,
         "SwapFree": swap_total_kib if swap_free_kib is None else swap_free_kib,
         "SUnreclaim": sunreclaim_kib,
@@ -134,7 +136,17 @@ def facts(
 ) -> GuestFacts:
     sysvm = None
     if min_free_kbytes is not None:
-        sysvm = SysVm({"min_free_kbytes": str(min_free_kbytes), "extfrag_threshold": "500"})
+        # What `grep -H '' /proc/sys/vm/*` lists on a 5.10 guest, for the knobs the advice names.
+        sysvm = SysVm(
+            {
+                "min_free_kbytes": str(min_free_kbytes),
+                "extfrag_threshold": "500",
+                "watermark_scale_factor": "10",
+                "watermark_boost_factor": "15000",
+                "compaction_proactiveness": "20",
+                "swappiness": "60",
+            }
+        )
     return GuestFacts(
         meminfo=meminfo(
             total_kib, available_kib, swap_total_kib, swap_free_kib, sunreclaim_kib=sunreclaim_kib
@@ -310,3 +322,19 @@ def classic_512(failures: int = 4, **changes: object) -> DomainInput:
 
 def corpus_text(corpus: Path, name: str) -> str:
     return (corpus / name).read_text(encoding="utf-8", errors="replace")
+
+
+def classic_short(failures: int = 4, **changes: object) -> DomainInput:
+    """The reference guest with only 10% available: its atomic failures come with a shortage."""
+    item = classic_512(failures)
+    squeezed = replace(
+        item.facts,
+        meminfo=meminfo(
+            CLASSIC_TOTAL_KIB,
+            CLASSIC_TOTAL_KIB // 10,
+            swap_total_kib=CLASSIC_SWAP_TOTAL_KIB,
+            swap_free_kib=CLASSIC_SWAP_FREE_KIB,
+        ),
+    )
+    item = replace(item, facts=squeezed)
+    return replace(item, **changes) if changes else item  # type: ignore[arg-type]

@@ -1,19 +1,23 @@
 """The reference case: a 512 MiB DomU logging `swapper: page allocation failure. order:0`.
 
 The right answer explains that atomic (softirq) allocations ran the reserve
-dry while memory was only moderately short, proposes a sized step up, and a
-vm.min_free_kbytes scaled to the guest, not the blanket 65536.
+dry while a quarter of memory was available: the fix is live sysctls (a
+vm.min_free_kbytes scaled to the guest, not the blanket 65536, and
+vm.watermark_scale_factor on its 5.10 kernel), not a restart. When
+available memory is also short, memory rises a sized step as well.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 from tests.analysis_cases import (
     CLASSIC_AVAILABLE_KIB,
     CLASSIC_TOTAL_KIB,
     classic_512,
+    meminfo,
 )
 from xenaudit.analysis import DefaultAnalyzer
 from xenaudit.analysis.interface import Assessment, severity_rank
@@ -23,18 +27,34 @@ def _assess() -> Assessment:
     return DefaultAnalyzer().assess(classic_512())
 
 
-def test_diagnosed_as_atomic_reserve_with_moderate_pressure() -> None:
+def _short() -> Assessment:
+    """The same guest with only 10% available: the reserve ran dry and memory is short too."""
+    item = classic_512()
+    facts = replace(
+        item.facts,
+        meminfo=meminfo(
+            CLASSIC_TOTAL_KIB,
+            CLASSIC_TOTAL_KIB // 10,
+            swap_total_kib=524_284,
+            swap_free_kib=471_856,
+        ),
+    )
+    return DefaultAnalyzer().assess(replace(item, facts=facts))
+
+
+def test_diagnosed_as_atomic_reserve_with_plenty_available() -> None:
     assessment = _assess()
     codes = {f.code for f in assessment.findings}
     assert "atomic_reserve" in codes
     assert "oom_kill" not in codes
     assert "fragmentation" not in codes
-    # Moderate, not critical: 25% available and 10% of swap used.
+    assert "shortage" not in codes
+    # 25% available and 10% of swap used: not short.
     assert assessment.severity == "warning"
     atomic = next(f for f in assessment.findings if f.code == "atomic_reserve")
     assert atomic.severity == "warning"
-    assert "moderately short" in atomic.detail
-    assert not any(f.code == "shortage" and f.severity == "critical" for f in assessment.findings)
+    assert "plenty of memory was available (25% available" in atomic.detail
+    assert "fixed live with sysctls" in atomic.detail
 
 
 def test_evidence_quotes_the_failures_with_line_numbers() -> None:
@@ -47,26 +67,42 @@ def test_evidence_quotes_the_failures_with_line_numbers() -> None:
     assert str(CLASSIC_AVAILABLE_KIB) in memline.text
 
 
-def test_proposes_a_sized_step_above_512_with_reasons() -> None:
-    rec = _assess().recommendation
+def test_keeps_512_and_fixes_the_reserve_live() -> None:
+    assessment = _assess()
+    rec = assessment.recommendation
+    assert rec is not None
+    assert rec.change == "none" and rec.memory_mib == 512 and rec.maxmem_mib == 512
+    need_mib = round((CLASSIC_TOTAL_KIB - CLASSIC_AVAILABLE_KIB) / 1024)
+    assert rec.need_mib == need_mib
+    text = " ".join(rec.reasons)
+    assert f"need {need_mib} MiB" in text
+    assert "answered live with sysctls" in text
+    # Linux 5.10 has vm.watermark_scale_factor: 10 → 100 puts the watermarks 1% apart.
+    (scale,) = [p for p in assessment.sysctls if p.name == "vm.watermark_scale_factor"]
+    assert (scale.current, scale.proposed) == (10, 100)
+    assert any(f"{CLASSIC_TOTAL_KIB * 100 // 10000} kB" in r for r in scale.reasons)
+    titles = " ".join(a.title for a in assessment.advice)
+    assert "vm.watermark_scale_factor to 100" in titles and "live, no restart" in titles
+
+
+def test_short_of_memory_too_it_proposes_a_sized_step_above_512() -> None:
+    rec = _short().recommendation
     assert rec is not None
     assert rec.change == "increase"
     assert rec.memory_mib > 512
     assert rec.memory_mib % 64 == 0
     # A step, not a blanket doubling.
     assert rec.memory_mib < 1024
-    need_mib = round((CLASSIC_TOTAL_KIB - CLASSIC_AVAILABLE_KIB) / 1024)
-    assert rec.need_mib == need_mib
     text = " ".join(rec.reasons)
-    assert f"need {need_mib} MiB" in text
     assert f"MemTotal {round(CLASSIC_TOTAL_KIB / 1024)} MiB" in text
     assert "kernel/firmware reservation" in text
-    assert "one step above the current 512 MiB" in text
+    # 453 MiB need + 9 MiB reservation, × 1.2 = 554 → 576 on the 64 MiB grid.
+    assert "× 1.20 margin = 554 MiB" in text and "increase 512 → 576 MiB" in text
     assert rec.confidence == "low"
 
 
 def test_maxmem_gets_headroom_for_a_ballooning_pv_guest() -> None:
-    rec = _assess().recommendation
+    rec = _short().recommendation
     assert rec is not None
     assert rec.maxmem_mib >= math.ceil(rec.memory_mib * 1.25)
     # The live maxmem is 512 MiB, so the increase cannot be done with mem-set.
@@ -98,9 +134,9 @@ def test_never_writes_guest_advice_into_the_cfg_and_never_panic_on_oom() -> None
         + [f.detail for f in assessment.findings]
     )
     assert "panic_on_oom" not in everything
-    rec = assessment.recommendation
+    rec = _short().recommendation
     assert rec is not None
-    assert not any(re.search(r"min_free|sysctl", r) for r in rec.reasons)
+    assert not any(re.search(r"min_free|sysctl -w", r) for r in rec.reasons)
 
 
 def test_more_failures_do_not_change_the_class() -> None:

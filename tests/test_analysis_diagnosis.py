@@ -10,6 +10,7 @@ from tests.analysis_cases import (
     buddy,
     case,
     classic_512,
+    classic_short,
     facts,
     failure,
     night,
@@ -56,10 +57,11 @@ def test_oom_kill_is_critical_names_the_victim_and_bumps_memory() -> None:
     assert kill.evidence[0].line == 77
     rec = assessment.recommendation
     assert rec is not None and rec.change == "increase"
-    # The need measured after the kill (~524 MiB × 1.2) would keep 1024; the bump
-    # rule asks for max(1024 + 100, 1024 × 1.2) = 1228.8 → 1280 on the 64 MiB grid.
-    assert rec.memory_mib == 1280
-    assert any("OOM kill" in r and "1024 + 100" in r for r in rec.reasons)
+    # The need measured after the kill (500 MiB) would keep 1024. What the guest needed at
+    # the kill is that plus the victim's 600 MiB (not running again) plus the 24 MiB
+    # reservation = 1124 MiB; max(1124 + 100, 1124 × 1.2 = 1348.8) → 1408 on the 64 MiB grid.
+    assert rec.memory_mib == 1408
+    assert any("OOM kill" in r and "1124 + 100" in r and "RSS of java" in r for r in rec.reasons)
 
 
 def test_oom_bump_uses_the_threshold_setting() -> None:
@@ -68,11 +70,11 @@ def test_oom_bump_uses_the_threshold_setting() -> None:
     item = _oom_case(thresholds=Thresholds(oom_bump_mib=400))
     rec = analyzer.assess(item).recommendation
     assert rec is not None
-    assert rec.memory_mib == 1472  # 1024 + 400 = 1424 → 1472
+    assert rec.memory_mib == 1536  # 1124 + 400 = 1524 → 1536
 
 
-def test_old_oom_kill_still_in_the_log_does_not_bump_again() -> None:
-    # Last night's run already saw this kill, and the vmstat counter did not move.
+def _old_kill(history_nights: int = 1, cfg_then: int = 1024, memory_now: int = 1024) -> Assessment:
+    """A kill first seen `history_nights` nights ago, still in the log, the counter unchanged."""
     base = _oom_case()
     kill_facts = replace(
         base.facts,
@@ -80,16 +82,43 @@ def test_old_oom_kill_still_in_the_log_does_not_bump_again() -> None:
             base.facts.vmstat, counters={"pswpin": 0, "pgmajfault": 1000, "oom_kill": 1}
         ),
     )
-    history = (
-        night("2026-11-24T02:30:00Z", 1000 * MIB, 450 * MIB, oom_kill_counter=1, oom_kills=1),
+    first = night("2026-11-20T02:30:00Z", 1000 * MIB, 450 * MIB, oom_kill_counter=1, oom_kills=1)
+    first = replace(first, cfg_memory_mib=cfg_then, rec_memory_mib=1408, rec_maxmem_mib=1408)
+    later = tuple(
+        replace(first, run_at=f"2026-11-{21 + i:02d}T02:30:00Z", rec_memory_mib=None)
+        for i in range(history_nights - 1)
     )
-    assessment = analyzer.assess(replace(base, facts=kill_facts, history=history))
+    item = replace(base, facts=kill_facts, history=(first, *later))
+    if memory_now != 1024:
+        item = replace(
+            item,
+            config=replace(item.config, memory_mib=memory_now),
+            domain=replace(item.domain, target_kib=memory_now * MIB, max_kib=memory_now * MIB),
+        )
+    return analyzer.assess(item)
+
+
+def test_an_old_oom_kill_with_memory_unchanged_keeps_its_recommendation() -> None:
+    assessment = _old_kill()
     kill = only(assessment, "oom_kill")
-    assert kill.severity == "info"
-    assert "No new ones since 2026-11-24T02:30:00Z" in kill.detail
+    assert kill.severity == "critical"
+    assert "unresolved" in kill.detail.lower() and "2026-11-20T02:30:00Z" in kill.detail
+    assert "1 of 7 quiet nights" in kill.detail
     rec = assessment.recommendation
-    assert rec is not None
-    assert rec.memory_mib < 1280
+    assert rec is not None and rec.change == "increase" and rec.memory_mib == 1408
+    assert any(
+        "keeps the 1408 MiB recommended on 2026-11-20T02:30:00Z at least" in r for r in rec.reasons
+    )
+
+
+def test_an_old_oom_kill_is_resolved_by_quiet_nights_or_more_memory() -> None:
+    quiet = _old_kill(history_nights=7)
+    kill = only(quiet, "oom_kill")
+    assert kill.severity == "info" and "No new ones since" in kill.detail
+    assert quiet.recommendation is not None and quiet.recommendation.memory_mib < 1280
+    raised = _old_kill(memory_now=1408)
+    assert only(raised, "oom_kill").severity == "info"
+    assert raised.recommendation is not None and raised.recommendation.change != "increase"
 
 
 def test_counter_sees_kills_the_log_lost() -> None:
@@ -169,21 +198,29 @@ def test_a_reboot_between_nights_is_not_read_as_negative_swap_in() -> None:
     assert "shortage" not in codes(assessment)
 
 
-def test_failures_already_seen_last_night_are_info_only() -> None:
-    history = (
-        night(
-            "2026-11-24T02:30:00Z",
-            515_072,
-            128_436,
-            page_alloc_failures=4,
-            codes=("atomic_reserve",),
-        ),
+def test_failures_already_seen_last_night_stay_until_resolved() -> None:
+    seen = night(
+        "2026-11-24T02:30:00Z",
+        515_072,
+        128_436,
+        page_alloc_failures=4,
+        codes=("atomic_reserve",),
     )
-    assessment = analyzer.assess(classic_512(failures=4, history=history))
+    assessment = analyzer.assess(
+        classic_512(failures=4, history=(replace(seen, cfg_memory_mib=512),))
+    )
     atomic = only(assessment, "atomic_reserve")
-    assert atomic.severity == "info"
+    # Unresolved: nothing changed since, so it keeps its severity and says why.
+    assert atomic.severity == "warning" and "unresolved" in atomic.detail.lower()
     assert atomic.first_seen == "2026-11-24T02:30:00Z"
     assert atomic.nights_seen == 1
+    quiet = tuple(
+        replace(seen, run_at=f"2026-11-{24 + i:02d}T02:30:00Z", cfg_memory_mib=512)
+        for i in range(7)
+    )
+    assessment = analyzer.assess(classic_512(failures=4, history=quiet))
+    atomic = only(assessment, "atomic_reserve")
+    assert atomic.severity == "info" and "No new ones since" in atomic.detail
 
 
 # --- fragmentation --------------------------------------------------------------------
@@ -279,7 +316,7 @@ def test_hvm_with_a_confirmed_balloon_driver_keeps_maxmem() -> None:
 
 
 def test_hvm_increase_never_gets_maxmem_headroom_without_driver() -> None:
-    assessment = analyzer.assess(classic_512(failures=3, **_hvm(classic_512())))
+    assessment = analyzer.assess(classic_short(failures=3, **_hvm(classic_short())))
     rec = assessment.recommendation
     assert rec is not None and rec.change == "increase"
     assert rec.maxmem_mib == rec.memory_mib
@@ -341,7 +378,7 @@ def test_xen_short_of_the_target_is_seen_without_the_guest_balloon_section() -> 
 
 
 def test_live_change_safe_within_live_maxmem_on_pv_with_balloon() -> None:
-    item = classic_512(failures=3)
+    item = classic_short(failures=3)
     item = replace(item, domain=replace(item.domain, max_kib=1024 * MIB))
     rec = analyzer.assess(item).recommendation
     assert rec is not None and rec.change == "increase"

@@ -73,15 +73,19 @@ def test_everything_fits() -> None:
     )
     plan, updated = analyzer.plan_host(host, assessments, inputs)
     assert plan.fits and plan.shortfall_mib == 0
-    assert plan.current_total_mib == 2048 + 256 + 1024 + 2048
-    assert plan.planned_total_mib == 2048 + 256 + 2048 + 2048
+    # Xen: reserve 256 + frame table 16384/128 = 128 + libxl's 1 MiB per PV domain.
+    assert (plan.frame_table_mib, plan.paging_pool_mib, plan.domain_overhead_mib) == (128, 0, 2)
+    assert plan.xen_total_mib == 386
+    assert plan.current_total_mib == 2048 + 386 + 1024 + 2048
+    assert plan.planned_total_mib == 2048 + 386 + 2048 + 2048
     assert all(a.recommendation is None or a.recommendation.fits for a in updated)
     assert {e.domain: e.accepted for e in plan.entries} == {"a": True, "b": True}
     assert "left" in plan.notes[0]
 
 
 def test_the_most_severe_increase_wins_and_the_rest_is_marked() -> None:
-    # 8192 host: dom0 2048 + Xen 256 + 4 × 1024 = 6400; 1792 MiB free.
+    # 8192 host: dom0 2048 + Xen 324 (reserve 256, frame table 64, 4 × 1 MiB per PV
+    # domain) + 4 × 1024 = 6468; 1724 MiB free.
     host, assessments, inputs = _fleet(
         [
             ("info-big", 1024, 2048, "info"),  # +1024
@@ -91,19 +95,23 @@ def test_the_most_severe_increase_wins_and_the_rest_is_marked() -> None:
         ],
         total_mib=8192,
     )
+    # dom0_mem on Xen's command line: xl's autoballoon ("auto") leaves Dom0 alone.
+    host = replace(host, dom0_mem_kib=2048 * MIB)
     plan, updated = analyzer.plan_host(host, assessments, inputs)
     by_name = {a.domain: a for a in updated}
-    # Free after the decrease: 8192 − (6400 − 512) = 2304. critical +1536 fits (768 left),
-    # warning +512 fits (256 left), info +1024 does not: needs 768 MiB more.
+    # Free after the decrease: 8192 − (6468 − 512) = 2236. critical +1536 fits (700 left),
+    # warning +512 fits (188 left), info +1024 does not: needs 836 MiB more.
     assert by_name["crit"].recommendation.fits
     assert by_name["warn"].recommendation.fits
     assert by_name["shrink"].recommendation.fits
     loser = by_name["info-big"]
     assert loser.recommendation.fits is False
-    assert loser.recommendation.not_fitting_reason == "does not fit on xen1: needs 768 MiB more"
+    assert loser.recommendation.not_fitting_reason == "does not fit on xen1: needs 836 MiB more"
     assert any(f.code == "host_capacity" for f in loser.findings)
     assert loser.severity == "warning"
-    assert plan.shortfall_mib == 6400 - 512 + 1536 + 512 + 1024 - 8192
+    assert plan.autoballoon is False
+    assert any("dom0_mem=2048 MiB is set: xl will not shrink Dom0" in n for n in plan.notes)
+    assert plan.shortfall_mib == 6468 - 512 + 1536 + 512 + 1024 - 8192
     assert not plan.fits
     assert plan.planned_total_mib <= 8192
     entries = {e.domain: e for e in plan.entries}
@@ -118,7 +126,7 @@ def test_xen_reserve_comes_from_the_caller_or_the_inputs() -> None:
     inputs = [replace(i, xen_reserve_mib=300) for i in inputs]
     plan, _ = analyzer.plan_host(host, assessments, inputs)
     assert plan.xen_reserve_mib == 300
-    assert plan.current_total_mib == 2048 + 300 + 1024
+    assert plan.current_total_mib == 2048 + 300 + 128 + 1 + 1024
 
 
 def test_shut_off_domains_are_counted_and_noted() -> None:
@@ -128,7 +136,7 @@ def test_shut_off_domains_are_counted_and_noted() -> None:
         states={"down": "shutoff"},
     )
     plan, _ = analyzer.plan_host(host, assessments, inputs)
-    assert plan.current_total_mib == 2048 + 256 + 1024 + 4096
+    assert plan.current_total_mib == 2048 + plan.xen_total_mib + 1024 + 4096
     assert any("shut-off" in n and "down" in n and "4096 MiB" in n for n in plan.notes)
 
 
@@ -176,7 +184,8 @@ def test_an_accepted_plan_never_exceeds_the_host(guests, total, dom0) -> None:
     host, assessments, inputs = _fleet(fleet, total_mib=total, dom0_mib=dom0)
     plan, updated = analyzer.plan_host(host, assessments, inputs)
     accepted = sum(e.planned_mib if e.accepted else e.current_mib for e in plan.entries)
-    assert accepted + dom0 + 256 == plan.planned_total_mib
+    assert plan.xen_total_mib == 256 + round(total / 128) + len(guests)
+    assert accepted + dom0 + plan.xen_total_mib == plan.planned_total_mib
     if plan.current_total_mib <= total:
         assert plan.planned_total_mib <= total
     for entry, assessment in zip(plan.entries, updated, strict=True):

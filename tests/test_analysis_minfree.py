@@ -67,12 +67,26 @@ def test_already_at_the_ceiling_gets_no_proposal() -> None:
     assert minfree.suggest(total, int(total * 0.06), (5, 10)) is None
 
 
-def test_a_raised_value_is_recognised() -> None:
+def test_a_raised_value_is_recognised_and_never_doubled() -> None:
     total = 4096 * MIB
-    got = minfree.suggest(total, 67584, (5, 10))
+    # 67584 kB is what khugepaged sets for transparent hugepages on such a guest: already
+    # above anything the formula-based proposal reaches, so nothing more is proposed.
+    assert minfree.suggest(total, 67584, (5, 10)) is None
+    # A value raised by hand above the formula (4096 kB for 1 GiB) grows from the formula.
+    got = minfree.suggest(1024 * MIB, 5000, (5, 10))
     assert got is not None
-    assert got.suggested_kib > 67584
-    assert any("khugepaged" in r for r in got.reasons)
+    # max(2 × 4096, 1% of 1 GiB = 10486) → 11264, rounded up to 1 MiB; not 2 × 5000 + more.
+    assert got.suggested_kib == 11264
+    assert any("khugepaged" in r and "not doubled again" in r for r in got.reasons)
+
+
+def test_never_above_the_kernels_own_bounds() -> None:
+    # 64 GiB guest: 1% would be 671 MB; 5% of low memory and 262144 kB bound it.
+    got = minfree.suggest(64 * 1024 * MIB, 65536, (5, 10))
+    assert got is not None and got.suggested_kib == 262144
+    # A 32-bit guest with 3 GiB, 2 GiB of it HighMem: 5% of the 1 GiB of low memory.
+    small = minfree.suggest(3 * 1024 * MIB, 3000, (3, 10), high_total_kib=2 * 1024 * MIB)
+    assert small is not None and small.suggested_kib <= 0.05 * 1024 * MIB
 
 
 def test_resize_scales_the_proposal_to_the_new_size() -> None:

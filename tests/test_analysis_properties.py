@@ -2,7 +2,12 @@
 
 * more pressure never lowers the recommended memory;
 * the same input always gives the same output;
-* a domain we could not read never gets a smaller memory.
+* a domain we could not read never gets a smaller memory;
+* no patch sets maxmem above memory on an HVM/PVH guest without a confirmed
+  balloon driver, nor on any domain with passthrough;
+* the second night of an unchanged, unresolved finding never lowers the
+  recommendation;
+* several runs in one night count as one night.
 
 "More failures" means the kernel log grew: reports seen on earlier nights
 stay in it and new ones are appended, which is how a ring buffer behaves
@@ -11,13 +16,16 @@ between two runs without a reboot.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.analysis_cases import MIB, case, facts, failure, night, oom_kill, psi
 from xenaudit.analysis import DefaultAnalyzer
+from xenaudit.analysis.history import HistoryStore, night_for_assessment
 from xenaudit.analysis.interface import Assessment, DomainInput
 from xenaudit.hypervisor.interface import GuestType
 
@@ -189,3 +197,94 @@ def test_recommendations_are_on_the_grid_and_above_the_floor(state: State) -> No
         assert not rec.live_change_safe
     if rec.change == "decrease":
         assert len(state.history_avail_kib) >= 7
+
+
+# --- safe patches, nights and unresolved findings ------------------------------------------
+
+
+@SETTINGS
+@given(
+    state=states(),
+    extra_maxmem=st.sampled_from([0, 64, 512, 2048]),
+    passthrough=st.booleans(),
+    balloon_override=st.sampled_from([None, True, False]),
+)
+def test_no_patch_sets_maxmem_above_memory_where_pod_would_crash_or_libxl_refuse(
+    state: State, extra_maxmem: int, passthrough: bool, balloon_override: bool | None
+) -> None:
+    item = state.item()
+    assert item.config is not None
+    config = replace(
+        item.config,
+        maxmem_mib=state.memory_mib + extra_maxmem if extra_maxmem else None,
+        passthrough="pci/dtdev = 1 device(s)" if passthrough else None,
+    )
+    domain = replace(item.domain, max_kib=(state.memory_mib + extra_maxmem) * MIB)
+    override = replace(item.override, balloon_driver=balloon_override)
+    item = replace(item, config=config, domain=domain, override=override)
+    rec = analyzer.assess(item).recommendation
+    confirmed = balloon_override is True or (balloon_override is None and state.balloon)
+    if rec is not None and (passthrough or (state.guest_type != "pv" and not confirmed)):
+        assert rec.maxmem_mib == rec.memory_mib
+
+
+@SETTINGS
+@given(state=states())
+def test_an_unresolved_finding_never_drops_on_its_second_night(state: State) -> None:
+    first_item = state.item()
+    first = analyzer.assess(first_item)
+    rec = first.recommendation
+    if rec is None or rec.change != "increase":
+        return
+    assert first_item.facts is not None
+    tonight = night_for_assessment(
+        first_item.facts,
+        "2026-12-01T02:30:00Z",
+        first,
+        first_item.config,
+        first_item.domain.target_kib,
+    )
+    # The next night: nothing changed (same log, same cfg, same numbers).
+    second = analyzer.assess(replace(first_item, history=(*first_item.history, tonight)))
+    again = second.recommendation
+    assert again is not None
+    assert again.memory_mib >= rec.memory_mib
+
+
+RUN_MINUTES = st.integers(min_value=0, max_value=24 * 60 - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(RUN_MINUTES, st.integers(0, 900), st.integers(0, 5)),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda run: run[0],
+    ),
+    nights=st.integers(min_value=1, max_value=3),
+)
+def test_runs_within_one_night_never_count_twice(
+    runs: list[tuple[int, int, int]], nights: int
+) -> None:
+    start = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as state, HistoryStore.open(state, zone=UTC) as store:
+        for day in range(nights):
+            for minute, need_mib, failures in runs:
+                when = start + timedelta(days=day, minutes=minute)
+                row = night(
+                    when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    1000 * MIB,
+                    (1000 - need_mib) * MIB,
+                    page_alloc_failures=failures,
+                )
+                store.record(row.run_at, "h", "d", row)
+        recorded = store.nights("h", "d")
+        assert store.count() == nights
+        distinct = len({minute for minute, _, _ in runs})
+        assert [n.runs for n in recorded] == [distinct] * nights
+        peak = max(need for _, need, _ in runs)
+        assert all(n.need_kib == peak * MIB for n in recorded)
+        # A run the next morning sees every night before its own, once each.
+        after = (start + timedelta(days=nights, hours=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert len(store.nights_before("h", "d", after)) == nights

@@ -56,8 +56,9 @@ def test_decrease_threshold_follows_settings() -> None:
 
 def test_a_pressure_night_in_history_blocks_the_decrease() -> None:
     history = list(quiet_nights(10, TOTAL, AVAILABLE))
-    history[4] = night(
-        history[4].run_at, TOTAL, AVAILABLE, page_alloc_failures=2, codes=("atomic_reserve",)
+    # Failures nine nights ago: resolved by seven quiet nights, but still a pressure night.
+    history[1] = night(
+        history[1].run_at, TOTAL, AVAILABLE, page_alloc_failures=2, codes=("atomic_reserve",)
     )
     assessment = analyzer.assess(
         case(facts(TOTAL, AVAILABLE), memory_mib=2048, history=tuple(history))
@@ -179,11 +180,15 @@ def test_estimated_memavailable_lowers_confidence() -> None:
 
 
 def test_implausible_reservation_is_capped() -> None:
-    # cfg 4096 but the guest shows 1000 MiB (e.g. mismatched numbers): cap at a quarter.
+    # cfg 4096 but the guest shows 1000 MiB (e.g. mismatched numbers): kernels keep a few
+    # percent, so the reservation is capped at 5% of 4096 + 64 MiB = 268 MiB, and the
+    # night's numbers are suspect (they size nothing down).
     item = case(facts(1000 * MIB, 200 * MIB), memory_mib=4096)
-    rec = analyzer.assess(item).recommendation
+    assessment = analyzer.assess(item)
+    rec = assessment.recommendation
     assert rec is not None
-    assert any("capped at 1024 MiB" in r for r in rec.reasons)
+    assert any("capped at 268 MiB" in r and "suspect" in r for r in rec.reasons)
+    assert any(f.code == "damaged_read" for f in assessment.findings)
 
 
 def test_a_decrease_is_safe_live_with_a_working_balloon_driver() -> None:

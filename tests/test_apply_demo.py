@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from pathlib import Path
@@ -57,3 +58,59 @@ def test_demo_report_applies_and_undoes_cleanly(
     assert run_apply(report, "--root", root, "--yes", "--undo") == 0
     for path, data in originals.items():
         assert (root / path.lstrip("/")).read_bytes() == data
+
+
+def test_demo_sandbox_apply_again_and_undo_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a newcomer is told to try: the demo's own sandbox, the command from its report."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.test_apply_support import subprocess_env
+
+    out = tmp_path / "demo out"
+    done = subprocess.run(
+        [sys.executable, "-m", "xenaudit", "audit", "--demo", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=False,
+    )
+    sandbox = out / "demo-root"
+    cfgs = sorted((sandbox / "etc" / "xen").glob("*.cfg"))
+    from xenaudit.demo import FLEET_DIR
+
+    index = json.loads((FLEET_DIR / "_cfg" / "index.json").read_text())
+    assert len(cfgs) == sum(len(entries) for entries in index.values()) == 13, done.stderr
+    originals = {p: p.read_bytes() for p in cfgs}
+    # The command the terminal and the report's "How to apply" give, taken as written.
+    quoted = shlex.quote(str(out.resolve())), shlex.quote(str(sandbox.resolve()))
+    command = f"xenaudit apply {quoted[0]} --root {quoted[1]}"
+    assert command in done.stdout
+    page = html.unescape((out / "report.html").read_text())
+    assert command in page
+    assert f"{command} --undo" in page
+    words = shlex.split(command)[2:]
+
+    document = json.loads((out / "report.json").read_text())
+    proposed = [d for d in document["domains"] if d["patch"] and d["recommendation"]]
+    assert run_apply(*words, "--yes") == 0
+    shown = capsys.readouterr().out
+    for domain in proposed:
+        path = sandbox / domain["config"]["path"].lstrip("/")
+        cfg = parse(path.read_bytes(), str(path))
+        rec = domain["recommendation"]
+        assert (cfg.memory_mib, cfg.maxmem_mib) == (rec["memory_mib"], rec["maxmem_mib"])
+        # Under --root the real file written is named.
+        assert f"applied: {path.resolve()}" in shown
+
+    assert run_apply(*words, "--yes") == 0
+    again = capsys.readouterr().out
+    assert again.count("already applied") == len(proposed)
+    assert "stale patch" not in again
+
+    assert run_apply(*words, "--yes", "--undo") == 0
+    for path, data in originals.items():
+        assert path.read_bytes() == data

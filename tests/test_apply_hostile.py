@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_apply_support import Guest, install_cfg, make_report, memory_diff, run_apply
+from tests.test_apply_support import (
+    Guest,
+    declare_name,
+    install_cfg,
+    make_report,
+    memory_diff,
+    run_apply,
+)
 
 PASSWD = b"root:x:0:0:root:/root:/bin/bash\n"
 
@@ -18,7 +25,8 @@ def scratch(tmp_path: Path, corpus: Path) -> tuple[Path, Path, bytes]:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     (root / "etc/passwd").write_bytes(PASSWD)
-    return root, tmp_path / "report", (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes()
+    data = (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes()
+    return root, tmp_path / "report", declare_name(data, "web")
 
 
 def nothing_written(root: Path) -> None:

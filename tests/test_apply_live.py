@@ -24,6 +24,8 @@ from xenaudit.apply.engine import Applier, ApplyOptions
 from xenaudit.apply.interface import HostEntry, LiveMemory, LiveStep, ProposedChange
 from xenaudit.apply.live_libvirt import LibvirtLiveChanger
 from xenaudit.apply.live_plan import plan_live
+from xenaudit.apply.livehosts import from_inventory
+from xenaudit.inventory.interface import HypervisorSpec, Inventory
 from xenaudit.xlcfg import parse
 
 #: Logs its arguments; answers `list -l NAME` (JSON, as xl prints it) from a
@@ -94,11 +96,20 @@ def zabbix(corpus: Path) -> bytes:
     return (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes()
 
 
+def inventory(tmp_path: Path, body: str = 'name = "dom0a"\nbackend = "xl"\n') -> Path:
+    """The admin's inventory: how apply reaches each host live (here: dom0a with local xl)."""
+    path = tmp_path / "inventory.toml"
+    path.write_text(f"[[hypervisor]]\n{body}")
+    return path
+
+
 def apply_live(tmp_path: Path, guests: list[Guest], hosts: list[dict] | None = None) -> int:
     root = tmp_path / "root"
     root.mkdir(exist_ok=True)
     make_report(tmp_path / "report", root, guests, hosts=hosts)
-    return run_apply(tmp_path / "report", "--root", root, "--yes", "--live")
+    return run_apply(
+        tmp_path / "report", "--root", root, "--yes", "--live", "-i", inventory(tmp_path)
+    )
 
 
 def test_growing_maxmem_runs_mem_max_before_mem_set_in_mib(
@@ -237,8 +248,14 @@ def test_nothing_runs_live_for_a_skipped_cfg_or_without_live(
     make_report(tmp_path / "report", root, [Guest("web", zabbix, 768, 1024)])
     assert run_apply(tmp_path / "report", "--root", root, "--yes") == 0
     assert xl.calls() == []
-    # Applied once already: now stale, and --live must not act on a stale entry.
-    assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live") == 1
+    # Applied once already: nothing to write, and --live must not act on it either.
+    inv = inventory(tmp_path)
+    assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live", "-i", inv) == 0
+    assert xl.calls() == []
+    # Changed by someone else since the audit: stale, skipped, nothing live.
+    cfg = root / "etc/xen/web.cfg"
+    cfg.write_bytes(zabbix.replace(b"memory", b"# by hand\nmemory", 1))
+    assert run_apply(tmp_path / "report", "--root", root, "--yes", "--live", "-i", inv) == 1
     assert xl.calls() == []
 
 
@@ -269,7 +286,16 @@ def test_every_live_command_is_printed_before_it_runs(
     monkeypatch.setenv("FAKE_XL_STDOUT", str(stdout))
     with stdout.open("wb") as out:
         done = subprocess.run(
-            [*cli_command(), str(tmp_path / "report"), "--root", str(root), "--yes", "--live"],
+            [
+                *cli_command(),
+                str(tmp_path / "report"),
+                "--root",
+                str(root),
+                "--yes",
+                "--live",
+                "-i",
+                str(inventory(tmp_path)),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             env=subprocess_env(),
@@ -390,9 +416,13 @@ def libvirt_apply(tmp_path: Path, conn: object, uri: str, guest: Guest) -> tuple
         report_dir, root, [guest], hosts=[{"name": "dom0a", "backend": "libvirt", "uri": uri}]
     )
     out = io.StringIO()
+    report = reviewed.load(report_dir)
+    admin = Inventory(path="inventory.toml", hypervisors=(HypervisorSpec("dom0a", "libvirt", uri),))
     applier = Applier(
-        reviewed.load(report_dir),
-        ApplyOptions(root=root, live=True),
+        report,
+        ApplyOptions(
+            root=root, live=True, live_hosts=from_inventory(admin, report.hosts, ["dom0a"])
+        ),
         confirm=lambda question: True,
         out=out,
         live_factory=lambda host: LibvirtLiveChanger(host.uri or "", connect=lambda _: conn),

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_apply_support import Guest, cli_command, make_report, subprocess_env
+from tests.test_apply_support import (
+    Guest,
+    cli_command,
+    declare_name,
+    make_report,
+    subprocess_env,
+)
 from xenaudit.xlcfg import parse
 
 
@@ -63,7 +69,7 @@ def test_each_domain_is_asked_for_separately(two_domains: tuple[Path, Path, byte
     # A declined change is a change not made: the exit says so.
     assert done.returncode == 1, done.stderr
     assert parse((root / "etc/xen/a.cfg").read_bytes(), "a").memory_mib == 768
-    assert (root / "etc/xen/b.cfg").read_bytes() == data
+    assert (root / "etc/xen/b.cfg").read_bytes() == declare_name(data, "b")
     assert not list((root / "etc/xen").glob("b.cfg.xenaudit-*"))
 
 
@@ -71,8 +77,8 @@ def test_anything_but_yes_is_no(two_domains: tuple[Path, Path, bytes]) -> None:
     root, report, data = two_domains
     done = run_on_pty(b"\nok\n", report, "--root", root)
     assert done.returncode == 1
-    assert (root / "etc/xen/a.cfg").read_bytes() == data
-    assert (root / "etc/xen/b.cfg").read_bytes() == data
+    assert (root / "etc/xen/a.cfg").read_bytes() == declare_name(data, "a")
+    assert (root / "etc/xen/b.cfg").read_bytes() == declare_name(data, "b")
 
 
 def test_undo_asks_too(two_domains: tuple[Path, Path, bytes]) -> None:
@@ -81,5 +87,5 @@ def test_undo_asks_too(two_domains: tuple[Path, Path, bytes]) -> None:
     done = run_on_pty(b"n\ny\n", report, "--root", root, "--undo")
     assert done.stdout.count("[y/N]") == 2
     assert done.returncode == 1
-    assert (root / "etc/xen/a.cfg").read_bytes() != data
-    assert (root / "etc/xen/b.cfg").read_bytes() == data
+    assert (root / "etc/xen/a.cfg").read_bytes() != declare_name(data, "a")
+    assert (root / "etc/xen/b.cfg").read_bytes() == declare_name(data, "b")

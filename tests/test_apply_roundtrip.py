@@ -13,6 +13,7 @@ from tests.test_apply_support import (
     CORPUS_CFGS,
     Guest,
     cli_command,
+    declare_name,
     file_mode,
     log_records,
     make_report,
@@ -80,7 +81,7 @@ def test_apply_leaves_everything_but_the_memory_lines_alone(
     make_report(report, root, [guest])
 
     assert run_apply(report, "--root", root, "--yes") == 0
-    old, new = parse(data, "old"), parse((root / "etc/xen/krs.cfg").read_bytes(), "new")
+    old, new = parse(guest.cfg, "old"), parse((root / "etc/xen/krs.cfg").read_bytes(), "new")
     assert set(new.keys()) == set(old.keys()) | {"maxmem"}
     for key in old:
         if key not in ("memory", "maxmem"):
@@ -129,18 +130,27 @@ def test_stale_cfg_is_skipped_and_the_exit_is_non_zero(
     assert parse((root / "etc/xen/fresh.cfg").read_bytes(), "f").memory_mib == 768
 
 
-def test_second_apply_of_the_same_report_finds_it_stale(
-    scratch: tuple[Path, Path], corpus: Path
+def test_second_apply_of_the_same_report_says_already_applied(
+    scratch: tuple[Path, Path], corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, report = scratch
     guest = Guest("web", (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes(), 768, 768)
     make_report(report, root, [guest])
     assert run_apply(report, "--root", root, "--yes") == 0
     applied = (root / "etc/xen/web.cfg").read_bytes()
+    first = capsys.readouterr().out
+    # Under --root the file written is named as it is on disk.
+    assert f"applied: {(root / 'etc/xen/web.cfg').resolve()}" in first
 
-    assert run_apply(report, "--root", root, "--yes") == 1
+    assert run_apply(report, "--root", root, "--yes") == 0
+    again = capsys.readouterr().out
+    assert "already applied" in again and "stale" not in again
     assert (root / "etc/xen/web.cfg").read_bytes() == applied
     assert len(list((root / "etc/xen").glob("web.cfg.xenaudit-*.bak"))) == 1
+    # A cfg whose memory was changed again since is stale, not "already applied".
+    (root / "etc/xen/web.cfg").write_bytes(applied.replace(b"memory = 768", b"memory = 640"))
+    assert run_apply(report, "--root", root, "--yes") == 1
+    assert "stale" in capsys.readouterr().out
 
 
 def test_action_log_records_who_what_and_both_hashes(
@@ -231,9 +241,10 @@ def test_domain_filter_applies_only_the_named_domains(
     make_report(report, root, guests)
 
     assert run_apply(report, "--root", root, "--yes", "--domain", "a", "--domain", "dom0a/c") == 0
-    assert (root / "etc/xen/b.cfg").read_bytes() == data
-    assert (root / "etc/xen/a.cfg").read_bytes() != data
-    assert (root / "etc/xen/c.cfg").read_bytes() != data
+    a, b, c = (g.cfg for g in guests)
+    assert (root / "etc/xen/b.cfg").read_bytes() == b
+    assert (root / "etc/xen/a.cfg").read_bytes() != a
+    assert (root / "etc/xen/c.cfg").read_bytes() != c
     assert run_apply(report, "--root", root, "--yes", "--domain", "nosuch") == 2
 
 
@@ -268,7 +279,7 @@ def test_a_diff_whose_result_is_not_the_recommendation_is_refused(
     scratch: tuple[Path, Path], corpus: Path
 ) -> None:
     root, report = scratch
-    data = (corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes()
+    data = declare_name((corpus / "xlcfg_babrakov_zabbix.cfg").read_bytes(), "web")
     from tests.test_apply_support import memory_diff
 
     guest = Guest("web", data, 768, 768, diff=memory_diff("/etc/xen/web.cfg", data, 700, 700))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -79,9 +80,28 @@ class Guest:
     patch: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    #: Keep `cfg` as given (a test of a file that is not this domain's cfg).
+    keep_name: bool = False
+
+    def __post_init__(self) -> None:
+        # apply only edits a file that declares the domain's name, as xl would read it.
+        if not self.keep_name:
+            self.cfg = declare_name(self.cfg, self.name)
+
     @property
     def logical(self) -> str:
         return self.path or f"/etc/xen/{self.name}.cfg"
+
+
+_NAME_LINE = re.compile(rb"^name[ \t]*=[^\n]*$", re.MULTILINE)
+
+
+def declare_name(cfg: bytes, name: str) -> bytes:
+    """`cfg` with its `name =` line (or a new first line) naming `name`."""
+    line = f'name = "{name}"'.encode()
+    if _NAME_LINE.search(cfg):
+        return _NAME_LINE.sub(line.replace(b"\\", b"\\\\"), cfg, count=1)
+    return line + b"\n" + cfg
 
 
 def install_cfg(root: Path, logical: str, data: bytes, mode: int = 0o644) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -67,7 +68,7 @@ def test_default_inventory_is_used_when_present(tmp_path, capsys, monkeypatch) -
     import xenaudit.cli as cli
 
     inventory = tmp_path / "inventory.toml"
-    inventory.write_text('[[hypervisor]]\nname = "a"\nbackend = "xm"\n')
+    inventory.write_text('[[hypervisor]]\nname = "a"\nbackend = "xapi"\n')
     monkeypatch.setattr(cli, "DEFAULT_INVENTORY", inventory)
     assert main(["audit", "-o", str(tmp_path / "o")]) == 2
     assert f"{inventory}: hypervisor[0].backend" in capsys.readouterr().err
@@ -116,3 +117,45 @@ def test_progress_on_a_terminal_and_silence_otherwise(tmp_path) -> None:
         ["audit", "--demo", "-q", "-o", str(tmp_path / "c")]
     )
     assert "web-frontend: ok" not in shown
+
+
+def test_quiet_still_prints_errors_naming_the_host_once(tmp_path) -> None:
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        '[[hypervisor]]\nname = "dom0a"\nbackend = "libvirt"\nuri = "test:///does/not/exist.xml"\n'
+    )
+    command = ["audit", "-q", "-i", str(inventory), "-o", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-m", "xenaudit", *command],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 3
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("xenaudit: dom0a: libvirt")
+    assert "dom0a: dom0a" not in done.stderr
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "No host could be read" in page
+    assert "dom0a: dom0a" not in page
+
+    demo = subprocess.run(
+        [sys.executable, "-m", "xenaudit", "audit", "--demo", "-q", "-o", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+    )
+    assert demo.returncode == 3
+    assert "xen-demo/mail-relay: unreachable" in demo.stderr
+    assert "web-frontend" not in demo.stderr
+
+
+def test_audit_help_describes_output_and_root() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "xenaudit", "audit", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    text = " ".join(done.stdout.split())
+    assert "-o OUTDIR, --output OUTDIR folder for report.html" in text
+    assert "--root DIR treat DIR as /" in text

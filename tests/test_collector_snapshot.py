@@ -51,7 +51,11 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
 section_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,  # file I/O on a shared, loaded machine
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     domain=st.text(min_size=1, max_size=80),
     sections=st.dictionaries(st.sampled_from(SECTIONS), section_text),

@@ -74,7 +74,11 @@ def test_two_guests_return_their_own_sections_and_values(standin_fleet) -> None:
         assert snap.kernlog_source == "dmesg"
         # Write-only files (drop_caches, compact_memory) cannot be read and are left out.
         assert sysvm_dict(snap.sections["sysvm"]) == dict(spec.sysvm)
-        assert snap.sections["uname"] == f"{os.uname().release}\n{os.sysconf('SC_PAGE_SIZE')}\n"
+        # The release, the page size and the boot time (/proc/stat is the real one).
+        stat = Path("/proc/stat").read_text().splitlines()
+        btime = next(x for x in stat if x.startswith("btime "))
+        release = f"{os.uname().release}\n{os.sysconf('SC_PAGE_SIZE')}\n{btime}\n"
+        assert snap.sections["uname"] == release
         assert snap.sections["ps"].split()[:4] == ["PID", "COMMAND", "RSS", "VSZ"]
         assert len(snap.sections["ps"].splitlines()) <= 30
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", snap.collected_at)
@@ -443,3 +447,51 @@ def _peak_rss_kib() -> int:
 def _reset_peak_rss() -> None:
     # "5" resets the peak RSS (VmHWM) of this process (see proc(5), clear_refs).
     Path("/proc/self/clear_refs").write_text("5")
+
+
+def test_guests_on_several_ports_without_per_domain_tables(standin_fleet, tmp_path: Path) -> None:
+    """A port in host_template, and ssh_config Host patterns, reach every guest by its name."""
+    from xenaudit.collector.targets import targets_for
+    from xenaudit.inventory.interface import Inventory
+
+    specs = [
+        GuestSpec("web-1", meminfo=fixture.meminfo(total_kib=301_000)),
+        GuestSpec("db-1", meminfo=fixture.meminfo(total_kib=302_000)),
+        GuestSpec("cache-1", meminfo=fixture.meminfo(total_kib=303_000)),
+    ]
+    fleet = standin_fleet(*specs)
+    web, db, cache = (fleet.guest(s.name) for s in specs)
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        # Patterns, not hosts: any web-* or db-* guest would be reached the same way.
+        "Host web-*.guests.test\n"
+        f"  Port {web.port}\n"
+        "Host db-*.guests.test\n"
+        f"  Port {db.port}\n"
+        "Host *.guests.test *.other.test\n"
+        "  HostName 127.0.0.1\n"
+    )
+    settings = fleet.settings(ssh_config=str(config))
+    by_pattern = Inventory(
+        path="inv.toml", hypervisors=(), ssh=settings, ssh_host_template="{name}.guests.test"
+    )
+    by_template = Inventory(
+        path="inv.toml",
+        hypervisors=(),
+        ssh=settings,
+        ssh_host_template=f"{{name}}.other.test:{cache.port}",
+    )
+    targets = targets_for(by_pattern, "dom0a", ["web-1", "db-1"])
+    targets += targets_for(by_template, "dom0a", ["cache-1"])
+    assert [(t.ssh_host, t.ssh_port) for t in targets] == [
+        ("web-1.guests.test", 22),
+        ("db-1.guests.test", 22),
+        ("cache-1.other.test", cache.port),
+    ]
+    collector = SshCollector(settings, global_known_hosts=None, use_agent=False)
+    snaps = {s.domain: s for s in collector.collect(targets)}
+    for spec in specs:
+        snap = snaps[spec.name]
+        assert snap.status == "ok", (spec.name, snap.error)
+        # Each name reached its own guest: each serves its own MemTotal.
+        assert snap.sections["meminfo"] == spec.meminfo

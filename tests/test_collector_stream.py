@@ -67,7 +67,10 @@ def test_local_probe_prints_every_section_in_order(tmp_path: Path) -> None:
         line.split(":")[2] for line in raw.decode(errors="replace").splitlines() if ":B:" in line
     ]
     assert headers == list(PROBE_ORDER)
-    assert out.sections["uname"] == f"{os.uname().release}\n{os.sysconf('SC_PAGE_SIZE')}\n"
+    # The release, the page size and the boot time (/proc/stat is the real one).
+    btime = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime "))
+    release = f"{os.uname().release}\n{os.sysconf('SC_PAGE_SIZE')}\n{btime}\n"
+    assert out.sections["uname"] == release
     swappiness = Path("/proc/sys/vm/swappiness").read_text().strip()
     assert f"swappiness={swappiness}\n" in out.sections["sysvm"]
     # Multi-value sysctls keep their tabs; write-only ones are skipped.

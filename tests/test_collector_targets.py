@@ -9,8 +9,8 @@ import pytest
 from xenaudit.collector.hostnames import is_valid_host
 from xenaudit.collector.interface import GuestTarget
 from xenaudit.collector.sshconfig import RouteError, SshConfigView, parse_jump
-from xenaudit.collector.targets import targets_for
-from xenaudit.inventory.interface import SshSettings
+from xenaudit.collector.targets import split_template, targets_for
+from xenaudit.inventory.interface import InventoryError, SshSettings
 from xenaudit.inventory.toml import inventory_from_mapping
 
 
@@ -233,3 +233,55 @@ def test_parse_jump(spec: str, expected: tuple) -> None:
 def test_parse_jump_refuses_nonsense(spec: str) -> None:
     with pytest.raises(RouteError):
         parse_jump(spec)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{name}", ("{name}", None)),
+        ("{name}.guests.example.net:2222", ("{name}.guests.example.net", 2222)),
+        ("[{name}.v6.example.net]:2200", ("{name}.v6.example.net", 2200)),
+        ("{name}.example.net", ("{name}.example.net", None)),
+    ],
+)
+def test_template_port(template: str, expected: tuple[str, int | None]) -> None:
+    assert split_template(template) == expected
+
+
+@pytest.mark.parametrize("template", ["{name}:0", "{name}:99999", "{name}:ssh", "[{name}]:"])
+def test_template_with_a_bad_port_is_an_inventory_error(template: str) -> None:
+    with pytest.raises(ValueError, match="port"):
+        split_template(template)
+    with pytest.raises(InventoryError, match=r"ssh\.host_template"):
+        inventory(ssh={"host_template": template})
+
+
+def test_template_port_reaches_guests_and_overrides_keep_their_own() -> None:
+    inv = inventory(
+        ssh={"host_template": "{name}.guests.example.net:2222", "port": 2200},
+        domains={
+            "db1": {"ssh_host": "10.0.0.9"},
+            "app1": {"ssh_port": 2022},
+        },
+    )
+    web, db, app = targets_for(inv, "dom0a", ["web1", "db1", "app1"])
+    assert (web.ssh_host, web.ssh_port) == ("web1.guests.example.net", 2222)
+    # Its own address, so the template's port does not apply: the global port does.
+    assert (db.ssh_host, db.ssh_port) == ("10.0.0.9", 2200)
+    assert (app.ssh_host, app.ssh_port) == ("app1.guests.example.net", 2022)
+
+
+def test_host_patterns_apply_to_template_names(tmp_path: Path) -> None:
+    config = view(
+        tmp_path,
+        "Host *.guests.example.net\n  User audit\n  Port 2201\n  ProxyJump bastion.example.net\n",
+    )
+    inv = inventory(ssh={"host_template": "{name}.guests.example.net"})
+    (target,) = targets_for(inv, "dom0a", ["web1"])
+    jump, guest = config.route(target, SshSettings())
+    assert (guest.hostname, guest.port, guest.user) == ("web1.guests.example.net", 2201, "audit")
+    assert jump.hostname == "bastion.example.net"
+    # A port in the template is the inventory's word, like `ssh -p`: it beats the pattern's.
+    inv = inventory(ssh={"host_template": "{name}.guests.example.net:2222"})
+    (target,) = targets_for(inv, "dom0a", ["web1"])
+    assert config.route(target, SshSettings())[-1].port == 2222

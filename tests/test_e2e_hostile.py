@@ -43,7 +43,15 @@ def test_garbage_and_payloads_are_contained(tmp_path: Path) -> None:
 
     assert code == 3  # mail-relay is still unreachable
     names = {d["name"] for d in report["domains"]}
-    assert len(names) == 7
+    from xenaudit.audit import snapshot_hypervisors
+    from xenaudit.hypervisor.snapshot import SnapshotSource
+
+    listed = {
+        d.name
+        for spec in snapshot_hypervisors(fleet)
+        for d in SnapshotSource(str(spec.snapshot_dir)).read().guests
+    }
+    assert names == listed and len(names) == 14
     # The bad section is reported with the domain and the source, and the audit went on.
     assert any(e.startswith("web-frontend: meminfo:") for e in report["errors"])
     web = next(d for d in report["domains"] if d["name"] == "web-frontend")

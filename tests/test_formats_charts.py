@@ -33,7 +33,9 @@ def test_nice_steps_are_binary_sizes() -> None:
 
 def test_fit_label() -> None:
     assert charts.fit_label("web01", 200) == "web01"
-    assert charts.fit_label("a-very-long-domain-name", 60) == "a-very…"
+    # A name that does not fit whole is left to the legend, never cut to "a-very…".
+    assert charts.fit_label("a-very-long-domain-name", 60) == ""
+    assert charts.fit_label("a-very-long-domain-name", 400) == "a-very-long-domain-name"
     assert charts.fit_label("web01", 10) == ""
     assert len(charts.fit_label("x" * 200, 5000)) == charts.MAX_LABEL_CHARS
     assert charts.fit_label("two\nlines", 200) == "two lines"
@@ -97,9 +99,10 @@ def test_domain_chart_splits_used_cache_free() -> None:
     assert used.width / total_width == pytest.approx((491 - 38) / 491, rel=0.01)
     assert free.width / total_width == pytest.approx(9 / 491, rel=0.02)
     labels = sorted(m.label for m in chart.markers)
-    assert labels == ["memory 512 MiB", "rec. maxmem 1 GiB", "recommended 768 MiB"]
+    # Under 4 GiB every size is in MiB, as in the report's text.
+    assert labels == ["memory 512 MiB", "new maxmem 1024 MiB", "new memory 768 MiB"]
     memory = next(m for m in chart.markers if m.label.startswith("memory"))
-    recommended = next(m for m in chart.markers if m.label.startswith("recommended"))
+    recommended = next(m for m in chart.markers if m.label.startswith("new memory"))
     assert recommended.x - chart.axis_x1 == pytest.approx(
         (memory.x - chart.axis_x1) * 1.5, rel=0.01
     )
@@ -111,6 +114,56 @@ def test_close_marker_labels_go_on_separate_lines() -> None:
     # memory == recommended: both drawn, their labels on different lines.
     ys = sorted(m.label_y for m in chart.markers if m.x == chart.markers[0].x)
     assert len(ys) == 2 and ys[0] != ys[1]
+
+
+def _boxes(chart: charts.BarChart) -> list[tuple[float, float, float, float]]:
+    """Estimated boxes (x1, y1, x2, y2) of every marker label."""
+    boxes = []
+    for m in chart.markers:
+        w = charts.label_width(m.label)
+        x1 = m.label_x - (w if m.anchor == "end" else w / 2 if m.anchor == "middle" else 0)
+        boxes.append((x1, m.label_y - 11, x1 + w, m.label_y + 3))
+    return boxes
+
+
+@pytest.mark.parametrize("width", [charts.DOMAIN_WIDTH, charts.NARROW_WIDTH])
+@pytest.mark.parametrize(
+    "fig",
+    [
+        charts.MemoryFigures(491, 38, 9, 512, 512, 576, 768),
+        charts.MemoryFigures(990, 600, 300, 1024, 2048, 1024, 2048),
+        charts.MemoryFigures(1966, 94, 16, 2048, 2048, 2368, 3008),
+        charts.MemoryFigures(6000, 3000, 2000, 6144, 6144, 2368, 6144),
+        charts.MemoryFigures(None, None, None, 512, 520, 528, 536),
+    ],
+)
+def test_marker_labels_cross_no_line_and_no_label(fig: charts.MemoryFigures, width: float) -> None:
+    chart = charts.domain_memory_chart(fig, width)
+    boxes = _boxes(chart)
+    for a, b in itertools.combinations(boxes, 2):
+        assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    for box in boxes:
+        assert box[0] >= 0 and box[2] <= chart.width
+        for m in chart.markers:
+            crosses = box[0] - 1 <= m.x <= box[2] + 1 and m.y1 <= box[3] and box[1] <= m.y2
+            assert not crosses, (box, m)
+    # Segment labels are clear of every line too.
+    for seg in chart.segments:
+        if seg.label:
+            right = seg.label_x + charts.label_width(seg.label)
+            assert not any(seg.label_x - 3 <= m.x <= right + 3 for m in chart.markers)
+
+
+def test_axis_has_one_unit() -> None:
+    small = charts.domain_memory_chart(charts.MemoryFigures(491, 38, 9, 512, 512, 576, 768))
+    assert {t.label.split()[1] for t in small.ticks} == {"MiB"}
+    big = charts.host_plan_chart(_plan(16384, [("web01", 512, 768)]))
+    assert {t.label.split()[1] for t in big.ticks} == {"GiB"}
+    narrow = charts.host_plan_chart(_plan(16384, [("web01", 512, 768)]), charts.NARROW_WIDTH)
+    xs = [t.x for t in narrow.ticks]
+    assert all(
+        b - a > charts.label_width(narrow.ticks[-1].label) for a, b in itertools.pairwise(xs)
+    )
 
 
 def test_domain_chart_without_meminfo_keeps_markers_only() -> None:

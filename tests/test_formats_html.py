@@ -221,8 +221,11 @@ def test_every_domain_has_a_section_with_its_charts(rich_page: str) -> None:
     )
     with_meminfo = [d for d in report.domains if d.facts and d.facts.meminfo]
     plans = [h for h in report.hosts if h.plan]
-    assert len(dom.with_class("svg", "plan")) == len(plans)
-    assert len(dom.with_class("svg", "mem")) == len(with_meminfo)
+    # Each chart twice: laid out for a desktop ("wide") and for a phone ("narrow").
+    for layout in ("wide", "narrow"):
+        drawn = [a for a in dom.with_class("svg", layout)]
+        assert len([a for a in drawn if "plan" in (a["class"] or "").split()]) == len(plans)
+        assert len([a for a in drawn if "mem" in (a["class"] or "").split()]) == len(with_meminfo)
     with_trend = [d for d in report.domains if len(d.assessment.need_history_mib) >= 2]
     assert len(dom.with_class("svg", "spark")) == len(with_trend)
     for i, d in enumerate(report.domains):
@@ -247,9 +250,9 @@ def test_reference_case_details(rich_page: str) -> None:
     assert "kernlog:412 swapper: page allocation failure. order:0, mode:0x20" in web
     assert "Raise the atomic reserve" in web
     assert "sysctl -w vm.min_free_kbytes=8192" in web
-    assert "vm.min_free_kbytes 1351 kB → 8192 kB" in web
+    assert "vm.min_free_kbytes 1351 → 8192 (1 MiB → 8 MiB)" in web
     assert "also seen on 4 earlier nights" in web
-    assert "Need over 7 nights: 402–474 MiB" in web
+    assert "Need over 7 nights: 402 MiB to 474 MiB" in web
 
 
 def test_diff_lines_are_classified(rich_page: str) -> None:
@@ -303,7 +306,33 @@ def test_empty_report(tmp_path: Path) -> None:
     text = inspect(render_html(rf.empty_report(), tmp_path)).text
     assert "No domains." in text
     assert "No hosts were read." in text
-    assert "Nothing to apply tonight" in text
+    # Nothing was read, which is not the same as "nothing to do".
+    assert "No host could be read" in text
+    assert "Nothing to do tonight" not in text
+    assert "Nothing to apply tonight" not in text
+
+
+def test_no_host_read_says_so(tmp_path: Path) -> None:
+    report = rf.rich_report()
+    broken = tuple(
+        dataclasses.replace(h, view=None, plan=None, error="xl info: not running on Xen")
+        for h in report.hosts
+    )
+    report = dataclasses.replace(report, hosts=broken, domains=())
+    text = inspect(render_html(report, tmp_path)).text
+    assert "No host could be read" in text
+    assert "xl info: not running on Xen" in text
+    assert "Nothing to apply tonight" not in text
+
+
+def test_healthy_fleet_has_nothing_to_do(tmp_path: Path) -> None:
+    report = rf.rich_report()
+    healthy = tuple(d for d in report.domains if d.assessment.severity == "ok")
+    assert healthy
+    report = dataclasses.replace(report, domains=healthy)
+    page = render_html(report, tmp_path)
+    assert "Nothing to do tonight" in inspect(page).text
+    assert 'class="actions stack"' not in page
 
 
 def test_long_evidence_is_clipped(tmp_path: Path) -> None:

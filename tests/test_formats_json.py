@@ -95,7 +95,14 @@ def test_reference_case_numbers(tmp_path: Path) -> None:
     assert web["config"]["memory_mib"] == 512
     assert web["meminfo_kib"]["MemTotal"] == 491 * 1024
     assert web["meminfo_kib"]["MemAvailable"] == 38 * 1024
-    assert web["live"] == {"target_kib": 512 * 1024, "max_kib": 512 * 1024, "current_kib": 524288}
+    assert web["live"] == {
+        "target_kib": 512 * 1024,
+        "max_kib": 512 * 1024,
+        "current_kib": 524288,
+        "shadow_kib": None,
+        "video_kib": None,
+        "passthrough": None,
+    }
     assert web["psi"]["some"]["avg60"] == pytest.approx(9.8)
     assert web["severity"] == "critical"
     assert web["diagnosis"][0] == "Real memory shortage"
@@ -149,12 +156,13 @@ def test_unknowns_are_null_inside_always_present_objects(
         "guest_type": None,
         "sha256": None,
         "error": None,
+        "passthrough": None,
     }
     assert dom["collection"]["status"] == "skipped"
     assert dom["collection"]["sections"] == {}
     assert dom["meminfo_kib"] == {}
     assert dom["psi"] is None and dom["recommendation"] is None and dom["patch"] is None
-    assert dom["min_free"] is None
+    assert dom["min_free"] is None and dom["sysctls"] == []
     assert dom["events"] == [] and dom["findings"] == []
     assert doc["hosts"][0]["plan"] is None
     assert doc["hosts"][0]["total_memory_kib"] is None

@@ -102,6 +102,21 @@ def test_service_settings() -> None:
     assert t["WantedBy"] == ["timers.target"]
 
 
+def test_a_crashed_night_fails_the_unit() -> None:
+    """Exit 4 (an internal error) must leave the unit failed, never pass for a normal night."""
+    from xenaudit.cli import EXIT_CRASH
+
+    success = {
+        code
+        for value in unit_settings(SERVICE).get("SuccessExitStatus", [])
+        for code in value.split()
+    }
+    assert EXIT_CRASH == 4
+    assert str(EXIT_CRASH) not in success
+    # systemd counts only 0 and the listed codes as success.
+    assert success <= {"0", "1"}
+
+
 def _service_script(fake: Path) -> str:
     (exec_start,) = unit_settings(SERVICE)["ExecStart"]
     words = [systemd_unescape(w) for w in shlex.split(exec_start)]
@@ -110,7 +125,7 @@ def _service_script(fake: Path) -> str:
     return words[2].replace("/usr/local/bin/xenaudit", str(fake))
 
 
-@pytest.mark.parametrize("rc", [0, 1, 3])
+@pytest.mark.parametrize("rc", [0, 1, 3, 4])
 def test_service_night_publishes_and_prunes(tmp_path: Path, rc: int) -> None:
     fake = make_fake(tmp_path)
     reports, textfile = tmp_path / "reports", tmp_path / "textfile"

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.fake_xl.support import RECORDINGS
-from xenaudit.hypervisor.cfgfind import find_cfg, is_plain_domain_name, looks_like_domain_cfg
+from xenaudit.hypervisor import cfgfind
+from xenaudit.hypervisor.cfgfind import (
+    CfgIndex,
+    find_cfg,
+    is_plain_domain_name,
+    looks_like_domain_cfg,
+)
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec
 
 SPEC = HypervisorSpec(name="dom0a", cfg_dir="/etc/xen")
@@ -154,3 +161,83 @@ def test_corpus_cfgs_are_found_by_their_name(corpus: Path, tmp_path: Path) -> No
 )
 def test_which_file_names_can_be_domain_cfgs(name: str, expected: bool) -> None:
     assert looks_like_domain_cfg(name) is expected
+
+
+# --- one index per run ---------------------------------------------------------------
+
+
+def unlike_named_cfgs(root: Path, count: int) -> list[str]:
+    """`count` cfgs whose file names are not their domains' names (web-3.xl: dom3)."""
+    folder = root / "etc" / "xen"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"web-{i}.xl").write_text(f'name = "dom{i}"\nmemory = 512\n')
+    return [f"dom{i}" for i in range(count)]
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Records every cfg file find_cfg reads (the real reader still does the work)."""
+    reads: list[Path] = []
+    real = cfgfind._declared_name
+
+    def spy(path: Path) -> tuple[str | None, str | None]:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(cfgfind, "_declared_name", spy)
+    return reads
+
+
+def test_a_shared_index_reads_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = unlike_named_cfgs(tmp_path, 30)
+    reads = count_reads(monkeypatch)
+    index = CfgIndex.for_host(SPEC, tmp_path)
+    found = [find_cfg(n, SPEC, DomainOverride(name=n), tmp_path, index)[0] for n in names]
+    assert found == [tmp_path / f"etc/xen/web-{i}.xl" for i in range(30)]
+    assert len(reads) == 30 == len(set(reads))
+    # Without it, each lookup reads the whole folder again.
+    reads.clear()
+    for name in names[:5]:
+        find_cfg(name, SPEC, DomainOverride(name=name), tmp_path)
+    assert len(reads) == 5 * 30
+
+
+def test_indexing_stops_at_the_deadline_and_says_so(tmp_path: Path) -> None:
+    unlike_named_cfgs(tmp_path, 3)
+    index = CfgIndex.for_host(SPEC, tmp_path, deadline=time.monotonic() - 1)
+    path, note = find_cfg("dom1", SPEC, DomainOverride(name="dom1"), tmp_path, index)
+    assert path is None
+    assert note is not None and "deadline" in note
+
+
+def test_the_audit_indexes_each_hosts_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fake_xl.support import use_fake_xl
+    from tests.test_e2e_real_parts import xl_recordings
+    from xenaudit.audit import AuditOptions, run_audit
+    from xenaudit.inventory.toml import load_inventory
+
+    names = unlike_named_cfgs(tmp_path / "root", 20)
+    use_fake_xl(
+        monkeypatch, xl_recordings(tmp_path / "xl", [(n, i + 1, 512) for i, n in enumerate(names)])
+    )
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        '[[hypervisor]]\nname = "dom0a"\nbackend = "xl"\n'
+        + "".join(f"[domains.{n}]\nskip = true\n" for n in names)
+    )
+    reads = count_reads(monkeypatch)
+    report = run_audit(
+        load_inventory(inventory),
+        AuditOptions(
+            outdir=tmp_path / "out",
+            root=tmp_path / "root",
+            state_dir=tmp_path / "state",
+            record_history=False,
+        ),
+    )
+    assert all(d.config and d.config.memory_mib == 512 for d in report.domains)
+    assert len(reads) == len(names)

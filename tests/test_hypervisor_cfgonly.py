@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.fake_xl.support import RECORDINGS
 from xenaudit.analysis.interface import ConfigFacts
+from xenaudit.hypervisor.cfgfind import CfgIndex
 from xenaudit.hypervisor.cfgonly import cfg_only_names, shutoff_domain
 
 DEBIAN_EXAMPLES = RECORDINGS / "realxen_4.17" / "etc-xen"
@@ -29,13 +30,14 @@ def test_only_named_cfgs_not_listed_by_xl_are_shut_off(tmp_path: Path) -> None:
     _cfg(tmp_path / "srv" / "lab.cfg", "lab")
     (etc / "auto").mkdir()
     (etc / "auto" / "lab").symlink_to("/srv/lab.cfg")  # absolute: resolved under root
-    names = cfg_only_names("/etc/xen", {"Domain-0", "web"}, root=tmp_path)
+    index = CfgIndex(tmp_path / "etc" / "xen", root=tmp_path)
+    names = cfg_only_names(index, {"Domain-0", "web"})
     assert names == ["db01", "lab", "parked"]
 
 
 def test_debian_example_files_are_not_domains() -> None:
     assert sorted(p.name for p in DEBIAN_EXAMPLES.glob("xlexample.*"))
-    names = cfg_only_names(str(DEBIAN_EXAMPLES), set())
+    names = cfg_only_names(CfgIndex(DEBIAN_EXAMPLES), set())
     assert not [n for n in names if n.startswith("example")]
     assert "parked" in names
 
@@ -43,7 +45,7 @@ def test_debian_example_files_are_not_domains() -> None:
 def test_a_file_that_does_not_parse_is_no_domain(tmp_path: Path) -> None:
     (tmp_path / "broken.cfg").write_text('name = "broken\nmemory = \n')
     (tmp_path / "binary.cfg").write_bytes(b"name = 'x'\0")
-    assert cfg_only_names(str(tmp_path), set()) == []
+    assert cfg_only_names(CfgIndex(tmp_path), set()) == []
 
 
 def test_shutoff_domain_takes_xl_defaults_from_the_cfg() -> None:

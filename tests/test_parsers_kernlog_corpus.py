@@ -265,7 +265,7 @@ def test_every_kernlog_sample_parses_the_same_from_bytes(corpus) -> None:
         for line in (corpus / "MANIFEST.tsv").read_text().splitlines()[1:]
         if line.split("\t")[1].startswith("kernlog-")
     ]
-    assert len(names) == 24
+    assert len(names) >= 24
     for name in names:
         raw = (corpus / name).read_bytes()
         assert parse_kernlog(raw) == parse_kernlog(raw.decode("utf-8", "replace")), name

@@ -38,11 +38,11 @@ def broken(tmp_path: Path) -> Path:
 def test_show_json(windows: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cfg", "show", str(windows), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    # read by eye from the file; memory is a quoted string there
+    # read by eye from the file; memory is quoted there, and xl reads it as the number 1024
     assert out == {
         "builder": "hvm",
         "name": "windows",
-        "memory": "1024",
+        "memory": 1024,
         "vcpus": 2,
         "vif": [""],
         "disk": ["phy:/dev/vg/windows,hda,w", "file:/mnt/xen/iso/win.iso,hdc:cdrom,r"],
@@ -69,7 +69,19 @@ def test_show_json_numbers_lists_and_plus(
 def test_show_plain(windows: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cfg", "show", str(windows)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert 'memory = "1024"' in lines and "vcpus = 2" in lines and len(lines) == 8
+    assert "memory = 1024" in lines and "vcpus = 2" in lines and len(lines) == 8
+    # Strings xl reads as strings keep their quotes.
+    assert 'name = "windows"' in lines
+
+
+def test_show_keeps_what_xl_cannot_read_as_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "odd.cfg"
+    f.write_bytes(b'name = "007"\nmemory = "512M"\nmaxmem = "0x400"\n')
+    assert main(["cfg", "show", str(f), "--json"]) == 0
+    # name is a string to xl; "512M" is not a number (xl ignores it); 0x400 is 1024.
+    assert json.loads(capsys.readouterr().out) == {"name": "007", "memory": "512M", "maxmem": 1024}
 
 
 @needs_patch
@@ -92,6 +104,10 @@ def test_set_prints_a_diff_that_patch_applies_from_root(
     assert cfg.get_string("memory") == "2048"
 
 
+def backups(cfg: Path) -> list[Path]:
+    return sorted(cfg.parent.glob(f"{cfg.name}.xenaudit-*.bak"))
+
+
 def test_set_write_keeps_bak_mode_and_owner(
     windows: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,10 +120,31 @@ def test_set_write_keeps_bak_mode_and_owner(
     assert stat.S_IMODE(after.st_mode) == 0o640
     assert (after.st_uid, after.st_gid) == (before.st_uid, before.st_gid)
     assert after.st_ino != before.st_ino  # replaced by rename, not rewritten in place
-    assert Path(str(windows) + ".bak").read_bytes() == original
+    (backup,) = backups(windows)
+    assert backup.read_bytes() == original
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o640
     assert windows.read_bytes() == original.replace(b'memory = "1024"', b'memory = "768"')
     leftovers = [p.name for p in windows.parent.iterdir()]
-    assert sorted(leftovers) == ["windows.cfg", "windows.cfg.bak"]
+    assert sorted(leftovers) == ["windows.cfg", backup.name]
+
+
+def test_each_write_keeps_its_own_backup_and_never_writes_through_a_link(
+    tmp_path: Path, windows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = windows.read_bytes()
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"untouched\n")
+    # A link planted where the old scheme kept its one FILE.bak.
+    Path(str(windows) + ".bak").symlink_to(victim)
+    assert main(["cfg", "set", str(windows), "memory=768", "--write"]) == 0
+    assert main(["cfg", "set", str(windows), "memory=1536", "--write"]) == 0
+    capsys.readouterr()
+    assert victim.read_bytes() == b"untouched\n"
+    first, second = backups(windows)
+    assert {first.read_bytes(), second.read_bytes()} == {
+        original,
+        original.replace(b'memory = "1024"', b'memory = "768"'),
+    }
 
 
 def test_set_through_a_symlink_edits_the_target(
@@ -147,7 +184,7 @@ def test_set_refuses_bad_values(
     assert main(["cfg", "set", str(windows), arg, "--write"]) == 2
     assert capsys.readouterr().err
     assert windows.read_bytes() == original
-    assert not Path(str(windows) + ".bak").exists()
+    assert not backups(windows)
 
 
 def test_set_no_change_prints_nothing(windows: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +205,7 @@ def test_unparsable_file_exits_2_and_is_not_written(
     assert f"{broken}:1:" in captured.err and "lexical error" in captured.err
     assert captured.out == ""
     assert broken.read_bytes() == original
-    assert not Path(str(broken) + ".bak").exists()
+    assert not backups(broken)
 
 
 def test_lint_exit_codes(corpus: Path, broken: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,4 +249,4 @@ def test_module_entry_point(windows: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["memory"] == "1024"
+    assert json.loads(done.stdout)["memory"] == 1024

@@ -11,6 +11,7 @@ import pytest
 
 from tests.test_xlcfg_parse import CORPUS, DATA
 from xenaudit.xlcfg import LintProblem, lint, parse, set_value
+from xenaudit.xlcfg.editor import Raw
 from xenaudit.xlcfg.options import DOCUMENTED, KNOWN_KEYS, XM_ONLY
 
 
@@ -121,8 +122,40 @@ def test_hvm_maxmem_above_memory(hvm: bytes) -> None:
     assert find(problems, "hvm-maxmem-above-memory").line == 3
 
 
-def test_pvh_maxmem_above_memory_is_fine() -> None:
-    assert lint(parse(b'type = "pvh"\nmemory = 1024\nmaxmem = 4096\n')) == []
+def test_pvh_maxmem_above_memory_warns_about_populate_on_demand(corpus: Path) -> None:
+    # Xen's own PVH example with maxmem raised above its memory = 512: libxl starts every
+    # non-PV guest with memory < maxmem in populate-on-demand mode.
+    example = parse((corpus / "xlcfg_xen_xlexample.pvhlinux").read_bytes())
+    assert lint(example) == []
+    p = find(lint(set_value(example, "maxmem", 2048)), "hvm-maxmem-above-memory")
+    assert p.severity == "warning"
+    assert "PVH guest" in p.message and "populate-on-demand" in p.message
+    assert "512" in p.message and "2048" in p.message
+
+
+def test_passthrough_with_maxmem_above_memory_cannot_start(corpus: Path) -> None:
+    windows = parse((corpus / "xlcfg_babrakov_windows.cfg").read_bytes())
+    with_device = set_value(windows, "pci", Raw("[ '0000:03:00.0' ]"))
+    assert "passthrough-pod" not in codes(lint(with_device))
+    p = find(lint(set_value(with_device, "maxmem", 4096)), "passthrough-pod")
+    assert p.severity == "error"
+    assert "libxl refuses" in p.message and "pci/dtdev = 1 device(s)" in p.message
+    assert "hvm-maxmem-above-memory" not in codes(lint(set_value(with_device, "maxmem", 4096)))
+    # passthrough= other than "disabled" gives the domain an IOMMU even without devices.
+    iommu = set_value(set_value(windows, "passthrough", "sync_pt"), "maxmem", 4096)
+    assert 'passthrough = "sync_pt"' in find(lint(iommu), "passthrough-pod").message
+    off = set_value(set_value(windows, "passthrough", "disabled"), "maxmem", 4096)
+    assert "passthrough-pod" not in codes(lint(off))
+    assert "hvm-maxmem-above-memory" in codes(lint(off))
+    # A PV guest has no PoD: passthrough with maxmem above memory starts.
+    pv = parse((corpus / "xlcfg_xen_xlexample.pvlinux").read_bytes())
+    pv = set_value(set_value(pv, "pci", Raw("[ '0000:03:00.0' ]")), "maxmem", 4096)
+    assert "passthrough-pod" not in codes(lint(pv))
+
+
+def test_vnuma_refuses_populate_on_demand() -> None:
+    cfg = parse(b'type = "hvm"\nmemory = 1024\nmaxmem = 2048\nvnuma = [ [ "pnode=0" ] ]\n')
+    assert find(lint(cfg), "vnuma-pod").severity == "error"
 
 
 def test_xm_leftovers() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,11 +15,17 @@ from xenaudit import __version__
 EXIT_CODES = """\
 exit codes:
   0  nothing to change
-  1  at least one finding at or above --fail-on (default: warning)
-  2  usage or inventory error
+  1  a patch (or virsh command) was written, or a finding reached --fail-on
+     (default: warning)
+  2  usage or inventory error, or an output folder it will not write into
   3  the audit is incomplete: some guest or hypervisor could not be read
-  The most serious applicable code wins, in the order 2, 3, 1, 0.
+  4  internal error: an unexpected exception (traceback on stderr); the
+     outputs that could still be written are there
+  The most serious applicable code wins, in the order 2, 4, 3, 1, 0.
 """
+
+#: An unexpected exception (a bug); the traceback goes to stderr.
+EXIT_CRASH = 4
 
 
 #: Subcommands implemented by a stage, by module; imported only when used, so a
@@ -70,8 +77,10 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "audit",
         help="run the whole audit and write the report",
-        description="Read every Dom0 in the inventory, collect each guest's memory facts over "
-        "SSH, judge each domain's memory/maxmem and write report.html, report.json, "
+        description="Read every Dom0 in the inventory (xl, xm or libvirt), collect each guest's "
+        'memory facts over SSH (or, for domains with collect = "hypervisor", judge them '
+        "from Dom0 alone: xenstore, xentop and the hypervisor log, at low confidence), judge "
+        "each domain's memory/maxmem and write report.html, report.json, "
         "summary.csv, xenaudit.prom and patches/ under OUTDIR. Nothing under /etc/xen is "
         "changed: review the patches, then use `xenaudit apply OUTDIR`.",
         epilog=EXIT_CODES,
@@ -87,14 +96,33 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     source.add_argument(
         "--demo", action="store_true", help="audit the bundled demo fleet (no Xen, no network)"
     )
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUTDIR",
+        help="folder for report.html, report.json, summary.csv, xenaudit.prom, patches/ and "
+        "snapshots/: a new one (made with its parents) or an empty one of yours",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an OUTDIR that is not empty or not yours, replacing files of the "
+        "same names (links are still never followed)",
+    )
     p.add_argument(
         "--from-snapshots",
         type=Path,
         metavar="DIR",
-        help="replay the snapshots/ folder of an earlier run instead of reading live systems",
+        help="replay the snapshots/ folder of an earlier run instead of reading live systems "
+        "(into a new OUTDIR; nothing is recorded in the history without --record-history)",
     )
-    p.add_argument("--state-dir", type=Path, help="history store (default: inventory state_dir)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="history stores, guest and hypervisor side (default: inventory state_dir)",
+    )
     p.add_argument(
         "--format",
         action="append",
@@ -105,16 +133,36 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         "--fail-on",
         choices=("info", "warning", "critical", "never"),
         default="warning",
-        help="lowest severity that makes the exit code 1 (default: warning)",
+        help=(
+            "lowest severity that makes the exit code 1 (default: warning; a written patch "
+            "always does)"
+        ),
     )
-    p.add_argument(
+    history = p.add_mutually_exclusive_group()
+    history.add_argument(
         "--no-history", action="store_true", help="do not record tonight in the history store"
     )
+    history.add_argument(
+        "--record-history",
+        action="store_true",
+        help="with --from-snapshots: record the replayed nights in the history store "
+        "(replays do not record by default)",
+    )
     p.add_argument(
-        "--root", type=Path, default=Path("/"), help="treat DIR as / when looking for cfg files"
+        "--root",
+        type=Path,
+        default=Path("/"),
+        metavar="DIR",
+        help="treat DIR as / when looking for cfg files (DIR/etc/xen/NAME.cfg); for copies "
+        "of a Dom0's files",
     )
     verbosity = p.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only problems (errors, unreadable hosts and guests, crashes)",
+    )
     verbosity.add_argument(
         "-v", "--verbose", action="store_true", help="print progress even when not on a terminal"
     )
@@ -136,22 +184,38 @@ def _formats(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
+def _say(message: str) -> None:
+    """One line to stderr, with anything that could drive the terminal made visible."""
+    from xenaudit.printable import printable
+
+    print(printable(message, one_line=True), file=sys.stderr, flush=True)
+
+
+def _print_traceback(text: str) -> None:
+    from xenaudit.printable import printable
+
+    sys.stderr.write(printable(text.rstrip("\n")) + "\n")
+    sys.stderr.flush()
+
+
 def _run_audit(args: argparse.Namespace) -> int:
+    from xenaudit.atomicwrite import OutputFolderError
     from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
-    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY
+    from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY, write_sandbox
+    from xenaudit.errors import name_once
     from xenaudit.inventory.interface import Inventory, InventoryError
     from xenaudit.inventory.toml import load_inventory
 
     try:
         formats = _formats(args.format)
     except ValueError as exc:
-        print(f"xenaudit: error: {exc}", file=sys.stderr)
+        _say(f"xenaudit: error: {exc}")
+        return 2
+    if args.record_history and args.from_snapshots is None:
+        _say("xenaudit: error: --record-history only applies to --from-snapshots replays")
         return 2
     interactive = sys.stderr.isatty()
     show_progress = not args.quiet and (args.verbose or interactive)
-
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
 
     snapshots = args.from_snapshots
     seed = None
@@ -166,18 +230,17 @@ def _run_audit(args: argparse.Namespace) -> int:
         elif DEFAULT_INVENTORY.is_file():
             inventory = load_inventory(DEFAULT_INVENTORY)
         else:
-            print(
+            _say(
                 f"xenaudit: error: give -i INVENTORY ({DEFAULT_INVENTORY} does not exist), "
-                "--demo or --from-snapshots DIR",
-                file=sys.stderr,
+                "--demo or --from-snapshots DIR"
             )
             return 2
     except InventoryError as exc:
-        print(f"xenaudit: inventory error: {exc}", file=sys.stderr)
+        _say(f"xenaudit: inventory error: {exc}")
         return 2
     if snapshots is not None:
         if not snapshots.is_dir():
-            print(f"xenaudit: error: {snapshots}: not a snapshots folder", file=sys.stderr)
+            _say(f"xenaudit: error: {snapshots}: not a snapshots folder")
             return 2
         replayed = []
         configured = {h.name: h for h in inventory.hypervisors}
@@ -188,10 +251,13 @@ def _run_audit(args: argparse.Namespace) -> int:
                 )
             replayed.append(spec)
         if not replayed:
-            print(f"xenaudit: error: {snapshots}: no hypervisor snapshots found", file=sys.stderr)
+            _say(f"xenaudit: error: {snapshots}: no hypervisor snapshots found")
             return 2
         inventory = dataclasses.replace(inventory, hypervisors=tuple(replayed))
 
+    # A replay files its nights in the history only when asked: replayed (or
+    # crafted) snapshots must not pose as nights this fleet really had.
+    replay = snapshots is not None and not args.demo
     options = AuditOptions(
         outdir=args.output,
         formats=formats,
@@ -199,16 +265,47 @@ def _run_audit(args: argparse.Namespace) -> int:
         from_snapshots=snapshots,
         root=args.root,
         demo=args.demo,
-        record_history=not args.no_history,
+        record_history=not args.no_history and (not replay or args.record_history),
         seed_history=seed,
-        progress=progress if show_progress else None,
+        progress=_say if show_progress else None,
+        force=args.force,
     )
-    report = run_audit(inventory, options)
-    if not args.quiet:
-        for error in report.errors:
-            print(f"xenaudit: {error}", file=sys.stderr)
+    try:
+        report = run_audit(inventory, options)
+    except OutputFolderError as exc:
+        _say(f"xenaudit: error: {exc}")
+        return 2
+    if args.demo:
+        try:
+            write_sandbox(args.output)
+        except OSError as exc:
+            _say(f"xenaudit: error: demo sandbox under {args.output}: {exc}")
+            return 2
+    # Problems are printed even with -q: a failed night must leave lines in the log.
+    # (With progress on, hosts and guests were already named as they were read.)
+    if not show_progress:
+        for host in report.hosts:
+            if host.error:
+                _say(f"xenaudit: {name_once(host.name, host.error)}")
+        for dom in report.domains:
+            snap = dom.snapshot
+            if snap is not None and snap.status not in ("ok", "skipped", "partial"):
+                why = (snap.error or "").removeprefix(f"{dom.name}: ")
+                _say(f"xenaudit: {dom.host}/{dom.name}: {snap.status}: {why}")
+    for error in report.errors:
+        _say(f"xenaudit: {error}")
+    for trace in report.crashes:
+        _say("xenaudit: internal error; please report this traceback:")
+        _print_traceback(trace)
     if "html" in formats and not args.quiet and (args.demo or sys.stdout.isatty() or args.verbose):
         print(f"Report: {(args.output / 'report.html').resolve()}")
+        if args.demo:
+            out = args.output.resolve()
+            sandbox = shlex.quote(str(out / "demo-root"))
+            print(
+                "Try it on the demo's own cfgs: "
+                f"xenaudit apply {shlex.quote(str(out))} --root {sandbox} (and --undo)"
+            )
     return exit_code(report, args.fail_on)
 
 
@@ -223,6 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception:
+        # A bug: never let it pass for a normal night (exit 1 counts as success).
+        import traceback
+
+        _say(f"xenaudit: internal error in {args.command}; please report this traceback:")
+        _print_traceback(traceback.format_exc())
+        return EXIT_CRASH
 
 
 if __name__ == "__main__":

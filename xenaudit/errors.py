@@ -15,10 +15,18 @@ class SourcedError(XenauditError):
     """An error about one subject (domain, host, file) seen through one source."""
 
     def __init__(self, subject: str, source: str, message: str) -> None:
-        super().__init__(f"{subject}: {source}: {message}")
+        # An empty source is the subject as a whole (a file that cannot be read).
+        super().__init__(f"{subject}: {source}: {message}" if source else f"{subject}: {message}")
         self.subject = subject
         self.source = source
         self.message = message
+
+
+def name_once(subject: str, message: str) -> str:
+    """`message` about `subject`, naming it once: "dom0a: xl info: …", never "dom0a: dom0a: …"."""
+    if message == subject or message.startswith(f"{subject}: "):
+        return message
+    return f"{subject}: {message}"
 
 
 class DomainError(SourcedError):

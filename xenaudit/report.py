@@ -59,6 +59,8 @@ class AuditReport:
     errors: tuple[str, ...] = field(default_factory=tuple)
     #: An output format could not be written (the others were).
     output_failed: bool = False
+    #: Tracebacks of unexpected exceptions the run survived (exit code 4).
+    crashes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def incomplete(self) -> bool:

@@ -18,7 +18,7 @@ from xenaudit.parsers.interface import Buddyinfo
 #: "1490*4kB" in a failure report's per-zone free list.
 _BLOCK = re.compile(r"(\d+)\s*\*\s*(\d+)\s*kB", re.IGNORECASE)
 #: The zone prefix of such a line, e.g. "Node 0 DMA32: ".
-_ZONE = re.compile(r"Node\s+(\d+)\s+([A-Za-z0-9_]+)\s*:")
+_ZONE = re.compile(r"(?:Node\s+(\d+)\s+)?\b(DMA32|DMA|Normal|HighMem|Movable|Device)\s*:")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,13 @@ def unusable_free_index(buddy: Buddyinfo, order: int) -> float | None:
     return from_buddyinfo(buddy).unusable_index(order)
 
 
-def from_report_lines(lines: Sequence[str]) -> FreeBlocks | None:
+def zone_of(line: str) -> str | None:
+    """The zone a report's buddy-list line is about ("DMA32" in "Node 0 DMA32: 1*4kB ...")."""
+    match = _ZONE.search(line)
+    return match.group(2) if match else None
+
+
+def from_report_lines(lines: Sequence[str], exclude: Iterable[str] = ()) -> FreeBlocks | None:
     """The buddy lists a failure report printed, added up over its zones.
 
     These show free memory *at the moment of the failure*, which is better
@@ -88,11 +94,14 @@ def from_report_lines(lines: Sequence[str]) -> FreeBlocks | None:
     """
     counts: dict[int, int] = {}
     zones: list[str] = []
+    skip = set(exclude)
     for line in lines:
         blocks = _BLOCK.findall(line)
         if not blocks:
             continue
         zone = _ZONE.search(line)
+        if zone and zone.group(2) in skip:
+            continue
         if zone:
             zones.append(zone.group(2))
         for count_text, size_text in blocks:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from xenaudit.analysis import minfree
+from xenaudit.analysis import hypervisor_side, minfree
 from xenaudit.analysis.advice import advise
-from xenaudit.analysis.diagnosis import PRESSURE_CODES, diagnose
+from xenaudit.analysis.diagnosis import NOT_HEALTHY_CODES, PRESSURE_CODES, diagnose
 from xenaudit.analysis.hostplan import plan_host
 from xenaudit.analysis.interface import (
+    Advice,
     Analyzer,
     Assessment,
     DomainInput,
@@ -24,17 +25,20 @@ from xenaudit.analysis.interface import (
     MinFreeSuggestion,
     Recommendation,
     Severity,
+    SysctlProposal,
     severity_rank,
 )
 from xenaudit.analysis.signals import Signals, extract
-from xenaudit.analysis.sizing import size
+from xenaudit.analysis.sizing import article, size
 from xenaudit.analysis.units import kib_to_mib
 from xenaudit.hypervisor.interface import HostView
 
 #: Collection outcomes that mean the guest should have answered and did not.
 _FAILED = frozenset({"unreachable", "auth_failed", "host_key_rejected", "timeout"})
 #: Findings that stand without guest data (they come from the cfg and the hypervisor).
-_CONFIG_ONLY = frozenset({"hvm_pod_risk", "drift"})
+_CONFIG_ONLY = frozenset({"hvm_pod_risk", "drift", "passthrough_pod"})
+#: Findings whose fix (maxmem = memory) needs no guest data to be right.
+_MAXMEM_FIXES = frozenset({"hvm_pod_risk", "passthrough_pod"})
 
 
 class DefaultAnalyzer(Analyzer):
@@ -46,7 +50,9 @@ class DefaultAnalyzer(Analyzer):
 
     def assess(self, item: DomainInput) -> Assessment:
         try:
-            return _assess(item)
+            if hypervisor_side.applies(item):
+                return hypervisor_side.assess(item)
+            return hypervisor_side.annotate(_assess(item), item)
         except Exception as exc:  # the promise: one broken guest never stops the audit
             finding = Finding(
                 "insufficient_data",
@@ -72,7 +78,11 @@ class DefaultAnalyzer(Analyzer):
         """As `Analyzer.plan_host`; Xen's own memory comes from `xen_reserve_mib`, else
         the analyzer's, else the inputs' DomainInput.xen_reserve_mib (256 by default)."""
         reserve = xen_reserve_mib if xen_reserve_mib is not None else self.xen_reserve_mib
-        return plan_host(host, assessments, inputs, reserve)
+        plan, updated = plan_host(host, assessments, inputs, reserve)
+        notes = hypervisor_side.host_notes(host)
+        if notes:
+            plan = replace(plan, notes=(*plan.notes, *notes))
+        return plan, updated
 
 
 def _input_problems(item: DomainInput) -> Finding | None:
@@ -116,22 +126,40 @@ def _insufficient(item: DomainInput, s: Signals) -> Finding:
     )
 
 
-def _pod_only(s: Signals) -> Recommendation | None:
-    """maxmem = memory for an HVM guest at risk, which needs no guest data to be right."""
+def _pod_only(s: Signals, codes: set[str]) -> Recommendation | None:
+    """maxmem = memory for a guest PoD would crash or libxl would refuse, without guest data."""
     memory = s.cfg_memory_mib
     if memory is None:
         return None
+    if "passthrough_pod" in codes:
+        why = (
+            f"maxmem = memory = {memory} MiB: the domain passes hardware through "
+            f"({s.passthrough}) and libxl refuses to start it in populate-on-demand mode"
+        )
+    else:
+        why = (
+            f"maxmem = memory = {memory} MiB: {article(s.guest_type)} guest without "
+            "a confirmed balloon driver must not run in populate-on-demand mode "
+            f"({s.balloon_basis})"
+        )
     return Recommendation(
         memory_mib=memory,
         maxmem_mib=memory,
-        reasons=(
-            f"keep memory {memory} MiB: the guest could not be read",
-            f"maxmem = memory = {memory} MiB: HVM guest without a confirmed balloon driver "
-            f"must not run in populate-on-demand mode ({s.balloon_basis})",
-        ),
+        reasons=(f"keep memory {memory} MiB: the guest's numbers cannot be used to size it", why),
         confidence="low",
         need_mib=None,
         change="maxmem",
+    )
+
+
+def _bad_input(s: Signals) -> Finding:
+    why = s.implausible or "implausible numbers"
+    return Finding(
+        "bad_input",
+        "warning",
+        "The guest's numbers are implausible",
+        f"{s.domain}: {why}. Nothing is sized from them; the memory is left as it is.",
+        (Evidence("meminfo", why[:300]),),
     )
 
 
@@ -177,14 +205,26 @@ def _with_history(findings: Sequence[Finding], s: Signals) -> tuple[Finding, ...
 
 def _min_free(
     s: Signals, item: DomainInput, rec: Recommendation | None
-) -> MinFreeSuggestion | None:
+) -> tuple[MinFreeSuggestion | None, tuple[SysctlProposal, ...]]:
+    """The live reserve sysctls for an atomic_reserve finding, sized to the guest."""
     if s.mem_total_kib is None:
-        return None
+        return None, ()
     resized = None
     if rec is not None and rec.change == "increase":
         resized = rec.memory_mib * 1024 - s.reservation_kib
     high = item.facts.meminfo.get("HighTotal") if item.facts and item.facts.meminfo else None
-    return minfree.suggest(s.mem_total_kib, s.min_free_kbytes, s.kernel, high, resized)
+    suggestion = minfree.suggest(s.mem_total_kib, s.min_free_kbytes, s.kernel, high, resized)
+    sysvm = item.facts.sysvm if item.facts else None
+    size = resized or s.mem_total_kib
+    proposals = tuple(
+        p
+        for p in (
+            minfree.scale_factor(sysvm, s.kernel_full, size, s.reserve_counters),
+            minfree.extra_free(sysvm, size),
+        )
+        if p is not None
+    )
+    return suggestion, proposals
 
 
 def _assess(item: DomainInput) -> Assessment:
@@ -194,35 +234,43 @@ def _assess(item: DomainInput) -> Assessment:
     problems = _input_problems(item)
     recommendation: Recommendation | None = None
     min_free: MinFreeSuggestion | None = None
+    sysctls: tuple[SysctlProposal, ...] = ()
+    extra_advice: tuple[Advice, ...] = ()
 
     if not s.sizable:
         findings = [f for f in findings if f.code in _CONFIG_ONLY]
-        findings.insert(0, _insufficient(item, s))
-        if any(f.code == "hvm_pod_risk" for f in findings):
-            recommendation = _pod_only(s)
+        findings.insert(0, _bad_input(s) if s.implausible else _insufficient(item, s))
+        codes = {f.code for f in findings}
+        if codes & _MAXMEM_FIXES:
+            recommendation = _pod_only(s, codes)
     else:
         sizing = size(item, s, diagnosis)
         recommendation = sizing.recommendation
         findings.extend(sizing.findings)
+        extra_advice = sizing.advice
         codes = {f.code for f in findings}
         if (
             recommendation is not None
             and recommendation.change == "increase"
             and not codes & PRESSURE_CODES
+            and not codes & {"pod_exhaustion", "passthrough_pod"}
         ):
             findings.append(_headroom_finding(s, recommendation))
         if "atomic_reserve" in codes:
-            min_free = _min_free(s, item, recommendation)
+            min_free, sysctls = _min_free(s, item, recommendation)
     if problems is not None:
         findings.append(problems)
     if not any(severity_rank(f.severity) >= severity_rank("warning") for f in findings) and not (
-        {f.code for f in findings} & (PRESSURE_CODES | {"insufficient_data", "hvm_pod_risk"})
+        {f.code for f in findings}
+        & (NOT_HEALTHY_CODES | {"insufficient_data", "hvm_pod_risk", "bad_input"})
     ):
         findings.insert(0, _healthy(s))
 
     ordered = sorted(findings, key=lambda f: -severity_rank(f.severity))
     annotated = _with_history(ordered, s)
-    advice = advise(item, s, diagnosis, annotated, min_free) if s.sizable else ()
+    advice = (
+        advise(item, s, diagnosis, annotated, min_free, sysctls, extra_advice) if s.sizable else ()
+    )
     worst: Severity = max((f.severity for f in annotated), key=severity_rank, default="ok")
     return Assessment(
         domain=item.domain.name,
@@ -234,4 +282,5 @@ def _assess(item: DomainInput) -> Assessment:
         need_mib=kib_to_mib(s.need_kib) if s.need_kib is not None and s.sizable else None,
         need_history_mib=tuple(kib_to_mib(k) for k in s.need_series_kib),
         min_free=min_free,
+        sysctls=sysctls,
     )

@@ -5,16 +5,25 @@ The point is to tell causes apart, because each has a different fix:
 * shortage — the guest's working set does not fit (little available, swap-in,
   stalls, OOM kills): give it memory;
 * atomic_reserve — order-0 allocations that could not wait for reclaim
-  failed while memory was only moderately short: a step more memory and a
-  larger vm.min_free_kbytes;
-* fragmentation — higher-order allocations failed while free memory sat in
-  small blocks: more memory helps less than compaction or fewer high-order
-  users;
-* memory-cgroup OOM kills — a container limit, not the domain, ran out.
+  failed: the reserve below the watermarks ran dry during a burst. With
+  plenty available the fix is live sysctls (vm.min_free_kbytes, the
+  watermark scale), not a restart; memory is raised only when available
+  memory is also short;
+* fragmentation — higher-order allocations (or a high-order OOM kill) failed
+  while free memory sat in small blocks: more memory helps less than
+  compaction or a different caller;
+* opportunistic failures — allocations that may fail by design
+  (`__GFP_NORETRY`, GFP_NOWAIT): reported, never sized on;
+* memory-cgroup OOM kills — a container limit, not the domain, ran out;
+* unreclaimable slab that dominates — a kernel leak: memory is held, since
+  more only delays the next OOM.
 
 A failure report is judged "severe" only when the guest itself ran out
 (critical signals); then its atomic failures are symptoms of the shortage,
 not a reserve problem of their own.
+
+An OOM kill or failure storm of an earlier night that nothing has resolved
+yet (see unresolved.py) counts as if it were tonight's.
 """
 
 from __future__ import annotations
@@ -22,21 +31,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xenaudit.analysis import evidence as ev
+from xenaudit.analysis.calltrace import caller
+from xenaudit.analysis.failures import classify
 from xenaudit.analysis.fragmentation import fragmentation_finding
 from xenaudit.analysis.interface import DomainInput, Evidence, Finding, Severity, severity_rank
+from xenaudit.analysis.oomcause import OomCause, judge
 from xenaudit.analysis.oomkills import oom_findings
-from xenaudit.analysis.risks import drift_finding, hvm_pod_finding, slab_finding
+from xenaudit.analysis.risks import (
+    drift_finding,
+    hvm_pod_finding,
+    passthrough_finding,
+    pod_touched_finding,
+    slab_finding,
+    slab_holds,
+)
 from xenaudit.analysis.signals import Signals
 
 #: Finding codes that mean the guest is (or was) short of memory.
 PRESSURE_CODES = frozenset(
     {"shortage", "atomic_reserve", "fragmentation", "oom_kill", "balloon_below_need"}
 )
+#: Codes that keep a guest from being called healthy: pressure, and any failure in its log.
+NOT_HEALTHY_CODES = PRESSURE_CODES | frozenset(
+    {"opportunistic_failures", "pod_exhaustion", "slab_unreclaimable", "passthrough_pod"}
+)
 #: Swap-in since the last run above this share of MemTotal counts as active swapping.
 SWAPIN_ACTIVE_SHARE = 0.01
 #: Major faults since the last run reading back more than this share of MemTotal: thrashing.
 MAJFAULT_THRASH_SHARE = 1.0
-PAGE_KIB = 4
 
 
 @dataclass(frozen=True)
@@ -53,19 +75,31 @@ class Diagnosis:
     shortage_level: Severity
     #: The guest itself ran out (critical signals): atomic failures are symptoms.
     severe: bool
-    #: New order-0 atomic failures while memory was only moderately short.
+    #: Order-0 atomic failures (new, or unresolved from an earlier night) to answer.
     atomic_reserve: bool
     #: New high-order failures.
     fragmentation: bool
-    #: New guest-wide OOM kills (logged or only counted by vmstat).
+    #: Guest-wide OOM kills the sizing answers: new ones, or unresolved ones of an
+    #: earlier night, that were a shortage (not fragmentation, a zone or a slab leak).
     fresh_oom_kills: int
     #: Any pressure tonight (a warning-level signal, new failures or kills).
     pressure_tonight: bool
     #: Earlier nights that showed pressure, by run_at.
     pressure_nights: tuple[str, ...] = field(default_factory=tuple)
+    #: Moderate shortage signals tonight (available memory short, swap-in, stalls).
+    memory_short: bool = False
+    #: Why memory must not be raised although something failed (slab leak, fragmentation
+    #: OOM, zone-restricted OOM), or None.
+    hold_reason: str | None = None
+    #: What the OOM reports say could not be reclaimed at the kill, KiB (largest report).
+    oom_unreclaimable_kib: int | None = None
+    #: The causes read from tonight's OOM reports, newest last.
+    oom_causes: tuple[OomCause, ...] = ()
+    #: Anything rose between nights or tonight that blocks a decrease, said in words.
+    between_nights: tuple[str, ...] = ()
 
 
-def _shortage_signals(s: Signals, item: DomainInput) -> list[Signal]:
+def _shortage_signals(s: Signals, item: DomainInput, kill_count: int) -> list[Signal]:
     t = item.thresholds
     found: list[Signal] = []
     avail = s.available_pct
@@ -117,17 +151,18 @@ def _shortage_signals(s: Signals, item: DomainInput) -> list[Signal]:
             )
         )
     if s.mem_total_kib and s.pswpin.delta is not None and not s.pswpin.reset:
-        swapped_in = s.pswpin.delta * PAGE_KIB
+        swapped_in = s.pswpin.delta * s.page_kib
         if swapped_in > s.mem_total_kib * SWAPIN_ACTIVE_SHARE:
             found.append(
                 Signal(
                     "warning",
-                    f"{round(swapped_in / 1024)} MiB swapped back in since the last run",
+                    f"{round(swapped_in / 1024)} MiB swapped back in since the last run "
+                    f"({s.pswpin.delta} pages of {s.page_kib} KiB)",
                     ev.counter(s.pswpin),
                 )
             )
     if s.mem_total_kib and s.pgmajfault.delta is not None and not s.pgmajfault.reset:
-        read_back = s.pgmajfault.delta * PAGE_KIB
+        read_back = s.pgmajfault.delta * s.page_kib
         if read_back > s.mem_total_kib * MAJFAULT_THRASH_SHARE:
             found.append(
                 Signal(
@@ -147,28 +182,45 @@ def _shortage_signals(s: Signals, item: DomainInput) -> list[Signal]:
                 ev.failure(s, fresh_reclaim[-1]),
             )
         )
-    fresh_kills = s.fresh_guest_oom_kills + s.unlogged_oom_kills
-    if fresh_kills:
+    if kill_count:
         if s.guest_oom_kills:
             evidence = ev.kill(s, s.guest_oom_kills[-1])
         elif s.guest_oom_invocations:
             evidence = ev.invoked(s, s.guest_oom_invocations[-1])
         else:
             evidence = ev.counter(s.oom_kill_counter)
-        found.append(Signal("critical", f"the OOM killer ran {fresh_kills} time(s)", evidence))
+        unresolved = s.unresolved
+        fresh = s.fresh_guest_oom_kills + s.unlogged_oom_kills
+        if fresh:
+            phrase = f"the OOM killer ran {fresh} time(s)"
+        elif unresolved is not None:
+            phrase = f"the OOM kill(s) of {unresolved.since} are unresolved"
+        else:
+            phrase = f"the OOM killer ran {kill_count} time(s)"
+        found.append(Signal("critical", phrase, evidence))
     return found
 
 
-def _atomic_reserve(s: Signals, severe: bool, moderate: list[Signal]) -> Finding | None:
+def _atomic_reserve(
+    s: Signals, severe: bool, moderate: list[Signal], carried: bool
+) -> Finding | None:
     events = s.atomic_order0
     if not events or severe:
         return None
     fresh = s.fresh_of(events)
-    pressure = (
-        "memory is only moderately short: " + "; ".join(sig.phrase for sig in moderate)
-        if moderate
-        else "memory is only moderately short"
-    )
+    if moderate:
+        pressure = "memory is also short: " + "; ".join(sig.phrase for sig in moderate)
+        fix = (
+            "raise memory a step and give the guest a reserve sized to it (the sysctls apply "
+            "live, without a restart)"
+        )
+    else:
+        pressure = "plenty of memory was available"
+        fix = (
+            "this is fixed live with sysctls (a larger vm.min_free_kbytes and, on Linux 4.6 and "
+            "later, vm.watermark_scale_factor so kswapd starts earlier), not with a restart; "
+            "memory is raised only when available memory is also short"
+        )
     facts = []
     if s.available_pct is not None:
         facts.append(f"{s.available_pct:.0f}% available")
@@ -176,17 +228,22 @@ def _atomic_reserve(s: Signals, severe: bool, moderate: list[Signal]) -> Finding
         facts.append(f"{s.swap_used_pct:.0f}% of swap used")
     if facts:
         pressure += f" ({', '.join(facts)})"
-    processes = sorted({e.process for e in events})
+    processes = sorted({ev.process_name(e) for e in events})
+    who = next((c for c in (caller(e) for e in reversed(events)) if c is not None), None)
+    path = f"; the allocation came from {who.description}" if who is not None else ""
     detail = (
         f"{len(events)} order-0 allocation(s) that could not wait for reclaim failed "
-        f"({', '.join(processes[:5])}; GFP_ATOMIC, typically network receive in softirq) "
-        f"while {pressure}. The atomic reserve (vm.min_free_kbytes) ran dry during a burst: "
-        "raise memory a step and give the guest a reserve sized to it."
+        f"({', '.join(processes[:5])}; GFP_ATOMIC, typically network receive in softirq{path}) "
+        f"while {pressure}. The atomic reserve (the pages below the min watermark, sized by "
+        f"vm.min_free_kbytes) ran dry during a burst: {fix}."
     )
     evidence: list[Evidence] = list(ev.failures(s, events))
     evidence.append(ev.meminfo(s))
     if s.swap_total_kib:
         evidence.append(ev.swap(s))
+    kswapd = ev.kswapd(s)
+    if kswapd is not None:
+        evidence.append(kswapd)
     if s.suppressed_failures:
         evidence.append(
             Evidence(
@@ -194,11 +251,14 @@ def _atomic_reserve(s: Signals, severe: bool, moderate: list[Signal]) -> Finding
                 f"{s.suppressed_failures} further failure report(s) suppressed by the kernel",
             )
         )
-    if fresh:
-        severity: Severity = "warning"
-    else:
-        severity = "info"
-        detail += " " + ev.stale_note(s) + "."
+    severity: Severity = "warning"
+    if not fresh:
+        unresolved = s.unresolved
+        if carried and unresolved is not None:
+            detail += " " + unresolved.describe()[0].upper() + unresolved.describe()[1:] + "."
+        else:
+            severity = "info"
+            detail += " " + ev.stale_note(s) + "."
     return Finding(
         "atomic_reserve",
         severity,
@@ -208,10 +268,80 @@ def _atomic_reserve(s: Signals, severe: bool, moderate: list[Signal]) -> Finding
     )
 
 
+def _opportunistic(s: Signals) -> Finding | None:
+    events = s.opportunistic
+    if not events:
+        return None
+    reasons = sorted({classify(e)[1] for e in events})
+    orders = sorted({e.order for e in events})
+    detail = (
+        f"{len(events)} allocation(s) of order {', '.join(map(str, orders))} that may fail by "
+        f"design failed ({'; '.join(reasons)}). Their callers fall back (smaller pages, a "
+        "retry, a dropped packet), so they are reported but not sized on."
+    )
+    return Finding(
+        "opportunistic_failures",
+        "info",
+        "Allocations that may fail by design failed",
+        detail,
+        ev.failures(s, events),
+    )
+
+
+def _between_nights(s: Signals) -> tuple[Finding | None, tuple[str, ...]]:
+    texts = tuple(r.describe() for r in s.rises_tonight)
+    if not texts:
+        return None, ()
+    return (
+        Finding(
+            "pressure_between_nights",
+            "info",
+            "Pressure between nightly samples",
+            "Tonight's snapshot is one moment; the kernel's cumulative counters show pressure "
+            "since the last night that it did not: " + "; ".join(texts[:6]) + ". No decrease "
+            "is proposed while any of them rises.",
+            tuple(Evidence("vmstat", text) for text in texts[:8]),
+        ),
+        texts,
+    )
+
+
+def _damaged(s: Signals) -> Finding | None:
+    if s.damage is None and not s.reservation_suspect:
+        return None
+    why = s.damage or s.reservation_note
+    return Finding(
+        "damaged_read",
+        "info",
+        "Tonight's memory numbers are damaged or suspect",
+        f"{why}. They may still show that the guest is short, but never size it down: no "
+        "decrease is proposed from this night.",
+        (Evidence("meminfo", why[:300]),),
+    )
+
+
 def diagnose(item: DomainInput, s: Signals) -> Diagnosis:
     """Findings that need no sizing: shortage, reserve, fragmentation, kills, config risks."""
     findings: list[Finding] = []
-    shortage = _shortage_signals(s, item)
+    unresolved = s.unresolved
+
+    guest_kib = (s.current_memory_mib or 0) * 1024 or s.mem_total_kib
+    causes = tuple(judge(inv, s.page_kib, guest_kib) for inv in s.guest_oom_invocations)
+    fresh_kills = s.fresh_guest_oom_kills + s.unlogged_oom_kills
+    carried_kills = 0
+    if not fresh_kills and unresolved is not None and unresolved.oom:
+        carried_kills = max(len(s.guest_oom_kills), len(s.guest_oom_invocations), 1)
+    kill_total = fresh_kills + carried_kills
+    # Kills whose own report shows they were not a shortage are answered elsewhere.
+    recent = causes[-kill_total:] if kill_total and causes else ()
+    not_shortage = [c for c in recent if c.kind != "shortage"]
+    shortage_kills = kill_total
+    hold_reason = None
+    if recent and len(not_shortage) == len(recent):
+        shortage_kills = 0
+        hold_reason = not_shortage[-1].text
+
+    shortage = _shortage_signals(s, item, shortage_kills)
     level: Severity = max((sig.severity for sig in shortage), key=severity_rank, default="ok")
     severe = level == "critical"
     moderate = [sig for sig in shortage if sig.severity != "critical"]
@@ -240,36 +370,65 @@ def diagnose(item: DomainInput, s: Signals) -> Diagnosis:
                 tuple(dict.fromkeys(evidence)),
             )
         )
-    atomic = _atomic_reserve(s, severe, moderate)
+    carried_failures = unresolved is not None and unresolved.failures
+    atomic = _atomic_reserve(s, severe, moderate, carried_failures)
     if atomic is not None:
         findings.append(atomic)
     fragmentation = fragmentation_finding(item, s)
     if fragmentation is not None:
         findings.append(fragmentation)
-    findings.extend(oom_findings(s))
-    for extra in (slab_finding(item, s), hvm_pod_finding(item, s), drift_finding(item)):
+    findings.extend(oom_findings(s, causes, carried_kills > 0))
+    opportunistic = _opportunistic(s)
+    if opportunistic is not None:
+        findings.append(opportunistic)
+    slab = slab_finding(item, s)
+    if slab is not None:
+        findings.append(slab)
+        held = slab_holds(item, s)
+        if held is not None:
+            hold_reason = held
+    for extra in (
+        passthrough_finding(item, s),
+        pod_touched_finding(s),
+        hvm_pod_finding(item, s),
+        drift_finding(item),
+    ):
         if extra is not None:
             findings.append(extra)
+    between, between_texts = _between_nights(s)
+    if between is not None:
+        findings.append(between)
+    damaged = _damaged(s)
+    if damaged is not None:
+        findings.append(damaged)
 
+    risen = {r.until for r in s.rises_history}
     pressure_nights = tuple(
         n.run_at
         for n in s.nights
         if n.oom_kills > 0
         or n.page_alloc_failures > 0
+        or n.run_at in risen
         or any(code in PRESSURE_CODES for code in n.finding_codes)
         or (
             n.psi_some_avg60 is not None
             and n.psi_some_avg60 >= item.thresholds.psi_some_avg60_warning
         )
     )
-    fresh_oom = s.fresh_guest_oom_kills + s.unlogged_oom_kills
+    sized_fresh_failures = s.fresh_of(s.sized_failures)
+    unreclaimable = max((c.unreclaimable_kib or 0 for c in recent), default=0) or None
     return Diagnosis(
         findings=tuple(findings),
         shortage_level=level,
         severe=severe,
         atomic_reserve=atomic is not None and atomic.severity == "warning",
         fragmentation=fragmentation is not None and fragmentation.severity == "warning",
-        fresh_oom_kills=fresh_oom,
-        pressure_tonight=bool(shortage) or s.fresh_failures > 0 or fresh_oom > 0,
+        fresh_oom_kills=shortage_kills,
+        pressure_tonight=bool(shortage) or bool(sized_fresh_failures) or fresh_kills > 0,
         pressure_nights=pressure_nights,
+        memory_short=bool(moderate),
+        hold_reason=hold_reason,
+        oom_unreclaimable_kib=unreclaimable,
+        oom_causes=causes,
+        between_nights=between_texts,
     )

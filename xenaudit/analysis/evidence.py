@@ -6,6 +6,7 @@ characters, and the formats escape it again when rendering.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from xenaudit.analysis.counters import CounterDelta
@@ -19,6 +20,30 @@ MAX_QUOTE = 300
 MAX_EVENTS = 5
 
 
+#: "CPU: 2 PID: 24 Comm: ksoftirqd/2 Not tainted ..." (3.x and later) and the older
+#: "Pid: 0, comm: swapper Not tainted ...".
+_COMM = re.compile(r"(?:\bPID: \d+ Comm: |\bPid: \d+, comm: )(\S{1,64})")
+#: A process name as the kernel prints it: no spaces, brackets or colons (TASK_COMM_LEN 16).
+_PLAUSIBLE_COMM = re.compile(r"^[^\s\[\]:]{1,64}$")
+
+
+def process_name(event: PageAllocFailure | OomInvoked) -> str:
+    """The process a report names: its header's, else its "Comm:" line's.
+
+    On multi-vCPU guests reports from several CPUs interleave, and a header
+    can lose its process name or start in the middle of another CPU's line;
+    the report's own "CPU: N PID: M Comm: X" line still names the task.
+    """
+    name = (event.process or "").strip()
+    if _PLAUSIBLE_COMM.match(name):
+        return name
+    for entry in event.context[:12]:
+        match = _COMM.search(entry.text)
+        if match is not None:
+            return match.group(1)
+    return name.rsplit("] ", 1)[-1][-64:] or "?"
+
+
 def clean(text: str, limit: int = MAX_QUOTE) -> str:
     printable = "".join(ch if ch.isprintable() else "?" for ch in text)
     return printable if len(printable) <= limit else printable[: limit - 1] + "…"
@@ -29,8 +54,9 @@ def meminfo(s: Signals) -> Evidence:
     if s.available_pct is not None:
         text += f" ({s.available_pct:.1f}% available)"
     if s.available_estimated:
-        text += (
-            " — MemAvailable estimated from MemFree + Buffers + Cached − Shmem (pre-3.14 kernel)"
+        text += " — " + (
+            s.available_note
+            or "MemAvailable estimated from MemFree + Buffers + Cached − Shmem (pre-3.14 kernel)"
         )
     return Evidence("meminfo", text)
 
@@ -51,6 +77,14 @@ def psi(s: Signals) -> Evidence:
     return Evidence("psi_memory", "; ".join(parts) or "no pressure lines")
 
 
+def kswapd(s: Signals) -> Evidence | None:
+    """kswapd's own counters: how often it went back to sleep too early, and direct reclaim."""
+    if not s.reserve_counters:
+        return None
+    text = ", ".join(f"{name} {value}" for name, value in s.reserve_counters)
+    return Evidence("vmstat", f"{text} (since boot)")
+
+
 def counter(delta: CounterDelta) -> Evidence:
     return Evidence("vmstat", delta.describe())
 
@@ -59,7 +93,8 @@ def failure(s: Signals, event: PageAllocFailure) -> Evidence:
     """The header as printed; flags decoded from a bare hex mask are added after it."""
     stamp = f"[{event.timestamp}] " if event.timestamp else ""
     header = event.text or (
-        f"{event.process}: page allocation failure: order:{event.order}, mode:{event.gfp_mask}"
+        f"{process_name(event)}: page allocation failure: order:{event.order}, "
+        f"mode:{event.gfp_mask}"
     )
     decoded = ""
     if event.gfp_flags_source == "decoded" and event.gfp_flags:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from xenaudit.analysis.hypervisor_nights import HypervisorNight
 from xenaudit.collector.interface import GuestSnapshot
 from xenaudit.errors import DomainError
 from xenaudit.hypervisor.interface import Domain, HostView
@@ -43,11 +44,19 @@ class ConfigFacts:
     sha256: str | None = None
     #: Why the cfg could not be found or read, when it could not.
     error: str | None = None
+    #: How the cfg passes hardware through (pci=, dtdev=, passthrough=), None when it does not.
+    passthrough: str | None = None
 
 
 @dataclass(frozen=True)
 class HistoryNight:
-    """One earlier run's key metrics for one domain (from the history store)."""
+    """One earlier night's key metrics for one domain (from the history store).
+
+    A night is every run between noon and the next noon (local time): a
+    manual check in the evening and the timer at 02:30 are one night. Peaks
+    (need, swap, PSI) are the worst of its runs; cumulative counters and the
+    log's event counts are those of its latest run, `run_at`.
+    """
 
     run_at: str
     mem_total_kib: int | None
@@ -60,6 +69,31 @@ class HistoryNight:
     page_alloc_failures: int
     oom_kills: int
     finding_codes: tuple[str, ...] = ()
+    #: The night this row belongs to ("2026-11-24" for runs from its noon to the next).
+    night: str | None = None
+    #: How many runs were merged into this night.
+    runs: int = 1
+    mem_free_kib: int | None = None
+    sunreclaim_kib: int | None = None
+    #: Cumulative counters (since boot) as the night's latest run read them.
+    psi_some_total_us: int | None = None
+    psi_full_total_us: int | None = None
+    allocstall: int | None = None
+    pgscan_direct: int | None = None
+    compact_stall: int | None = None
+    workingset_refault: int | None = None
+    #: The cfg and the live target the guest ran with that night.
+    cfg_memory_mib: int | None = None
+    cfg_maxmem_mib: int | None = None
+    live_target_kib: int | None = None
+    #: The night's meminfo was damaged (missing fields): its need sizes nothing down.
+    damaged: bool = False
+    #: When the guest booted (Unix seconds, /proc/stat btime): a different one is a reboot.
+    boot_time: int | None = None
+    #: What the night recommended (None when it proposed no change), so an
+    #: unresolved finding keeps its recommendation on later nights.
+    rec_memory_mib: int | None = None
+    rec_maxmem_mib: int | None = None
 
     @property
     def need_kib(self) -> int | None:
@@ -86,6 +120,8 @@ class DomainInput:
     #: Memory Xen itself keeps on this domain's host (HypervisorSpec.xen_reserve_mib),
     #: so the host plan can be checked without handing it the inventory.
     xen_reserve_mib: int = 256
+    #: Earlier nights as Dom0 saw them (hypervisor-side signals), oldest first.
+    hypervisor_nights: tuple[HypervisorNight, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +176,18 @@ class MinFreeSuggestion:
 
 
 @dataclass(frozen=True)
+class SysctlProposal:
+    """A guest-side sysctl applied live (never part of a cfg diff), with its numbers."""
+
+    #: Full name, e.g. "vm.watermark_scale_factor".
+    name: str
+    #: What the guest runs with now, when read.
+    current: int | None
+    proposed: int
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Recommendation:
     memory_mib: int
     maxmem_mib: int
@@ -171,6 +219,8 @@ class Assessment:
     need_history_mib: tuple[int, ...] = ()
     #: Proposed vm.min_free_kbytes for the guest (also spelled out in `advice`).
     min_free: MinFreeSuggestion | None = None
+    #: Further live sysctls for the atomic reserve (watermark_scale_factor, extra_free_kbytes).
+    sysctls: tuple[SysctlProposal, ...] = ()
 
     @property
     def diagnosis(self) -> tuple[str, ...]:
@@ -191,6 +241,7 @@ class HostPlan:
     host: str
     total_mib: int | None
     dom0_mib: int
+    #: Xen's own heap beyond what is modelled below (HypervisorSpec.xen_reserve_mib).
     xen_reserve_mib: int
     entries: tuple[PlanEntry, ...]
     current_total_mib: int
@@ -198,10 +249,37 @@ class HostPlan:
     #: MiB the plan is short of; 0 when everything fits.
     shortfall_mib: int
     notes: tuple[str, ...] = ()
+    #: Xen's frame table: one 32-byte struct page_info per 4 KiB page of the host (~0.8%).
+    frame_table_mib: int = 0
+    #: Paging pools (shadow or HAP, `shadow_memkb`) of the HVM and PVH domains.
+    paging_pool_mib: int = 0
+    #: libxl's per-domain extra (1 MiB PV, 2 MiB HVM/PVH: LIBXL_*_EXTRA_MEMORY).
+    domain_overhead_mib: int = 0
+    #: HVM video RAM, for the record: it is part of those domains' memory, not extra.
+    video_mib: int = 0
+    #: `dom0_mem=` on Xen's command line, MiB, when set.
+    dom0_mem_mib: int | None = None
+    #: Whether xl balloons Dom0 down to start domains (xl.conf autoballoon and dom0_mem).
+    autoballoon: bool | None = None
+    #: How much xl could take from Dom0 when it balloons (down to libxl's 128 MiB floor).
+    dom0_balloon_room_mib: int = 0
+    #: `xl info` free_memory, and what the model expects free tonight, MiB.
+    free_memory_mib: int | None = None
+    modelled_free_mib: int | None = None
 
     @property
     def fits(self) -> bool:
         return self.shortfall_mib == 0
+
+    @property
+    def xen_total_mib(self) -> int:
+        """Everything Xen keeps beside Dom0 and the guests' memory."""
+        return (
+            self.xen_reserve_mib
+            + self.frame_table_mib
+            + self.paging_pool_mib
+            + self.domain_overhead_mib
+        )
 
 
 class Analyzer(ABC):

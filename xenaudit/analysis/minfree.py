@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import math
 
-from xenaudit.analysis.interface import MinFreeSuggestion
+from xenaudit.analysis.interface import MinFreeSuggestion, SysctlProposal
+from xenaudit.analysis.kernel import WATERMARK_SCALE_SINCE, KernelVersion, knob
+from xenaudit.parsers.interface import SysVm
 
 FLOOR_KIB = 128
 OLD_CEILING_KIB = 65536
@@ -40,6 +42,15 @@ MAX_SHARE = 0.05
 GRANULE_KIB = 1024
 #: The value often copied between guests of every size.
 BLANKET_KIB = 65536
+#: Never propose more than the kernel's own largest default (5.7+).
+HARD_CEILING_KIB = NEW_CEILING_KIB
+#: A running value this far above the formula was raised by khugepaged or by hand.
+RAISED_FACTOR = 1.10
+#: watermark_scale_factor: the kernel's default, what we propose (1% of memory between
+#: watermarks), and the largest value every kernel since 4.6 accepts.
+SCALE_DEFAULT = 10
+SCALE_PROPOSED = 100
+SCALE_MAX = 1000
 
 
 def kernel_ceiling_kib(kernel: tuple[int, int] | None) -> int:
@@ -87,8 +98,12 @@ def suggest(
     default_now = kernel_default_kib(lowmem_now, kernel)
     default = kernel_default_kib(lowmem, kernel)
     running = current_kib if current_kib and current_kib > 0 else default_now
-    ceiling = int(lowmem * MAX_SHARE) // GRANULE_KIB * GRANULE_KIB
-    wanted = max(GROWTH * running, math.ceil(size * MIN_SHARE))
+    # A value khugepaged (transparent hugepages) or an admin already raised is not
+    # doubled again: the proposal grows from the formula instead.
+    raised = running > default_now * RAISED_FACTOR
+    base = default_now if raised else running
+    ceiling = min(int(lowmem * MAX_SHARE) // GRANULE_KIB * GRANULE_KIB, HARD_CEILING_KIB)
+    wanted = max(GROWTH * base, math.ceil(size * MIN_SHARE))
     proposed = min(math.ceil(wanted / GRANULE_KIB) * GRANULE_KIB, ceiling)
     if proposed <= max(running, default):
         return None
@@ -108,10 +123,15 @@ def suggest(
         reasons.append(
             f"the guest's current value was not read; assuming the default {default_now} kB"
         )
-    elif current_kib > default_now:
+    elif raised:
         reasons.append(
             f"the guest runs with {current_kib} kB, above the formula's {default_now} kB "
-            "(raised by hand or by khugepaged for transparent hugepages)"
+            "(raised by khugepaged for transparent hugepages, or by hand): the proposal grows "
+            "from the formula, not from that value, so it is not doubled again"
+        )
+    elif current_kib > default_now:
+        reasons.append(
+            f"the guest runs with {current_kib} kB, about the formula's {default_now} kB"
         )
     elif current_kib < default_now:
         reasons.append(
@@ -122,8 +142,10 @@ def suggest(
         reasons.append(f"the guest runs with the default {current_kib} kB")
     reasons.append(
         f"proposed {proposed} kB = {share:.1f}% of its {round(size / 1024)} MiB: "
-        f"{GROWTH}× the reserve it runs with, at least {MIN_SHARE:.0%} of memory, "
-        f"at most {MAX_SHARE:.0%} (the ceiling the kernel's own hugepage tuning uses)"
+        f"{GROWTH}× {'the formula' if raised else 'the reserve it runs with'}, at least "
+        f"{MIN_SHARE:.0%} of memory, at most {MAX_SHARE:.0%} of low memory (the ceiling the "
+        f"kernel's own hugepage tuning uses; on 32-bit guests HighMem does not count) and "
+        f"never above {HARD_CEILING_KIB} kB (the kernel's largest default)"
     )
     reasons.append(
         "atomic allocations cannot wait for reclaim and are served from the pages kept "
@@ -141,4 +163,73 @@ def suggest(
         suggested_kib=proposed,
         sized_for_kib=size,
         reasons=tuple(reasons),
+    )
+
+
+def _sysvm_int(sysvm: SysVm | None, name: str) -> int | None:
+    if sysvm is None:
+        return None
+    value = sysvm.get_int(name)
+    return value if value is not None else sysvm.get_int(f"vm.{name}")
+
+
+def scale_factor(
+    sysvm: SysVm | None,
+    kernel: KernelVersion | None,
+    mem_total_kib: int,
+    counters: tuple[tuple[str, int], ...] = (),
+) -> SysctlProposal | None:
+    """vm.watermark_scale_factor for atomic bursts, where the guest's kernel has it (4.6+).
+
+    The kernel sets the low and high watermarks watermark_scale_factor/10000
+    of memory above min (Documentation/admin-guide/sysctl/vm.rst): kswapd
+    wakes at low and reclaims up to high. With the default 10 that is 0.1%
+    of memory, which a burst of network receive crosses before kswapd has
+    started; the kernel's documentation names frequent allocstall or
+    kswapd_low_wmark_hit_quickly as the sign to raise it.
+    """
+    has = knob(sysvm, kernel, "watermark_scale_factor", WATERMARK_SCALE_SINCE)
+    if not has.present:
+        return None
+    current = _sysvm_int(sysvm, "watermark_scale_factor")
+    running = current if current is not None else SCALE_DEFAULT
+    if running >= SCALE_PROPOSED:
+        return None
+    gap_now = mem_total_kib * running // 10000
+    gap = mem_total_kib * SCALE_PROPOSED // 10000
+    reasons = [
+        has.basis,
+        f"the low and high watermarks sit {running}/10000 of memory above min ({gap_now} kB on "
+        f"this guest); {SCALE_PROPOSED} puts them {SCALE_PROPOSED / 100:.0f}% apart ({gap} kB), "
+        "so kswapd starts reclaiming before a burst reaches the min watermark and atomic "
+        "allocations keep their reserve",
+        "it reserves nothing: the pages stay usable, kswapd only wakes earlier",
+        f"every kernel since 4.6 accepts up to {SCALE_MAX}",
+    ]
+    if counters:
+        reasons.append(
+            "the kernel's documentation names allocstall and kswapd_low_wmark_hit_quickly as "
+            "the sign to raise it; this guest shows "
+            + ", ".join(f"{name} {value}" for name, value in counters)
+        )
+    return SysctlProposal("vm.watermark_scale_factor", current, SCALE_PROPOSED, tuple(reasons))
+
+
+def extra_free(sysvm: SysVm | None, mem_total_kib: int) -> SysctlProposal | None:
+    """vm.extra_free_kbytes, only where the guest's kernel has it (RHEL 6/7, Android)."""
+    current = _sysvm_int(sysvm, "extra_free_kbytes")
+    if current is None:
+        return None
+    proposed = math.ceil(mem_total_kib * MIN_SHARE / GRANULE_KIB) * GRANULE_KIB
+    if proposed <= current:
+        return None
+    return SysctlProposal(
+        "vm.extra_free_kbytes",
+        current,
+        proposed,
+        (
+            "this kernel has vm.extra_free_kbytes (a vendor addition, listed in its "
+            "/proc/sys/vm): it raises the low and high watermarks without raising min",
+            f"{proposed} kB = {MIN_SHARE:.0%} of memory keeps that much free for bursts",
+        ),
     )

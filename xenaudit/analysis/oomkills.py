@@ -1,23 +1,60 @@
-"""One finding per OOM kill, with the victim and its RSS.
+"""One finding per OOM kill, with the victim, its RSS and what the report says caused it.
 
 Kills already seen by an earlier run (still in the ring buffer) are listed
-as info, cgroup kills point at the cgroup's limit, and kills only the vmstat
-counter saw are treated as the guest's own.
+as info once they are resolved; while unresolved (memory unchanged since,
+see unresolved.py) they keep their severity. Cgroup kills point at the
+cgroup's limit, and kills only the vmstat counter saw are treated as the
+guest's own. Each kill names its cause when its report shows one other than
+a shortage (fragmentation, a zone, a slab leak).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from xenaudit.analysis import evidence as ev
-from xenaudit.analysis.interface import Finding
+from xenaudit.analysis.interface import Finding, Severity
+from xenaudit.analysis.oomcause import OomCause
 from xenaudit.analysis.signals import Signals
+from xenaudit.parsers.interface import OomInvoked
 
 #: At most this many oom_kill findings per kind; further kills are summed up.
 MAX_KILL_FINDINGS = 10
 
 
-def oom_findings(s: Signals) -> list[Finding]:
+def _cause_before(
+    line: int, invocations: Sequence[OomInvoked], causes: Sequence[OomCause]
+) -> tuple[OomCause, OomInvoked] | None:
+    """The cause read from the report that led to the kill on `line` (the last one before it)."""
+    pairs = [(c, i) for c, i in zip(causes, invocations, strict=False) if i.line <= line]
+    return pairs[-1] if pairs else None
+
+
+def _stale(s: Signals, detail: str, carried: bool) -> tuple[Severity, str]:
+    unresolved = s.unresolved
+    if carried and unresolved is not None:
+        text = unresolved.describe()
+        return "critical", detail + " " + text[0].upper() + text[1:] + "."
+    return "info", detail + " " + ev.stale_note(s) + "."
+
+
+def _explained(detail: str, found: tuple[OomCause, OomInvoked] | None) -> str:
+    if found is None:
+        return detail
+    cause, invoked = found
+    order = f" (order {invoked.order})" if invoked.order else ""
+    who = f" The allocation came from {cause.caller.description}." if cause.caller else ""
+    if cause.kind == "shortage":
+        return detail + who if invoked.order else detail
+    return f"{detail} Its report{order} shows this was not a plain shortage: {cause.text}{who}"
+
+
+def oom_findings(
+    s: Signals, causes: Sequence[OomCause] = (), carried: bool = False
+) -> list[Finding]:
     findings: list[Finding] = []
     kills = s.guest_oom_kills
+    invocations = s.guest_oom_invocations
     fresh_from = len(kills) - s.fresh_guest_oom_kills
     shown = list(enumerate(kills))[-MAX_KILL_FINDINGS:]
     for index, kill in shown:
@@ -29,33 +66,67 @@ def oom_findings(s: Signals) -> list[Finding]:
             f"The guest ran out of memory and the kernel killed {victim} "
             f"(pid {kill.victim_pid}{rss_text})."
         )
+        found = _cause_before(kill.line, invocations, causes)
+        detail = _explained(detail, found)
+        severity: Severity = "critical"
         if not is_fresh:
-            detail += " " + ev.stale_note(s) + "."
+            severity, detail = _stale(s, detail, carried)
+        evidence = [ev.kill(s, kill)]
+        if found is not None:
+            evidence.insert(0, ev.invoked(s, found[1]))
         findings.append(
             Finding(
                 "oom_kill",
-                "critical" if is_fresh else "info",
+                severity,
                 f"OOM kill: {victim} (pid {kill.victim_pid}{rss_text})",
                 detail,
-                (ev.kill(s, kill),),
+                tuple(evidence),
             )
         )
+    last_kill = max((k.line for k in kills), default=None)
+    if last_kill is not None:
+        # Reports after the last kill line: the kill was cut off, or nothing was killable.
+        known: list[OomCause | None] = list(causes) or [None] * len(invocations)
+        for invoked, cause in zip(invocations, known, strict=False):
+            if invoked.line <= last_kill:
+                continue
+            who = ev.clean(ev.process_name(invoked), 60)
+            detail = (
+                f"{who} could not get memory and invoked the OOM killer; no kill follows it in "
+                "the log (cut, or nothing was left to kill)."
+            )
+            detail = _explained(detail, (cause, invoked) if cause is not None else None)
+            severity = "critical"
+            if not s.fresh_guest_oom_kills:
+                severity, detail = _stale(s, detail, carried)
+            findings.append(
+                Finding(
+                    "oom_kill",
+                    severity,
+                    f"OOM killer invoked by {who}",
+                    detail,
+                    (ev.invoked(s, invoked),),
+                )
+            )
     if not kills:
-        invocations = s.guest_oom_invocations
         fresh_from = len(invocations) - s.fresh_guest_oom_kills
+        pairs = list(zip(invocations, causes, strict=False)) if causes else []
         for index, invoked in list(enumerate(invocations))[-MAX_KILL_FINDINGS:]:
             is_fresh = index >= fresh_from
-            who = ev.clean(invoked.process, 60)
+            who = ev.clean(ev.process_name(invoked), 60)
             detail = (
                 f"{who} could not get memory and invoked the OOM killer; the line naming the "
                 "killed process is not in the log (cut or rotated)."
             )
+            cause = next((c for i, c in pairs if i is invoked), None)
+            detail = _explained(detail, (cause, invoked) if cause is not None else None)
+            severity = "critical"
             if not is_fresh:
-                detail += " " + ev.stale_note(s) + "."
+                severity, detail = _stale(s, detail, carried)
             findings.append(
                 Finding(
                     "oom_kill",
-                    "critical" if is_fresh else "info",
+                    severity,
                     f"OOM killer invoked by {who}",
                     detail,
                     (ev.invoked(s, invoked),),

@@ -8,6 +8,10 @@ skipped, declined or failed, 2 usage error or refusal (no terminal and no
 in the report, their backups and the state directory with the action log.
 It exists for tests and for staging a change on a copy of /etc/xen; live
 changes (--live) still go to the real hypervisor.
+
+`--live` reaches each host the way the inventory (`-i`, default
+/etc/xenaudit/inventory.toml) says, never the way report.json says: a
+report folder is data, and a libvirt URI in it could run a program.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from xenaudit.apply.actionlog import DEFAULT_STATE_DIR, LogBusy
 from xenaudit.apply.console import Prompter, printable
 from xenaudit.apply.engine import DEFAULT_CFG_DIRS, Applier, ApplyOptions, Undoer
 from xenaudit.apply.interface import RunSummary
+from xenaudit.apply.livehosts import LiveHosts, from_inventory, nowhere
 from xenaudit.apply.paths import PathRefused, normalise_cfg_dirs, normalise_root
+from xenaudit.inventory.interface import InventoryError
+from xenaudit.inventory.toml import load_inventory
 
 USAGE_ERROR = 2
+#: Where the inventory lives when -i is not given (as for `xenaudit audit`).
+DEFAULT_INVENTORY = Path("/etc/xenaudit/inventory.toml")
 
 _DESCRIPTION = """\
 Apply the cfg changes an audit proposed in REPORT_DIR (report.json and
@@ -40,6 +49,12 @@ _EPILOG = """\
 --root DIR takes DIR as / for the cfgs, their backups and the state
 directory (for tests, or to stage a change on a copy of /etc/xen); --live
 still acts on the real hypervisor.
+
+--live takes each host's backend, libvirt URI and SSH route from the
+inventory (-i, default /etc/xenaudit/inventory.toml), never from
+report.json; the report's host name only selects the inventory host. With
+no inventory, a host missing from it, or a report that describes the host
+differently, the cfg change is still applied but nothing is changed live.
 
 exit codes:
   0  everything applied (or nothing to do)
@@ -63,6 +78,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--live",
         action="store_true",
         help="also change the memory of running domains where that is safe",
+    )
+    parser.add_argument(
+        "-i",
+        "--inventory",
+        metavar="FILE",
+        help=f"the inventory that says how --live reaches each host (default {DEFAULT_INVENTORY})",
     )
     parser.add_argument(
         "--root",
@@ -123,6 +144,21 @@ def _summary_line(summary: RunSummary) -> str:
     return "apply: " + (", ".join(parts) if parts else "nothing done")
 
 
+def _live_hosts(given: str | None, report: reviewed.ReviewedReport) -> LiveHosts:
+    """How --live reaches the report's hosts; InventoryError for an inventory that is broken.
+
+    Without -i and without the default inventory, nothing is changed live.
+    """
+    path = Path(given) if given is not None else DEFAULT_INVENTORY
+    if given is None and not path.exists():
+        return nowhere(
+            f"no inventory ({DEFAULT_INVENTORY} does not exist; give -i) to say how "
+            "to reach the host"
+        )
+    inventory = load_inventory(path)
+    return from_inventory(inventory, report.hosts, (c.host for c in report.changes))
+
+
 def handler(args: argparse.Namespace) -> int:
     """Run `apply` for parsed arguments; returns the exit code."""
     out, err, stdin = sys.stdout, sys.stderr, sys.stdin
@@ -150,6 +186,13 @@ def handler(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     for problem in report.problems:
         err.write(f"xenaudit apply: {printable(problem)}\n")
+    live_hosts = nowhere("--live was not given")
+    if args.live:
+        try:
+            live_hosts = _live_hosts(args.inventory, report)
+        except InventoryError as exc:
+            err.write(f"xenaudit apply: inventory error: {printable(str(exc))}\n")
+            return USAGE_ERROR
     options = ApplyOptions(
         root=root,
         cfg_dirs=cfg_dirs,
@@ -157,6 +200,7 @@ def handler(args: argparse.Namespace) -> int:
         live=args.live,
         domains=tuple(args.domain),
         dry_run=args.dry_run,
+        live_hosts=live_hosts,
     )
     prompter = Prompter(stdin, out, assume_yes=args.yes)
     try:

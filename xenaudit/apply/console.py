@@ -3,30 +3,17 @@
 Domain names, reasons and diff lines come from guests and from a report
 folder that may have been edited; printed raw, an escape sequence could
 rewrite what the admin sees before answering "y" (hide a line, move the
-cursor, change the window title). Control characters and bidirectional
-overrides are therefore shown as visible escapes.
+cursor, change the window title). Everything shown goes through the one
+filter in `xenaudit.printable`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TextIO
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+from xenaudit.printable import printable, printable_bytes
 
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group(0))
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(text: str) -> str:
-    """`text` with every character that could drive the terminal made visible."""
-    return _UNSAFE.sub(_escape, text)
-
-
-def printable_bytes(data: bytes) -> str:
-    return printable(data.decode("utf-8", "replace"))
+__all__ = ["Prompter", "printable", "printable_bytes"]
 
 
 class Prompter:

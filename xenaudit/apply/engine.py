@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,7 @@ from xenaudit.apply.interface import (
 from xenaudit.apply.live_libvirt import LibvirtLiveChanger
 from xenaudit.apply.live_plan import plan_live
 from xenaudit.apply.live_xl import XlLiveChanger
+from xenaudit.apply.livehosts import LiveHosts, nowhere
 from xenaudit.apply.paths import (
     CfgLocation,
     PathRefused,
@@ -65,17 +67,49 @@ from xenaudit.apply.paths import (
 )
 from xenaudit.apply.reviewed import ReviewedReport
 from xenaudit.apply.verify import cfg_problem
+from xenaudit.hypervisor.cfgfind import looks_like_domain_cfg
+from xenaudit.xlcfg import CfgSyntaxError, parse
 
 DEFAULT_CFG_DIRS = ("/etc/xen",)
 
 Confirm = Callable[[str], bool]
+
+
+def _memory_of(data: bytes, logical: str) -> tuple[str, str]:
+    """(memory, maxmem) in MiB as xl reads `data`; maxmem defaults to memory, as in xl."""
+    try:
+        cfg = parse(data, logical)
+    except CfgSyntaxError:
+        return "?", "?"
+    memory = cfg.memory_mib
+    maxmem = cfg.maxmem_mib if cfg.maxmem_mib is not None else memory
+    return ("?" if memory is None else str(memory)), ("?" if maxmem is None else str(maxmem))
+
+
+def _not_the_domains_cfg(data: bytes, file_name: str, logical: str, domain: str) -> str | None:
+    """Why a file is not the cfg of `domain` (a report may name any file), or None.
+
+    The audit only takes a file as a domain's cfg when xl would: it is not
+    xl.conf, a backup or a script, and its `name =` is the domain's.
+    """
+    if not looks_like_domain_cfg(file_name):
+        return f"{file_name} is not a domain cfg (xl.conf, a backup or a script)"
+    try:
+        declared = parse(data, logical).name
+    except CfgSyntaxError as exc:
+        return f"does not parse as an xl cfg: {exc}"
+    if declared != domain:
+        return f"declares name = {declared!r}, so it is not the cfg of {domain!r}"
+    return None
+
+
 LiveFactory = Callable[[HostEntry], LiveChanger | None]
 
 
 def default_live_factory(host: HostEntry) -> LiveChanger | None:
-    """The changer for a host's backend: local xl, or libvirt at the report's URI."""
+    """The changer for a host's backend: local xl, or libvirt at the inventory's URI."""
     if host.backend == "xl":
-        return XlLiveChanger()
+        return XlLiveChanger(shutil.which(host.xl_command))
     if host.backend == "libvirt" and host.uri:
         return LibvirtLiveChanger(host.uri)
     return None
@@ -94,6 +128,10 @@ class ApplyOptions:
     domains: tuple[str, ...] = ()
     #: Check and show everything, change nothing.
     dry_run: bool = False
+    #: How each host is reached live, from the inventory (never from the report).
+    live_hosts: LiveHosts = field(
+        default_factory=lambda: nowhere("no inventory was given to reach the hosts")
+    )
 
     def state_path(self) -> Path:
         return under_root(self.root, self.state_dir)
@@ -112,6 +150,14 @@ def _stamp(moment: datetime) -> str:
 
 def _logical_sibling(logical: str, name: str) -> str:
     return f"{logical.rsplit('/', 1)[0]}/{name}"
+
+
+class _AlreadyApplied(Exception):
+    """The cfg already holds the proposed memory and maxmem (an earlier apply)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -194,6 +240,9 @@ class Applier(_Run):
         self.say(f"== {label}: {printable(change.cfg_path)}")
         try:
             prepared = self._prepare(change, cfg_dirs)
+        except _AlreadyApplied as done:
+            self.say(f"   already applied: {printable(done.path)} has memory and maxmem in place")
+            return DomainOutcome(change.domain, change.host, "unchanged", "already applied")
         except ApplyError as exc:
             self.say(f"   SKIPPED: {printable(str(exc))}")
             return DomainOutcome(change.domain, change.host, "skipped", str(exc))
@@ -262,6 +311,9 @@ class Applier(_Run):
             )
         current = sha256(old)
         if current != change.cfg_sha256:
+            # Changed since the audit: by an earlier apply of this same change, or by someone else.
+            if cfg_problem(old, location.logical, change.memory_mib, change.maxmem_mib) is None:
+                raise _AlreadyApplied(str(location.directory / location.name))
             raise ApplyError(
                 change.label,
                 location.logical,
@@ -269,6 +321,9 @@ class Applier(_Run):
                 f"(sha256 {current[:12]}..., the audit saw {change.cfg_sha256[:12]}...); "
                 "run the audit again",
             )
+        not_its_cfg = _not_the_domains_cfg(old, location.name, location.logical, change.domain)
+        if not_its_cfg is not None:
+            raise ApplyError(change.label, location.logical, not_its_cfg)
         try:
             new = unidiff.apply(old, patch)
         except unidiff.DiffError as exc:
@@ -280,15 +335,16 @@ class Applier(_Run):
         return _Prepared(change, location, diff, old, new)
 
     def _show(self, prepared: _Prepared) -> None:
+        """What the change does, read from the cfg before and after the diff (not the report)."""
         change = prepared.change
-        old_memory = "?" if change.cfg_memory_mib is None else change.cfg_memory_mib
-        old_maxmem = "?" if change.cfg_maxmem_mib is None else change.cfg_maxmem_mib
+        before = _memory_of(prepared.old, prepared.location.logical)
+        after = _memory_of(prepared.new, prepared.location.logical)
         self.say(
-            f"   memory {old_memory} -> {change.memory_mib} MiB, "
-            f"maxmem {old_maxmem} -> {change.maxmem_mib} MiB ({printable(change.change)})"
+            f"   memory {before[0]} -> {after[0]} MiB, maxmem {before[1]} -> {after[1]} MiB "
+            f"(as xl reads the cfg before and after this diff)"
         )
         for reason in change.reasons:
-            self.say(f"   why: {printable(reason)}")
+            self.say(f"   why (from the report): {printable(reason)}")
         for line in unidiff.split_lines(prepared.diff):
             self.say("   " + printable_bytes(line.rstrip(b"\n")))
 
@@ -344,25 +400,64 @@ class Applier(_Run):
         log.append({**record, "result": "started"})
         self.say(f"   backup: {printable(str(location.directory / backup))}")
         files.replace(dir_fd, name, prepared.new, owner)
-        written, _ = files.read_regular(dir_fd, name)
-        problem = None
-        if written != prepared.new:
-            problem = "what was read back differs from what was written"
-        else:
-            problem = cfg_problem(written, location.logical, change.memory_mib, change.maxmem_mib)
-        if problem is not None:
-            files.replace(dir_fd, name, prepared.old, owner)
-            restored, _ = files.read_regular(dir_fd, name)
-            result: Outcome = "rolled_back" if restored == prepared.old else "failed"
-            message = f"{change.label}: {location.logical}: the written cfg {problem}; "
-            message += "restored from the backup" if result == "rolled_back" else "RESTORE FAILED"
-            log.append({**record, "result": result, "error": message, "at": iso(self.clock())})
-            shown = "ROLLED BACK" if result == "rolled_back" else "FAILED"
-            self.say(f"   {shown}: {printable(message)}")
-            return DomainOutcome(change.domain, change.host, result, message, backup_logical)
-        log.append({**record, "result": "applied", "at": iso(self.clock())})
-        self.say(f"   applied: {printable(location.logical)}")
+        # From here on the cfg holds the new bytes: whatever goes wrong puts the old ones back.
+        try:
+            written, _ = files.read_regular(dir_fd, name)
+            problem: str | None = None
+            if written != prepared.new:
+                problem = "what was read back differs from what was written"
+            else:
+                problem = cfg_problem(
+                    written, location.logical, change.memory_mib, change.maxmem_mib
+                )
+            if problem is not None:
+                return self._roll_back(
+                    dir_fd, prepared, owner, record, log, f"the written cfg {problem}"
+                )
+            log.append({**record, "result": "applied", "at": iso(self.clock())})
+        except Exception as exc:
+            why = f"{type(exc).__name__} after writing: {exc}"
+            return self._roll_back(dir_fd, prepared, owner, record, log, why)
+        except BaseException:
+            # Interrupted (Ctrl-C) before the change was recorded: leave the cfg as it was.
+            self._roll_back(dir_fd, prepared, owner, record, log, "interrupted after writing")
+            raise
+        # The file as written on disk: under --root that is not the path the report names.
+        self.say(f"   applied: {printable(str(location.directory / name))}")
         return DomainOutcome(change.domain, change.host, "applied", "", backup_logical)
+
+    def _roll_back(
+        self,
+        dir_fd: int,
+        prepared: _Prepared,
+        owner: files.Ownership,
+        record: dict[str, Any],
+        log: ActionLog,
+        why: str,
+    ) -> DomainOutcome:
+        """Put the old bytes back after a failure that followed the rename, and say so."""
+        change, location = prepared.change, prepared.location
+        result: Outcome = "failed"
+        try:
+            files.replace(dir_fd, location.name, prepared.old, owner)
+            restored, _ = files.read_regular(dir_fd, location.name)
+            if restored == prepared.old:
+                result = "rolled_back"
+        except OSError as exc:
+            why += f"; restoring failed: {exc.strerror or exc}"
+        message = f"{change.label}: {location.logical}: {why}; "
+        message += (
+            "restored from the backup"
+            if result == "rolled_back"
+            else f"RESTORE FAILED (the backup is {record['backup']}; --undo restores it)"
+        )
+        try:
+            log.append({**record, "result": result, "error": message, "at": iso(self.clock())})
+        except OSError as exc:
+            message += f"; the action log could not record this: {exc.strerror or exc}"
+        shown = "ROLLED BACK" if result == "rolled_back" else "FAILED"
+        self.say(f"   {shown}: {printable(message)}")
+        return DomainOutcome(change.domain, change.host, result, message, record["backup"])
 
     # -- live -------------------------------------------------------------------
 
@@ -370,7 +465,11 @@ class Applier(_Run):
         if self.report.demo:
             note = "no live change: this is a demo report; its hosts are recordings"
             return LivePlan(domain=change.domain, host=change.host, steps=(), notes=(note,))
-        return plan_live(change, self.report.hosts.get(change.host))
+        host, refusal = self.options.live_hosts.lookup(change.host)
+        if refusal is not None:
+            note = f"no live change: {refusal}; the cfg takes effect at the next boot"
+            return LivePlan(domain=change.domain, host=change.host, steps=(), notes=(note,))
+        return plan_live(change, host)
 
     def _show_live_plan(self, plan: LivePlan) -> None:
         for note in plan.notes:
@@ -383,7 +482,7 @@ class Applier(_Run):
 
     def _changer(self, host_name: str) -> LiveChanger | None:
         if host_name not in self._changers:
-            host = self.report.hosts.get(host_name)
+            host, _ = self.options.live_hosts.lookup(host_name)
             self._changers[host_name] = self._live_factory(host) if host else None
         return self._changers[host_name]
 
@@ -493,7 +592,9 @@ class Undoer(_Run):
                 merged.setdefault(record["id"], {}).update(record)
         latest: dict[str, _Applied] = {}
         for apply_id, record in merged.items():
-            if apply_id in undone or record.get("result") in ("failed", "rolled_back"):
+            # Whatever the log says the outcome was (a crash may have cut it, a
+            # rollback may have failed), the cfg's hash decides in _restore.
+            if apply_id in undone:
                 continue
             fields = ("domain", "host", "file", "backup", "old_sha256", "new_sha256")
             if not all(isinstance(record.get(key), str) for key in fields):

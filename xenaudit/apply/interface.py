@@ -30,14 +30,20 @@ class LiveMemory:
 
 @dataclass(frozen=True)
 class HostEntry:
-    """One hypervisor from report.json's `hosts`, as far as live changes need it."""
+    """One hypervisor as far as live changes need it.
+
+    Read from report.json's `hosts` only to compare; the entry a live change
+    uses comes from the inventory (see livehosts.py).
+    """
 
     name: str
     backend: str
-    #: libvirt URI, when the report names one.
+    #: libvirt URI, when there is one.
     uri: str | None = None
-    #: The report says this host is reached over SSH (xl commands would run elsewhere).
+    #: This host is reached over SSH (xl commands would run elsewhere).
     remote: bool = False
+    #: The xl binary (the inventory's `xl_command`).
+    xl_command: str = "xl"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Which live memory changes are safe for a running domain, decided from the report alone.
+"""Which live memory changes are safe for a running domain, from the report and inventory.
+
+The domain's live values come from the report; how its host is reached
+(`HostEntry`) comes from the inventory (livehosts.py).
 
 What xl and libxl do (tools/xl/xl_mem.c, tools/libs/light/libxl_mem.c):
 
@@ -40,7 +43,7 @@ def _nothing(change: ProposedChange, *notes: str) -> LivePlan:
 def _refusal(change: ProposedChange, host: HostEntry | None) -> str | None:
     """Why this domain may not be changed live at all, or None."""
     if host is None:
-        return f"host {change.host!r} is not described in the report"
+        return f"host {change.host!r} is not in the inventory"
     if host.backend not in LIVE_BACKENDS:
         return f"backend {host.backend!r} cannot change a running domain"
     if host.backend == "xl" and host.remote:

@@ -28,8 +28,22 @@ _MEMORY_ASSIGNMENTS = re.compile(
 )
 
 
-def line_allowed(line: bytes) -> bool:
-    """Whether one removed or added line stays within what apply may change."""
+#: Control characters other than tab: a `\r` inside an added comment makes `cat`,
+#: `less -r` or an editor show a different line than the one xl reads.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def line_allowed(line: bytes, added: bool = False) -> bool:
+    """Whether one removed or added line stays within what apply may change.
+
+    An added line may end in CRLF (a cfg written on Windows) but holds no
+    other control character, not even inside a comment.
+    """
+    if added:
+        body = line[:-1] if line.endswith(b"\n") else line
+        body = body[:-1] if body.endswith(b"\r") else body
+        if _CONTROL.search(body):
+            return False
     return bool(_BLANK_OR_COMMENT.match(line) or _MEMORY_ASSIGNMENTS.match(line))
 
 
@@ -38,5 +52,5 @@ def disallowed_lines(patch: FilePatch) -> list[str]:
     return [
         f"{kind}{text.decode('utf-8', 'replace').rstrip()}"
         for kind, text in patch.changed_lines()
-        if not line_allowed(text)
+        if not line_allowed(text, added=kind == "+")
     ]

@@ -18,6 +18,7 @@ from typing import Any
 
 from xenaudit.apply.interface import HostEntry, LiveMemory, ProposedChange
 from xenaudit.apply.paths import REPORT_FILE
+from xenaudit.snapshots import SnapshotFileError, read_snapshot_file
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 SUPPORTED_SCHEMA = 1
@@ -178,14 +179,11 @@ def _change(entry: dict[str, Any], name: str, host: str) -> ProposedChange:
 
 
 def _read(path: Path) -> bytes:
+    """report.json's bytes: a regular file (not a link, a FIFO or a device), size-capped."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read: {exc.strerror}") from exc
-    if len(data) > MAX_REPORT_BYTES:
-        raise ReportError(f"{path}: larger than {MAX_REPORT_BYTES} bytes")
-    return data
+        return read_snapshot_file(path, MAX_REPORT_BYTES)
+    except SnapshotFileError as exc:
+        raise ReportError(f"{path}: {exc}") from None
 
 
 def load(report_dir: Path) -> ReviewedReport:

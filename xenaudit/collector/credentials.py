@@ -22,9 +22,15 @@ from dataclasses import dataclass
 
 import paramiko
 
+from xenaudit.collector.keyfile import unprotected_key
+
 DEFAULT_IDENTITIES: tuple[str, ...] = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 #: Larger than any real private key file; guards against pointing at a huge file.
 MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+class _Refused(Exception):
+    """A key file that is there but must not be used."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,17 @@ class KeyRing:
                 return self._keys[path]
             loaded = None
             try:
+                unprotected = unprotected_key(path)
+                if unprotected is not None:
+                    raise _Refused(unprotected)
                 if os.path.getsize(path) > MAX_KEY_FILE_BYTES:
                     raise ValueError("file too large to be a private key")
                 loaded = LoadedKey(path, paramiko.PKey.from_path(path))
             except FileNotFoundError:
                 if explicit:
                     self._problems[path] = f"{path}: no such identity file"
+            except _Refused as exc:
+                self._problems[path] = str(exc)
             except paramiko.PasswordRequiredException:
                 self._problems[path] = f"{path}: encrypted; load it into ssh-agent instead"
             except (OSError, ValueError, paramiko.SSHException) as exc:

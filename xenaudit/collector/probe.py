@@ -149,7 +149,8 @@ kv() {
   grep -H '' "$@" | sed 's|^[^:]*/\([^/:]*\):|\1=|'
 }
 
-b uname ok; uname -r; r=$?; getconf PAGESIZE 2>/dev/null; e uname $r
+b uname ok; uname -r; r=$?; getconf PAGESIZE 2>/dev/null; grep '^btime ' /proc/stat 2>/dev/null
+e uname $r
 f meminfo /proc/meminfo
 f buddyinfo /proc/buddyinfo
 f vmstat /proc/vmstat

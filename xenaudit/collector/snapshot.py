@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
+from xenaudit.atomicwrite import open_folder, relative_parts, write_in
 from xenaudit.collector.interface import (
     SECTIONS,
     CollectionStatus,
@@ -30,51 +29,73 @@ from xenaudit.collector.interface import (
     SectionStatus,
 )
 from xenaudit.collector.stream import KERNLOG_SOURCES
-from xenaudit.snapshots import GUEST_META, guest_dirs, safe_name
+from xenaudit.snapshots import (
+    GUEST_META,
+    SnapshotFileError,
+    guest_dirs,
+    is_clean_text,
+    load_json,
+    read_snapshot_file,
+    safe_name,
+)
 
 #: Largest meta.json we read; a real one is under 1 KiB.
 MAX_META_BYTES = 64 * 1024
 #: Largest section file we read; the collector's own cap defaults to 16 MiB.
 MAX_SECTION_BYTES = 64 * 1024 * 1024
+#: How far ahead of this machine's clock a snapshot's time may be (clock skew).
+FUTURE_TOLERANCE = timedelta(hours=1)
 
 _STATUSES = frozenset(get_args(CollectionStatus))
 _SECTION_STATUSES = frozenset(get_args(SectionStatus))
 
 
-def save_guest_snapshot(snap: GuestSnapshot, snapshot_root: Path, taken: set[str]) -> Path:
+def save_guest_snapshot(
+    snap: GuestSnapshot, snapshot_root: Path, taken: set[str], root: Path | None = None
+) -> Path:
     """Write one guest's snapshot under `snapshot_root` and return its folder.
 
     `taken` holds the folder names already used in this run, so two domains
     whose names sanitise alike get distinct folders. meta.json is written
     last (atomically), so a half-written folder is never taken for a snapshot.
+    Nothing below `root` (the run's output folder; default `snapshot_root`)
+    is written through a link.
     """
     folder = snapshot_root / safe_name(snap.domain, taken)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in SECTIONS:
-        path = folder / name
-        if name in snap.sections:
-            _write_atomic(path, snap.sections[name].encode("utf-8", "replace"))
-        elif path.is_file() or path.is_symlink():
-            # Left over from an earlier run into the same folder: not part of this snapshot.
-            path.unlink()
-    meta = {
-        "domain": snap.domain,
-        "host": snap.host,
-        "status": snap.status,
-        "collected_at": snap.collected_at,
-        "error": snap.error,
-        "section_status": dict(snap.section_status),
-        "kernlog_source": snap.kernlog_source,
-        "host_key_fingerprint": snap.host_key_fingerprint,
-    }
-    text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-    _write_atomic(folder / GUEST_META, text.encode("utf-8", "replace"))
+    base = Path(root) if root is not None else Path(snapshot_root)
+    if root is None:
+        base.mkdir(parents=True, exist_ok=True)
+    parts = relative_parts(folder, base)
+    with open_folder(base, parts, create=True, follow_root=root is None) as dir_fd:
+        for name in SECTIONS:
+            if name in snap.sections:
+                data = snap.sections[name].encode("utf-8", "replace")
+                write_in(dir_fd, name, data, durable=False)
+            else:
+                # Left over from an earlier run into the same folder: not part of this snapshot.
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.unlink(name, dir_fd=dir_fd)
+        meta = {
+            "domain": snap.domain,
+            "host": snap.host,
+            "status": snap.status,
+            "collected_at": snap.collected_at,
+            "error": snap.error,
+            "section_status": dict(snap.section_status),
+            "kernlog_source": snap.kernlog_source,
+            "host_key_fingerprint": snap.host_key_fingerprint,
+        }
+        text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+        write_in(dir_fd, GUEST_META, text.encode("utf-8", "replace"), durable=False)
     return folder
 
 
-def load_guest_snapshot(folder: Path) -> GuestSnapshot:
-    """Read a snapshot folder back, checking everything; raises CollectorError."""
-    meta = _read_meta(folder)
+def load_guest_snapshot(folder: Path, now: datetime | None = None) -> GuestSnapshot:
+    """Read a snapshot folder back, checking everything; raises CollectorError.
+
+    `now` is the run's time: a snapshot collected after it is refused.
+    """
+    meta = _read_meta(folder, now)
     domain = meta["domain"]
     sections: dict[str, str] = {}
     for name in SECTIONS:
@@ -104,8 +125,9 @@ class SnapshotCollector(GuestCollector):
     returned snapshot then carries the target's host.
     """
 
-    def __init__(self, snapshot_root: Path) -> None:
+    def __init__(self, snapshot_root: Path, now: datetime | None = None) -> None:
         self.snapshot_root = Path(snapshot_root)
+        self.now = now
         self._index: list[tuple[Path, str | None, str | None, str | None]] | None = None
 
     def collect(
@@ -126,7 +148,7 @@ class SnapshotCollector(GuestCollector):
             index: list[tuple[Path, str | None, str | None, str | None]] = []
             for folder in guest_dirs(self.snapshot_root):
                 try:
-                    meta = _read_meta(folder)
+                    meta = _read_meta(folder, self.now)
                 except CollectorError as exc:
                     index.append((folder, None, None, str(exc)))
                     continue
@@ -149,7 +171,7 @@ class SnapshotCollector(GuestCollector):
         folder, _, _, error = chosen
         if error is None:
             try:
-                snap = load_guest_snapshot(folder)
+                snap = load_guest_snapshot(folder, self.now)
             except CollectorError as exc:
                 error = str(exc)
             else:
@@ -180,47 +202,69 @@ def _missing(target: GuestTarget, message: str) -> GuestSnapshot:
 # --- reading and checking -------------------------------------------------------------
 
 
-def _read_meta(folder: Path) -> dict[str, Any]:
+def _read_meta(folder: Path, now: datetime | None = None) -> dict[str, Any]:
     label = folder.name
     raw = _read_file(folder / GUEST_META, MAX_META_BYTES, label)
     try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CollectorError(label, str(folder / GUEST_META), f"not valid JSON: {exc}") from None
+        meta = load_json(raw)
+    except SnapshotFileError as exc:
+        raise CollectorError(label, str(folder / GUEST_META), str(exc)) from None
     if not isinstance(meta, dict):
         raise CollectorError(label, str(folder / GUEST_META), "expected a JSON object")
 
     def fail(key: str, expected: str) -> CollectorError:
+        shown = repr(meta.get(key))
+        shown = shown if len(shown) <= 80 else shown[:80] + "..."
         return CollectorError(
-            label, str(folder / GUEST_META), f"{key}: expected {expected}, got {meta.get(key)!r}"
+            label, str(folder / GUEST_META), f"{key}: expected {expected}, got {shown}"
         )
 
     checks: Mapping[str, tuple[Callable[[Any], bool], str]] = {
-        "domain": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-        "host": (lambda v: isinstance(v, str), "a string"),
+        "domain": (lambda v: is_clean_text(v) and bool(v), "a non-empty UTF-8 name"),
+        "host": (is_clean_text, "a UTF-8 name"),
         "status": (lambda v: v in _STATUSES, " or ".join(sorted(_STATUSES))),
         "collected_at": (_is_timestamp, "an ISO-8601 time"),
-        "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+        "error": (
+            lambda v: v is None or is_clean_text(v, MAX_META_BYTES),
+            "a UTF-8 string or null",
+        ),
         "section_status": (_is_section_status, "an object of section name -> status"),
         "kernlog_source": (
             lambda v: v is None or v in KERNLOG_SOURCES,
             " or ".join(sorted(KERNLOG_SOURCES)) + " or null",
         ),
-        "host_key_fingerprint": (lambda v: v is None or isinstance(v, str), "a string or null"),
+        "host_key_fingerprint": (
+            lambda v: v is None or is_clean_text(v, 200),
+            "a short string or null",
+        ),
     }
     for key, (ok, expected) in checks.items():
         if key not in meta:
             raise CollectorError(label, str(folder / GUEST_META), f"{key}: missing")
         if not ok(meta[key]):
             raise fail(key, expected)
+    when = _timestamp(meta["collected_at"])
+    latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    if when > latest:
+        raise CollectorError(
+            label,
+            str(folder / GUEST_META),
+            f"collected_at {meta['collected_at']} is in the future; a snapshot from "
+            "tomorrow would file its night ahead of every real one",
+        )
     return meta
+
+
+def _timestamp(value: str) -> datetime:
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _is_timestamp(value: Any) -> bool:
     if not isinstance(value, str) or len(value) > 40:
         return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        _timestamp(value)
     except ValueError:
         return False
     return True
@@ -235,35 +279,6 @@ def _is_section_status(value: Any) -> bool:
 def _read_file(path: Path, limit: int, label: str) -> bytes:
     """Read a regular file (never through a symlink) of at most `limit` bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise CollectorError(label, str(path), "missing") from None
-    except OSError as exc:
-        # ELOOP is what O_NOFOLLOW gives for a symlink.
-        reason = "is a symlink" if os.path.islink(path) else exc.strerror or str(exc)
-        raise CollectorError(label, str(path), f"cannot read: {reason}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise CollectorError(label, str(path), "not a regular file")
-        if info.st_size > limit:
-            raise CollectorError(label, str(path), f"larger than {limit} bytes")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise CollectorError(label, str(path), f"larger than {limit} bytes")
-    return data
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+        return read_snapshot_file(path, limit)
+    except SnapshotFileError as exc:
+        raise CollectorError(label, str(path), str(exc)) from None

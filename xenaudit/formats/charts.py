@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xenaudit.analysis.interface import HostPlan
+from xenaudit.formats import units
 
 #: Guest colours, cycled; chosen to stay distinct next to each other and in print.
 GUEST_PALETTE: tuple[str, ...] = (
@@ -48,15 +49,22 @@ def _r(value: float) -> float:
 
 
 def fit_label(text: str, width: float) -> str:
-    """`text` cut to what fits in `width` units ('' when nothing useful fits)."""
-    room = int((width - 6) // CHAR_WIDTH)
-    if room < 3:
-        return ""
+    """`text` if it fits whole in `width` units, else '' (the legend names the block).
+
+    A block too short for its name is named in the legend rather than cut to
+    "we…": a cut name cannot be matched to anything. Only names longer than
+    MAX_LABEL_CHARS are shortened, and only when the shortened name fits.
+    """
+    room = int((width - 8) // CHAR_WIDTH)
     text = " ".join(text.split())
-    limit = min(room, MAX_LABEL_CHARS)
-    if len(text) <= limit:
-        return text
-    return text[: max(1, limit - 1)] + "…"
+    if len(text) > MAX_LABEL_CHARS:
+        text = text[: MAX_LABEL_CHARS - 1] + "…"
+    return text if len(text) <= room else ""
+
+
+def label_width(text: str) -> float:
+    """Room a chart label takes, in the chart's units (a generous estimate)."""
+    return len(text) * CHAR_WIDTH
 
 
 def nice_step_mib(span_mib: float, target_ticks: int = 6) -> int:
@@ -146,12 +154,8 @@ def _label_colour(fill: str) -> str:
 
 
 def _fmt_mib(mib: float) -> str:
-    """Short size for chart labels: "512 MiB", "1.5 GiB", "16 GiB"."""
-    if mib >= 1024:
-        gib = mib / 1024
-        text = f"{gib:.0f}" if gib >= 10 or gib == int(gib) else f"{gib:.1f}"
-        return f"{text} GiB"
-    return f"{mib:.0f} MiB"
+    """Sizes in labels are written as in the report's text (MiB up to 4 GiB, then GiB)."""
+    return units.size_mib(mib)
 
 
 class _Scale:
@@ -169,9 +173,17 @@ class _Scale:
         return self.width * max(0.0, mib) / self.maximum
 
     def ticks(self) -> tuple[Tick, ...]:
-        step = nice_step_mib(self.maximum)
+        """Ticks in one unit for the whole axis, spaced so their labels never touch."""
+        unit = units.axis_unit(self.maximum)
+        widest = label_width(units.in_unit(self.maximum, unit)) + 12
+        target = max(1, min(6, int(self.width // widest)))
+        step = nice_step_mib(self.maximum, target)
+        while self.w(step) < widest:
+            step *= 2
         count = int(self.maximum // step)
-        return tuple(Tick(_r(self.x(i * step)), _fmt_mib(i * step)) for i in range(count + 1))
+        return tuple(
+            Tick(_r(self.x(i * step)), units.in_unit(i * step, unit)) for i in range(count + 1)
+        )
 
 
 def _segment(
@@ -202,23 +214,37 @@ def _segment(
     )
 
 
+def _clear_of_lines(segments: Sequence[Segment], line_xs: Sequence[float]) -> list[Segment]:
+    """Segments whose label a vertical line would cross lose the label (the legend has it)."""
+    cleared: list[Segment] = []
+    for seg in segments:
+        if seg.label:
+            left, right = seg.label_x - 3, seg.label_x + label_width(seg.label) + 3
+            if any(left <= x <= right for x in line_xs):
+                seg = replace(seg, label="")
+        cleared.append(seg)
+    return cleared
+
+
 # --- host plan ---------------------------------------------------------------
 
 PLAN_WIDTH = 960.0
+#: Width of the phone variant (drawn at about its own size on a 375 px screen).
+NARROW_WIDTH = 340.0
 PLAN_LABEL_WIDTH = 70.0
 PLAN_BAR_HEIGHT = 30.0
 PLAN_ROW_GAP = 14.0
 PLAN_TOP = 22.0
 
 
-def host_plan_chart(plan: HostPlan) -> BarChart:
+def host_plan_chart(plan: HostPlan, width: float = PLAN_WIDTH) -> BarChart:
     """Two stacked bars: memory as it is now, and after the recommendations.
 
     The planned bar ends in red beyond the host's capacity line by the
     shortfall when the plan does not fit.
     """
-    current_sum = plan.dom0_mib + plan.xen_reserve_mib + sum(e.current_mib for e in plan.entries)
-    planned_sum = plan.dom0_mib + plan.xen_reserve_mib + sum(e.planned_mib for e in plan.entries)
+    current_sum = plan.dom0_mib + plan.xen_total_mib + sum(e.current_mib for e in plan.entries)
+    planned_sum = plan.dom0_mib + plan.xen_total_mib + sum(e.planned_mib for e in plan.entries)
     total = plan.total_mib
     shortfall = max(0, plan.shortfall_mib)
     extent = max(
@@ -227,12 +253,13 @@ def host_plan_chart(plan: HostPlan) -> BarChart:
         total or 0,
         (total + shortfall) if total is not None else shortfall,
     )
-    scale = _Scale(PLAN_LABEL_WIDTH, PLAN_WIDTH - PLAN_LABEL_WIDTH - 10, extent * 1.02)
+    row_label_width = PLAN_LABEL_WIDTH if width >= 600 else 60.0
+    scale = _Scale(row_label_width, width - row_label_width - 24, extent * 1.02)
     rows = (("now", PLAN_TOP), ("planned", PLAN_TOP + PLAN_BAR_HEIGHT + PLAN_ROW_GAP))
     segments: list[Segment] = []
     legend: list[LegendItem] = [
         LegendItem(DOM0_COLOUR, "Dom0", plan.dom0_mib, plan.dom0_mib),
-        LegendItem(XEN_COLOUR, "Xen reserve", plan.xen_reserve_mib, plan.xen_reserve_mib),
+        LegendItem(XEN_COLOUR, "Xen", plan.xen_total_mib, plan.xen_total_mib),
     ]
     for i, entry in enumerate(plan.entries):
         legend.append(
@@ -246,7 +273,7 @@ def host_plan_chart(plan: HostPlan) -> BarChart:
         )
     for row, y in rows:
         start = 0.0
-        fixed = ((plan.dom0_mib, DOM0_COLOUR, "Dom0"), (plan.xen_reserve_mib, XEN_COLOUR, "Xen"))
+        fixed = ((plan.dom0_mib, DOM0_COLOUR, "Dom0"), (plan.xen_total_mib, XEN_COLOUR, "Xen"))
         for size, colour, name in fixed:
             if size > 0:
                 segments.append(_segment(scale, start, size, y, PLAN_BAR_HEIGHT, colour, name))
@@ -271,6 +298,9 @@ def host_plan_chart(plan: HostPlan) -> BarChart:
     bottom = rows[-1][1] + PLAN_BAR_HEIGHT
     if total is not None:
         x = _r(scale.x(total))
+        label = f"host {_fmt_mib(total)}"
+        # Beside the line, not across it: to its left unless that runs into the row names.
+        left = x - 4 - label_width(label) >= row_label_width
         markers.append(
             Marker(
                 x,
@@ -278,10 +308,10 @@ def host_plan_chart(plan: HostPlan) -> BarChart:
                 bottom + 6,
                 "#000000",
                 "",
-                f"host {_fmt_mib(total)}",
-                x,
-                PLAN_TOP - 9,
-                "end" if x > PLAN_WIDTH - 120 else "middle",
+                label,
+                _r(x - 4 if left else x + 4),
+                PLAN_TOP - 8,
+                "end" if left else "start",
             )
         )
     if shortfall > 0 and total is not None:
@@ -300,6 +330,7 @@ def host_plan_chart(plan: HostPlan) -> BarChart:
                 label_fill="#ffffff",
             )
         )
+    segments = _clear_of_lines(segments, [m.x for m in markers])
     axis_y = bottom + 12
     fits = "fits" if shortfall == 0 else f"is short by {_fmt_mib(shortfall)}"
     summary = (
@@ -307,7 +338,7 @@ def host_plan_chart(plan: HostPlan) -> BarChart:
         f"{_fmt_mib(planned_sum)} planned; the plan {fits}."
     )
     return BarChart(
-        width=PLAN_WIDTH,
+        width=width,
         height=axis_y + 22,
         segments=tuple(segments),
         markers=tuple(markers),
@@ -342,26 +373,37 @@ class MemoryFigures:
     recommended_maxmem_mib: int | None
 
 
-def _spread_labels(markers: list[tuple[float, str, str, str]], y: float) -> list[Marker]:
-    """Marker labels on as many lines as needed so neighbours do not overlap."""
+MARKER_ROW = 15.0
+
+
+def _staircase(
+    markers: list[tuple[float, str, str, str]], top: float, bar_bottom: float
+) -> list[Marker]:
+    """Marker lines with their labels to the right, stepped down so nothing overlaps.
+
+    Markers are placed from the rightmost leftwards. Each label sits on the
+    first row below the bar that no line to its right reaches and no label to
+    its right occupies within its span, and its own line stops at that row. A
+    label therefore never crosses a line (lines to its left end before its text
+    starts, lines to its right end on a higher row) nor another label.
+    """
     placed: list[Marker] = []
-    line_ends: list[float] = []
-    for x, label, colour, dash in sorted(markers):
-        half = len(label) * CHAR_WIDTH / 2
-        level = 0
-        while level < len(line_ends) and line_ends[level] > x - half:
-            level += 1
-        if level == len(line_ends):
-            line_ends.append(0.0)
-        line_ends[level] = x + half + 6
-        label_y = y + 14 + 13 * level
+    levels: list[tuple[float, int]] = []
+    for x, label, colour, dash in sorted(markers, key=lambda m: (-m[0], m[1])):
+        end = x + 4 + label_width(label) + 4
+        below = [level for other_x, level in levels if other_x <= end]
+        level = max(below) + 1 if below else 0
+        levels.append((x, level))
+        label_y = bar_bottom + MARKER_ROW * (level + 1)
         placed.append(
-            Marker(_r(x), DOMAIN_TOP - 4, _r(label_y - 11), colour, dash, label, _r(x), _r(label_y))
+            Marker(
+                _r(x), top, _r(label_y - 4), colour, dash, label, _r(x + 4), _r(label_y), "start"
+            )
         )
-    return placed
+    return sorted(placed, key=lambda m: m.x)
 
 
-def domain_memory_chart(fig: MemoryFigures) -> BarChart:
+def domain_memory_chart(fig: MemoryFigures, width: float = DOMAIN_WIDTH) -> BarChart:
     """Guest memory split into used / reclaimable cache / free, against the sizes that matter."""
     candidates = [
         fig.mem_total_mib,
@@ -371,9 +413,28 @@ def domain_memory_chart(fig: MemoryFigures) -> BarChart:
         fig.recommended_maxmem_mib,
     ]
     extent = max((c for c in candidates if c is not None), default=0) or 1
-    scale = _Scale(DOMAIN_LABEL_WIDTH, DOMAIN_WIDTH - DOMAIN_LABEL_WIDTH - 40, extent * 1.05)
+    raw: list[tuple[float, str, str, str]] = []
+    for value, name, colour, dash in (
+        (fig.memory_mib, "memory", "#000000", ""),
+        (fig.maxmem_mib, "maxmem", "#000000", "4 3"),
+        (fig.recommended_mib, "new memory", "#1a7f37", ""),
+        (fig.recommended_maxmem_mib, "new maxmem", "#1a7f37", "4 3"),
+    ):
+        if value is None:
+            continue
+        if name == "maxmem" and value == fig.memory_mib:
+            continue
+        if name == "new maxmem" and value == fig.recommended_mib:
+            continue
+        raw.append((float(value), f"{name} {_fmt_mib(value)}", colour, dash))
+    # Room on the right for the widest label beside the rightmost line.
+    room = max((label_width(label) + 12 for _, label, _, _ in raw), default=20.0)
+    # On the narrow variant there is no row name, only room for half the "0 MiB" tick.
+    row_label = DOMAIN_LABEL_WIDTH if width >= 500 else 24.0
+    scale = _Scale(row_label, max(60.0, width - row_label - room), extent)
     y = DOMAIN_TOP
     segments: list[Segment] = []
+    legend: list[LegendItem] = []
     if fig.mem_total_mib is not None and fig.mem_available_mib is not None:
         total = fig.mem_total_mib
         available = min(max(fig.mem_available_mib, 0.0), total)
@@ -385,26 +446,19 @@ def domain_memory_chart(fig: MemoryFigures) -> BarChart:
         )
         start = 0.0
         for size, colour, name in parts:
+            legend.append(LegendItem(colour, name, round(size), None))
             if size > 0:
                 segments.append(_segment(scale, start, size, y, DOMAIN_BAR_HEIGHT, colour, name))
                 start += size
-    raw_markers: list[tuple[float, str, str, str]] = []
-    for value, name, colour, dash in (
-        (fig.memory_mib, "memory", "#000000", ""),
-        (fig.maxmem_mib, "maxmem", "#000000", "4 3"),
-        (fig.recommended_mib, "recommended", "#1a7f37", ""),
-        (fig.recommended_maxmem_mib, "rec. maxmem", "#1a7f37", "4 3"),
-    ):
-        if value is None:
-            continue
-        if name == "maxmem" and value == fig.memory_mib:
-            continue
-        if name == "rec. maxmem" and value == fig.recommended_mib:
-            continue
-        raw_markers.append((scale.x(value), f"{name} {_fmt_mib(value)}", colour, dash))
-    markers = _spread_labels(raw_markers, y + DOMAIN_BAR_HEIGHT)
-    label_bottom = max((m.label_y for m in markers), default=y + DOMAIN_BAR_HEIGHT)
-    axis_y = max(y + DOMAIN_BAR_HEIGHT + 8, label_bottom + 8)
+    bar_bottom = y + DOMAIN_BAR_HEIGHT
+    markers = _staircase(
+        [(scale.x(value), label, colour, dash) for value, label, colour, dash in raw],
+        DOMAIN_TOP - 4,
+        bar_bottom,
+    )
+    segments = _clear_of_lines(segments, [m.x for m in markers])
+    label_bottom = max((m.label_y for m in markers), default=bar_bottom)
+    axis_y = max(bar_bottom + 8, label_bottom + 10)
     if fig.mem_total_mib is None or fig.mem_available_mib is None:
         summary = "No /proc/meminfo from the guest."
     else:
@@ -413,15 +467,18 @@ def domain_memory_chart(fig: MemoryFigures) -> BarChart:
             f"{_fmt_mib(fig.mem_available_mib)} available."
         )
     return BarChart(
-        width=DOMAIN_WIDTH,
+        width=width,
         height=_r(axis_y + 22),
         segments=tuple(segments),
         markers=tuple(markers),
         ticks=scale.ticks(),
-        row_labels=(RowLabel("guest", 4, _r(y + DOMAIN_BAR_HEIGHT / 2 + 4)),),
+        row_labels=(
+            (RowLabel("guest", 4, _r(y + DOMAIN_BAR_HEIGHT / 2 + 4)),) if row_label > 24 else ()
+        ),
         axis_y=_r(axis_y),
         axis_x1=_r(scale.x0),
         axis_x2=_r(scale.x0 + scale.width),
+        legend=tuple(legend),
         summary=summary,
     )
 

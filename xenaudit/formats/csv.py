@@ -88,7 +88,7 @@ class CsvFormat(ReportFormat):
         # Lone surrogates from undecodable guest bytes become "?", not an error.
         data = render_summary(report).encode("utf-8", errors="replace")
         try:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, root=outdir)
         except OSError as exc:
             raise FormatError(self.name, f"cannot write {path}: {exc}") from exc
         return [path]

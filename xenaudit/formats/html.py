@@ -25,13 +25,17 @@ from jinja2 import (
     TemplateError,
     select_autoescape,
 )
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from xenaudit.analysis.interface import SEVERITY_ORDER, Evidence, Finding, HostPlan
 from xenaudit.atomicwrite import atomic_write_bytes
-from xenaudit.formats import charts
+from xenaudit.demo import SANDBOX_DIR
+from xenaudit.formats import charts, units
+from xenaudit.formats.actions import Action, tonight_actions
 from xenaudit.formats.interface import FormatError, ReportFormat
 from xenaudit.formats.patches import patch_paths
+from xenaudit.formats.times import boot_time, event_time, parse_instant
+from xenaudit.parsers.guest import boot_time_of
 from xenaudit.parsers.interface import (
     BalloonMessage,
     KernelEvent,
@@ -40,6 +44,7 @@ from xenaudit.parsers.interface import (
     PageAllocFailure,
 )
 from xenaudit.report import AuditReport, DomainReport, HostReport
+from xenaudit.wording import fold_repeats, plural
 
 REPORT_FILE = "report.html"
 TEMPLATE = "report.html.j2"
@@ -99,15 +104,43 @@ def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
 
 
 def fmt_mib(mib: float | None) -> str:
-    if mib is None:
-        return "–"
-    return f"{round(mib)} MiB"
+    return units.size_mib(mib)
 
 
 def fmt_kib(kib: int | None) -> str:
     if kib is None:
         return "–"
-    return fmt_mib(kib / 1024)
+    return units.size_mib(kib / 1024)
+
+
+def prose(text: str | None) -> Markup:
+    """Text written by the analysis, for the page: sizes in MiB/GiB and `code` as <code>.
+
+    The text is escaped first; only the <code> tags around backtick pairs are ours.
+    An odd number of backticks is left as it is rather than guessed at.
+    """
+    if text is None:
+        return Markup("")
+    parts = visible(units.prose_sizes(str(text))).split("`")
+    if len(parts) % 2 == 0:
+        return Markup(escape("`".join(parts)))
+    out = [
+        escape(part) if i % 2 == 0 else Markup("<code>") + escape(part) + Markup("</code>")
+        for i, part in enumerate(parts)
+    ]
+    return Markup("").join(out)
+
+
+#: What xl's one-letter states mean to someone who has not read xl(1).
+STATE_NOTES = {
+    "blocked": "idle: waiting for work (xl shows an idle guest as “blocked”; this is normal)",
+    "running": "running on a CPU right now",
+    "paused": "paused by the admin (xl pause); not collected",
+    "shutdown": "shutting down",
+    "crashed": "crashed",
+    "dying": "being destroyed",
+    "shut off": "not running; it still counts in the host plan when it is started",
+}
 
 
 # --- where the templates are ---------------------------------------------------
@@ -137,6 +170,8 @@ def make_environment(dirs: Sequence[Path] | None = None) -> Environment:
     )
     env.filters["mib"] = fmt_mib
     env.filters["kib"] = fmt_kib
+    env.filters["prose"] = prose
+    env.globals["plural"] = plural
     return env
 
 
@@ -171,9 +206,13 @@ class FindingView:
 @dataclass(frozen=True)
 class EventView:
     line: int
+    #: The stamp as logged (seconds since boot for dmesg), kept as evidence.
     timestamp: str | None
     kind: str
     text: str
+    #: "2026-11-23 14:02 UTC" and "2 days ago", when the stamp can be placed in time.
+    wall: str | None = None
+    ago: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +241,7 @@ class DomainView:
     name: str
     host: str
     state: str
+    state_note: str | None
     guest_type: str
     severity: str
     collection_status: str
@@ -213,6 +253,7 @@ class DomainView:
     rec_label: str
     need_mib: int | None
     chart: charts.BarChart
+    chart_narrow: charts.BarChart
     sparkline: charts.Sparkline | None
     findings: tuple[FindingView, ...]
     advice: Any
@@ -227,6 +268,7 @@ class DomainView:
     parse_errors: tuple[str, ...]
     config_error: str | None
     config_path: str | None
+    processes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +282,8 @@ class HostBlock:
     plan: HostPlan | None
     chart: charts.BarChart | None
     guests: int
+    #: The same chart laid out for a phone's width, shown instead of `chart` there.
+    chart_narrow: charts.BarChart | None = None
 
 
 def diff_lines(text: str) -> list[DiffLine]:
@@ -327,8 +371,11 @@ def _facts(dom: DomainReport) -> tuple[Fact, ...]:
             facts.append(Fact("PSI full avg60", f"{psi.full.avg60:.2f} %"))
     min_free = dom.assessment.min_free
     if min_free is not None:
-        now = f"{min_free.current_kib} kB" if min_free.current_kib is not None else "?"
-        facts.append(Fact("vm.min_free_kbytes", f"{now} → {min_free.suggested_kib} kB"))
+        now = str(min_free.current_kib) if min_free.current_kib is not None else "?"
+        sizes = f"{units.size_kib(min_free.current_kib)} → {units.size_kib(min_free.suggested_kib)}"
+        if min_free.current_kib is None:
+            sizes = units.size_kib(min_free.suggested_kib)
+        facts.append(Fact("vm.min_free_kbytes", f"{now} → {min_free.suggested_kib} ({sizes})"))
     facts.append(Fact("Live target", fmt_kib(live.target_kib)))
     facts.append(Fact("Live max", fmt_kib(live.max_kib)))
     if dom.facts and dom.facts.balloon_current_kib is not None:
@@ -337,7 +384,24 @@ def _facts(dom: DomainReport) -> tuple[Fact, ...]:
         facts.append(Fact("vCPUs", str(live.vcpus)))
     if dom.snapshot and dom.snapshot.kernlog_source:
         facts.append(Fact("Kernel log from", dom.snapshot.kernlog_source))
+    boot = boot_time_of(dom.snapshot.sections.get("uname")) if dom.snapshot else None
+    if boot is not None:
+        up = boot_time(boot, parse_instant(dom.snapshot.collected_at if dom.snapshot else None))
+        if up.wall:
+            facts.append(Fact("Booted", f"{up.wall} ({up.ago})" if up.ago else up.wall))
     return tuple(facts)
+
+
+#: Processes named in a card's "largest processes" line.
+TOP_PROCESS_NAMES = 8
+
+
+def _processes(dom: DomainReport) -> str | None:
+    """The largest processes by resident memory, repeats folded ("postgres ×4, cron")."""
+    if dom.facts is None or not dom.facts.processes:
+        return None
+    biggest = sorted(dom.facts.processes, key=lambda p: (-p.rss_kib, p.pid))[:TOP_PROCESS_NAMES]
+    return fold_repeats(clip(p.comm, 64) for p in biggest)
 
 
 def _memory_figures(dom: DomainReport) -> charts.MemoryFigures:
@@ -388,16 +452,23 @@ def domain_view(dom: DomainReport, index: int, patch: str | None) -> DomainView:
         for name, status in (snap.section_status.items() if snap else ())
         if status != "ok"
     )
+    boot = boot_time_of(snap.sections.get("uname")) if snap else None
+    read_at = parse_instant(snap.collected_at) if snap else None
     event_views = []
     for event in sorted(events, key=lambda e: e.line)[:MAX_EVENTS]:
         kind, text = _event_text(event)
-        event_views.append(EventView(event.line, event.timestamp, kind, clip(text)))
+        when = event_time(event.timestamp, boot, read_at)
+        event_views.append(
+            EventView(event.line, event.timestamp, kind, clip(text), when.wall, when.ago)
+        )
     diff = diff_lines(dom.patch_text) if dom.patch_text else []
+    figures = _memory_figures(dom)
     return DomainView(
         anchor=f"d{index}",
         name=dom.name,
         host=dom.host,
         state=dom.domain.state,
+        state_note=STATE_NOTES.get(dom.domain.state),
         guest_type=(cfg.guest_type if cfg and cfg.guest_type else dom.domain.guest_type) or "?",
         severity=_severity_class(assessment.severity),
         collection_status=dom.collection_status,
@@ -408,7 +479,8 @@ def domain_view(dom: DomainReport, index: int, patch: str | None) -> DomainView:
         rec=rec,
         rec_label=_rec_label(dom),
         need_mib=assessment.need_mib,
-        chart=charts.domain_memory_chart(_memory_figures(dom)),
+        chart=charts.domain_memory_chart(figures),
+        chart_narrow=charts.domain_memory_chart(figures, charts.NARROW_WIDTH),
         sparkline=charts.need_sparkline(
             assessment.need_history_mib,
             cfg.memory_mib if cfg else None,
@@ -427,6 +499,7 @@ def domain_view(dom: DomainReport, index: int, patch: str | None) -> DomainView:
         parse_errors=dom.facts.errors if dom.facts else (),
         config_error=cfg.error if cfg else "no xl.cfg found for this domain",
         config_path=cfg.path if cfg else None,
+        processes=_processes(dom),
     )
 
 
@@ -441,12 +514,19 @@ def _host_block(host: HostReport) -> HostBlock:
         free=fmt_kib(view.free_memory_kib) if view else "–",
         plan=host.plan,
         chart=charts.host_plan_chart(host.plan) if host.plan else None,
+        chart_narrow=(
+            charts.host_plan_chart(host.plan, charts.NARROW_WIDTH) if host.plan else None
+        ),
         guests=len(view.guests) if view else 0,
     )
 
 
 def apply_step(
-    dom: DomainReport, patch: str | None, outdir: Path, host: HostReport | None = None
+    dom: DomainReport,
+    patch: str | None,
+    outdir: Path,
+    host: HostReport | None = None,
+    root: Path | None = None,
 ) -> ApplyStep:
     """Copy-paste commands for one domain; every guest-derived word is shell-quoted.
 
@@ -460,9 +540,10 @@ def apply_step(
     review = dry_run = patch_command = None
     if patch is not None:
         quoted = shlex.quote(str(outdir / patch))
+        top = shlex.quote(str(root)) if root is not None else "/"
         review = f"less {quoted}"
-        dry_run = f"cd / && patch -p1 --dry-run < {quoted}"
-        patch_command = f"cd / && patch -p1 < {quoted}"
+        dry_run = f"cd {top} && patch -p1 --dry-run < {quoted}"
+        patch_command = f"cd {top} && patch -p1 < {quoted}"
     mem_set = note = persist = None
     if virsh is not None and patch is None and rec is not None and rec.change != "none":
         name = shlex.quote(dom.name)
@@ -485,6 +566,38 @@ def apply_step(
     )
 
 
+@dataclass(frozen=True)
+class ActionView:
+    severity: str
+    domain: str
+    host: str
+    anchor: str
+    kind: str
+    change: str
+    why: str
+    fits: bool
+    live: bool
+
+
+def action_view(action: Action) -> ActionView:
+    return ActionView(
+        severity=_severity_class(action.severity),
+        domain=action.domain,
+        host=action.host,
+        anchor=f"d{action.domain_index}",
+        kind=action.kind,
+        change=action.change_text,
+        why=clip(action.why, 300),
+        fits=action.fits,
+        live=action.live_change_safe,
+    )
+
+
+def nothing_read(report: AuditReport) -> bool:
+    """No hypervisor answered: the report has nothing to judge, which is not "all is well"."""
+    return not report.hosts or all(h.error is not None or h.view is None for h in report.hosts)
+
+
 def _run_summary(report: AuditReport) -> dict[str, Any]:
     statuses = Counter(d.collection_status for d in report.domains)
     severities = Counter(d.assessment.severity for d in report.domains)
@@ -497,7 +610,11 @@ def _run_summary(report: AuditReport) -> dict[str, Any]:
         "skipped": statuses["skipped"],
         "severities": [(s, severities[s]) for s in reversed(SEVERITY_ORDER)],
         "short_hosts": [(h.name, h.plan.shortfall_mib) for h in short_hosts if h.plan],
-        "host_errors": [(h.name, h.error) for h in report.hosts if h.error],
+        # The template names the host, so the error's own "host: " prefix goes.
+        "host_errors": [
+            (h.name, h.error.removeprefix(f"{h.name}: ")) for h in report.hosts if h.error
+        ],
+        "nothing_read": nothing_read(report),
     }
 
 
@@ -510,8 +627,10 @@ def render_html(report: AuditReport, outdir: Path, env: Environment | None = Non
     ordered = report.domains_by_severity()
     views = [domain_view(d, index_of[id(d)], paths.get(index_of[id(d)])) for d in ordered]
     hosts = {h.name: h for h in report.hosts}
+    # The demo's cfgs are copied under OUTDIR/demo-root, which stands in for /.
+    sandbox = outdir / SANDBOX_DIR if report.demo else None
     steps = [
-        apply_step(d, paths.get(index_of[id(d)]), outdir, hosts.get(d.host))
+        apply_step(d, paths.get(index_of[id(d)]), outdir, hosts.get(d.host), sandbox)
         for d in ordered
         if d.patch_text is not None
         or (d.assessment.recommendation and d.assessment.recommendation.change != "none")
@@ -521,9 +640,11 @@ def render_html(report: AuditReport, outdir: Path, env: Environment | None = Non
         "run": _run_summary(report),
         "hosts": [_host_block(h) for h in report.hosts],
         "domains": views,
+        "actions": [action_view(a) for a in tonight_actions(report)],
         "steps": steps,
         "outdir": str(outdir),
         "outdir_quoted": shlex.quote(str(outdir)),
+        "sandbox_quoted": shlex.quote(str(sandbox)) if sandbox is not None else None,
         "csp": CONTENT_SECURITY_POLICY,
         "severities": SEVERITY_ORDER,
     }
@@ -541,7 +662,7 @@ class HtmlFormat(ReportFormat):
         page = render_html(report, Path(outdir))
         data = page.encode("utf-8", errors="replace")
         try:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, root=outdir)
         except OSError as exc:
             raise FormatError(self.name, f"cannot write {path}: {exc}") from exc
         return [path]

@@ -8,6 +8,7 @@ others written.
 
 from __future__ import annotations
 
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +29,8 @@ class FormatError(Exception):
         self.message = message
         #: Files that were written despite the error (the other formats went on).
         self.written: list[Path] = list(written)
+        #: Tracebacks of unexpected exceptions (bugs) among the failures.
+        self.tracebacks: list[str] = []
 
 
 class ReportFormat(ABC):
@@ -77,6 +80,7 @@ def write_formats(report: AuditReport, outdir: Path, names: Iterable[str]) -> li
         raise FormatError("output", f"cannot create {outdir}: {exc}") from exc
     written: list[Path] = []
     failures: list[str] = []
+    tracebacks: list[str] = []
     for name in chosen:
         try:
             written.extend(FORMATS[name]().write(report, outdir))
@@ -85,6 +89,11 @@ def write_formats(report: AuditReport, outdir: Path, names: Iterable[str]) -> li
             failures.append(str(exc))
         except (OSError, UnicodeError, ValueError) as exc:
             failures.append(f"{name}: {exc}")
+        except Exception as exc:  # a bug in one format must not cost the others
+            failures.append(f"{name}: internal error: {type(exc).__name__}: {exc}")
+            tracebacks.append(f"writing {name}:\n{traceback.format_exc()}")
     if failures:
-        raise FormatError(",".join(chosen), "; ".join(failures), written)
+        error = FormatError(",".join(chosen), "; ".join(failures), written)
+        error.tracebacks = tracebacks
+        raise error
     return written

@@ -25,6 +25,7 @@ from xenaudit.analysis.interface import (
     Recommendation,
 )
 from xenaudit.atomicwrite import atomic_write_bytes
+from xenaudit.formats.actions import action_to_json, tonight_actions
 from xenaudit.formats.interface import FormatError, ReportFormat
 from xenaudit.formats.patches import patch_paths
 from xenaudit.parsers.events import event_to_json
@@ -130,6 +131,16 @@ def _plan(plan: HostPlan | None) -> dict[str, Any] | None:
         "shortfall_mib": plan.shortfall_mib,
         "fits": plan.fits,
         "notes": list(plan.notes),
+        "xen_total_mib": plan.xen_total_mib,
+        "frame_table_mib": plan.frame_table_mib,
+        "paging_pool_mib": plan.paging_pool_mib,
+        "domain_overhead_mib": plan.domain_overhead_mib,
+        "video_mib": plan.video_mib,
+        "dom0_mem_mib": plan.dom0_mem_mib,
+        "autoballoon": plan.autoballoon,
+        "dom0_balloon_room_mib": plan.dom0_balloon_room_mib,
+        "free_memory_mib": plan.free_memory_mib,
+        "modelled_free_mib": plan.modelled_free_mib,
     }
 
 
@@ -222,6 +233,15 @@ def _assessment_parts(assessment: Assessment) -> dict[str, Any]:
         "need_history_mib": list(assessment.need_history_mib),
         "recommendation": _recommendation(assessment.recommendation),
         "min_free": _min_free(assessment.min_free),
+        "sysctls": [
+            {
+                "name": p.name,
+                "current": p.current,
+                "proposed": p.proposed,
+                "reasons": list(p.reasons),
+            }
+            for p in assessment.sysctls
+        ],
     }
 
 
@@ -244,11 +264,15 @@ def domain_to_dict(dom: DomainReport, patch_path: str | None = None) -> dict[str
             "guest_type": cfg.guest_type if cfg else None,
             "sha256": cfg.sha256 if cfg else None,
             "error": cfg.error if cfg else None,
+            "passthrough": cfg.passthrough if cfg else None,
         },
         "live": {
             "target_kib": live.target_kib,
             "max_kib": live.max_kib,
             "current_kib": live.current_kib,
+            "shadow_kib": live.shadow_kib,
+            "video_kib": live.video_kib,
+            "passthrough": live.passthrough,
         },
         "drift": list(dom.drift),
         "collection": _collection(dom),
@@ -272,6 +296,7 @@ def report_to_dict(report: AuditReport) -> dict[str, Any]:
         "errors": list(report.errors),
         "hosts": [_host(h) for h in report.hosts],
         "domains": [domain_to_dict(d, paths.get(i)) for i, d in enumerate(report.domains)],
+        "actions": [action_to_json(a) for a in tonight_actions(report)],
     }
 
 
@@ -302,7 +327,7 @@ class JsonFormat(ReportFormat):
         path = Path(outdir) / REPORT_FILE
         data = dumps_report(report)
         try:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, root=outdir)
         except OSError as exc:
             raise FormatError(self.name, f"cannot write {path}: {exc}") from exc
         return [path]

@@ -90,10 +90,8 @@ class PatchesFormat(ReportFormat):
                         f"{dom.name}: patch path {relative!r} is also used by {claimed[target]}",
                     )
                 claimed[target] = dom.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                # Re-check after mkdir: the folder may have been swapped for a symlink.
-                target = _inside(outdir, relative, dom.name)
-                atomic_write_bytes(target, _patch_bytes(dom))
+                # Folders below outdir are made and entered without following links.
+                atomic_write_bytes(target, _patch_bytes(dom), root=outdir)
             except FormatError as exc:
                 refused.append(exc.message)
                 continue

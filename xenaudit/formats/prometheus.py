@@ -191,7 +191,7 @@ class PrometheusFormat(ReportFormat):
         path = Path(outdir) / PROM_FILE
         data = render_metrics(report).encode("utf-8")
         try:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, root=outdir)
         except OSError as exc:
             raise FormatError(self.name, f"cannot write {path}: {exc}") from exc
         return [path]

@@ -4,6 +4,11 @@ Order: the inventory's `cfg_path`, then `<cfg_dir>/<NAME>.cfg`, then
 `<cfg_dir>/<NAME>`, then any file in cfg_dir or cfg_dir/auto (the
 xendomains autostart folder) whose `name =` is the domain's name.
 
+That last step reads every file of the folder, so a run reads them once
+into a `CfgIndex` (declared name -> files) and every domain looks itself up
+there: linear in the folder, not domains x files. Building the index stops
+at the run's deadline, and the domains it did not reach are told so.
+
 Domain names come from the hypervisor and are hostile: a name is only
 turned into a file name when it is a plain one, and the result must sit
 directly in cfg_dir. Files found by their `name =` may be symlinks (auto/
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_cfg_facts
@@ -93,15 +99,78 @@ def _declared_name(path: Path) -> tuple[str | None, str | None]:
         return None, f"{path} does not parse: {exc}"
 
 
+class CfgIndex:
+    """Every cfg file of one cfg folder (and its auto/) by the `name =` it declares.
+
+    Built on first use and kept for the run. `deadline` (a time.monotonic()
+    value) stops the reading early; `cut_short` then says how far it got.
+    """
+
+    def __init__(self, cfg_dir: Path, root: Path = Path("/"), deadline: float | None = None):
+        self.cfg_dir = cfg_dir
+        self.root = root
+        self.deadline = deadline
+        self._names: dict[str, dict[Path, Path]] | None = None
+        self.files_read = 0
+        self.cut_short: str | None = None
+
+    @classmethod
+    def for_host(
+        cls, spec: HypervisorSpec, root: Path = Path("/"), deadline: float | None = None
+    ) -> CfgIndex:
+        """The index of `spec`'s cfg folder, with `root` taken as `/`."""
+        return cls(_under_root(spec.cfg_dir, root), root, deadline)
+
+    def matches(self, domain_name: str) -> dict[Path, Path]:
+        """Real path -> the entry found for it, of every file declaring `domain_name`."""
+        return self.declared().get(domain_name, {})
+
+    def declared(self) -> dict[str, dict[Path, Path]]:
+        """Every declared name -> {real path: the entry found for it}."""
+        if self._names is None:
+            self._names = self._build()
+        return self._names
+
+    def _build(self) -> dict[str, dict[Path, Path]]:
+        names: dict[str, dict[Path, Path]] = {}
+        for folder in (self.cfg_dir, self.cfg_dir / "auto"):
+            try:
+                # Sorted by name (a string sort; Path comparisons cost far more).
+                entries = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for entry_name in entries:
+                entry = folder / entry_name
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    self.cut_short = (
+                        f"reading the cfg folder stopped at the run's deadline after "
+                        f"{self.files_read} files"
+                    )
+                    return names
+                if not looks_like_domain_cfg(entry.name):
+                    continue
+                real = real_path(entry, self.root)
+                if not real.is_file():
+                    continue
+                self.files_read += 1
+                declared, _ = _declared_name(real)
+                if declared is not None:
+                    names.setdefault(declared, {}).setdefault(real, entry)
+        return names
+
+
 def find_cfg(
     domain_name: str,
     spec: HypervisorSpec,
     override: DomainOverride,
     root: Path = Path("/"),
+    index: CfgIndex | None = None,
 ) -> tuple[Path | None, str | None]:
     """(path, note): the domain's cfg file, or None and a note saying why not.
 
     A note next to a path tells something worth knowing (it does not parse).
+    `index` is the run's index of this host's cfg folder (one is made when
+    none is given, for a single lookup).
     """
     cfg_dir = _under_root(spec.cfg_dir, root)
     if override.cfg_path:
@@ -133,19 +202,11 @@ def find_cfg(
     else:
         notes.append("the domain name cannot be a file name, so only name = was searched")
 
-    matches: dict[Path, Path] = {}
-    for folder in (cfg_dir, cfg_dir / "auto"):
-        if not folder.is_dir():
-            continue
-        for entry in sorted(folder.iterdir()):
-            if not looks_like_domain_cfg(entry.name):
-                continue
-            real = real_path(entry, root)
-            if not real.is_file():
-                continue
-            declared, _ = _declared_name(real)
-            if declared == domain_name:
-                matches.setdefault(real, entry)
+    if index is None:
+        index = CfgIndex(cfg_dir, root)
+    elif index.cfg_dir != cfg_dir:
+        raise ValueError(f"the index of {index.cfg_dir} was given for {cfg_dir}")
+    matches = index.matches(domain_name)
     if len(matches) == 1:
         return next(iter(matches)), None
     if len(matches) > 1:
@@ -155,4 +216,6 @@ def find_cfg(
             "set cfg_path for this domain in the inventory"
         )
     notes.insert(0, f"no file in {spec.cfg_dir} or its auto/ declares name = {domain_name!r}")
+    if index.cut_short is not None:
+        notes.append(index.cut_short)
     return None, "; ".join(notes)

@@ -16,6 +16,7 @@ import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 
+from xenaudit.atomicwrite import atomic_write_bytes, open_folder, relative_parts
 from xenaudit.hypervisor.runner import CommandRunner
 
 MARK = "@@xenaudit-cfg@@"
@@ -65,6 +66,7 @@ def mirror_cfg_dir(
 
 def _write_mirror(output: str, root: Path, allowed: list[str]) -> list[str]:
     warnings: list[str] = []
+    root.mkdir(parents=True, exist_ok=True)
     lines = output.split("\n")
     index = 0
     while index < len(lines):
@@ -81,7 +83,6 @@ def _write_mirror(output: str, root: Path, allowed: list[str]) -> list[str]:
         if local is None:
             warnings.append(f"{remote!r}: outside the cfg folder, not mirrored")
             continue
-        local.parent.mkdir(parents=True, exist_ok=True)
         if kind == "L":
             target = body[0] if body else ""
             pointed = posixpath.normpath(posixpath.join(posixpath.dirname(remote), target))
@@ -89,16 +90,29 @@ def _write_mirror(output: str, root: Path, allowed: list[str]) -> list[str]:
             if landing is None:
                 warnings.append(f"{remote}: link to {target!r} leaves the cfg folder, not mirrored")
                 continue
-            local.symlink_to(os.path.relpath(landing, local.parent))
+            try:
+                _link(root, local, os.path.relpath(landing, local.parent))
+            except OSError as exc:
+                warnings.append(f"{remote}: not mirrored: {exc}")
             continue
         try:
             data = base64.b64decode("".join(body), validate=True)
         except (binascii.Error, ValueError):
             warnings.append(f"{remote}: garbled while reading it, not mirrored")
             continue
-        local.write_bytes(data)
-        local.chmod(0o444)
+        try:
+            # Never through a link the listing made earlier (a file below a linked folder).
+            atomic_write_bytes(local, data, 0o444, root=root)
+        except OSError as exc:
+            warnings.append(f"{remote}: not mirrored: {exc}")
     return warnings
+
+
+def _link(root: Path, local: Path, target: str) -> None:
+    """Make the link `local` (below `root`), reaching its folder without following links."""
+    *folders, name = relative_parts(local, root)
+    with open_folder(root, folders, create=True) as dir_fd:
+        os.symlink(target, name, dir_fd=dir_fd)
 
 
 def _local_path(root: Path, remote: str, allowed: list[str]) -> Path | None:

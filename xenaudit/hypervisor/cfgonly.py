@@ -9,65 +9,34 @@ domain Xen lists, becomes a shut-off domain with the cfg's memory and maxmem.
 
 Other files in /etc/xen are not domains: Debian ships `xlexample.hvm`,
 `xlexample.pvlinux` and `xlexample.pvhlinux` there (with `name =` lines), and
-xl.conf, backups and editor leftovers sit beside the cfgs.
+xl.conf, backups and editor leftovers sit beside the cfgs. The files come from
+the run's `CfgIndex`, so each is read once for finding cfgs and for this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from xenaudit.analysis.interface import ConfigFacts
-from xenaudit.hypervisor.cfgfind import looks_like_domain_cfg, real_path
+from xenaudit.hypervisor.cfgfind import CfgIndex
 from xenaudit.hypervisor.interface import Domain
-from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_cfg_facts
-
-#: A folder with more files than this is not an /etc/xen; stop listing it.
-MAX_FILES = 10_000
-_MAX_CFG_BYTES = 1024 * 1024
 
 
-def _declared_name(path: Path) -> str | None:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_CFG_BYTES + 1)
-    except OSError:
-        return None
-    if len(data) > _MAX_CFG_BYTES or b"\0" in data:
-        return None
-    try:
-        return read_cfg_facts(data.decode("utf-8", errors="replace"), str(path)).name
-    except CfgReadError:
-        return None
+def _conventional(entry: Path, cfg_dir: Path) -> bool:
+    """A cfg named as admins name one (`*.cfg` in cfg_dir) or listed for autostart."""
+    if entry.parent == cfg_dir / "auto":
+        return True
+    return entry.parent == cfg_dir and entry.name.endswith(".cfg")
 
 
-def _candidates(cfg_dir: Path, root: Path) -> Iterable[Path]:
-    listed = 0
-    for folder, wanted in ((cfg_dir, lambda n: n.endswith(".cfg")), (cfg_dir / "auto", None)):
-        if not folder.is_dir():
-            continue
-        for entry in sorted(folder.iterdir()):
-            listed += 1
-            if listed > MAX_FILES:
-                return
-            if not looks_like_domain_cfg(entry.name) or (wanted and not wanted(entry.name)):
-                continue
-            real = real_path(entry, root)
-            if real.is_file():
-                yield real
-
-
-def cfg_only_names(cfg_dir: str, listed: set[str], root: Path = Path("/")) -> list[str]:
-    """Names declared by domain cfgs in `cfg_dir` (taking `root` as /) that Xen does not list."""
-    folder = Path(cfg_dir)
-    if folder.is_absolute():
-        folder = root / folder.relative_to(folder.anchor)
-    names: set[str] = set()
-    for path in _candidates(folder, root):
-        name = _declared_name(path)
-        if name and name not in listed:
-            names.add(name)
-    return sorted(names)
+def cfg_only_names(index: CfgIndex, listed: set[str]) -> list[str]:
+    """Names declared by domain cfgs in the index's folder that Xen does not list."""
+    return sorted(
+        name
+        for name, files in index.declared().items()
+        if name not in listed
+        and any(_conventional(entry, index.cfg_dir) for entry in files.values())
+    )
 
 
 def shutoff_domain(name: str, facts: ConfigFacts) -> Domain:

@@ -16,12 +16,14 @@ from typing import Any, TextIO
 
 from xenaudit.analysis.interface import ConfigFacts
 from xenaudit.cfgfiles import read_config
-from xenaudit.hypervisor.cfgfind import find_cfg
+from xenaudit.hypervisor.cfgfind import CfgIndex, find_cfg
 from xenaudit.hypervisor.cfgonly import cfg_only_names, shutoff_domain
 from xenaudit.hypervisor.drift import drift, format_mib
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
+from xenaudit.hypervisor.xm_parse import XEND_REMOVED_NOTE
 from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
+from xenaudit.printable import printable
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -34,7 +36,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("-i", "--inventory", metavar="INVENTORY", help="inventory TOML file")
     source.add_argument(
-        "--backend", choices=("xl", "libvirt"), help="read this machine with xl or libvirt"
+        "--backend",
+        choices=("xl", "xm", "libvirt"),
+        help="read this machine with xl, xm (xend Dom0s, Xen 4.4 and older) or libvirt",
     )
     parser.add_argument("--uri", help="libvirt URI (with --backend libvirt)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -67,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plain(text: str) -> str:
-    """A hostile string made safe for a terminal: control characters escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    """A hostile string made safe for a terminal (the one filter all output goes through)."""
+    return printable(text, one_line=True)
 
 
 def _targets(
@@ -93,16 +97,23 @@ def _targets(
     return [spec], SshSettings(), lambda domain, _host: DomainOverride(name=domain)
 
 
-def _cfg_memory(path: Path | None) -> tuple[int | None, int | None]:
+def _cfg_memory(path: Path | None, dialect: str) -> tuple[int | None, int | None]:
     if path is None:
         return None, None
-    facts = read_config(path, str(path)).facts
+    facts = read_config(path, str(path), dialect).facts
     return facts.memory_mib, facts.maxmem_mib
 
 
-def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
-    cfg_path, note = find_cfg(domain.name, spec, override)
-    memory_mib, maxmem_mib = _cfg_memory(cfg_path)
+def _domain_entry(
+    domain: Domain,
+    spec: HypervisorSpec,
+    override: DomainOverride,
+    index: CfgIndex,
+    backend: str,
+) -> dict[str, Any]:
+    cfg_path, note = find_cfg(domain.name, spec, override, index=index)
+    # xm-era cfg files are Python: read only where they are plain assignments.
+    memory_mib, maxmem_mib = _cfg_memory(cfg_path, "xm" if backend == "xm" else "xl")
     return {
         "name": domain.name,
         "domid": domain.domid,
@@ -118,14 +129,16 @@ def _domain_entry(domain: Domain, spec: HypervisorSpec, override: DomainOverride
     }
 
 
-def _shutoff_entry(name: str, spec: HypervisorSpec, override: DomainOverride) -> dict[str, Any]:
+def _shutoff_entry(
+    name: str, spec: HypervisorSpec, override: DomainOverride, index: CfgIndex
+) -> dict[str, Any]:
     """A domain xl does not list because it only exists as a cfg (see cfgonly)."""
-    cfg_path, note = find_cfg(name, spec, override)
+    cfg_path, note = find_cfg(name, spec, override, index=index)
     if cfg_path is None:
         facts = ConfigFacts(None, None, None, None, error=note)
     else:
         facts = read_config(cfg_path, str(cfg_path)).facts
-    return _domain_entry(shutoff_domain(name, facts), spec, override)
+    return _domain_entry(shutoff_domain(name, facts), spec, override, index, "xl")
 
 
 def _host_entry(
@@ -133,12 +146,16 @@ def _host_entry(
 ) -> dict[str, Any]:
     domains = []
     if view is not None:
-        domains = [_domain_entry(d, spec, overrides(d.name, spec.name)) for d in view.guests]
+        index = CfgIndex.for_host(spec)
+        domains = [
+            _domain_entry(d, spec, overrides(d.name, spec.name), index, view.backend)
+            for d in view.guests
+        ]
         if view.backend == "xl":
             listed = {d.name for d in view.domains}
             domains += [
-                _shutoff_entry(name, spec, overrides(name, spec.name))
-                for name in cfg_only_names(spec.cfg_dir, listed)
+                _shutoff_entry(name, spec, overrides(name, spec.name), index)
+                for name in cfg_only_names(index, listed)
             ]
     return {
         "name": spec.name,
@@ -182,6 +199,8 @@ def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
         out.write("\n")
         for warning in view.warnings:
             out.write(f"   warning: {_plain(warning)}\n")
+        if view.backend == "xm":
+            out.write(f"   note: {XEND_REMOVED_NOTE}\n")
         rows = [columns]
         for d in host["domains"]:
             rows.append(
@@ -213,7 +232,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         specs, ssh, overrides = _targets(args)
     except InventoryError as exc:
-        print(f"xenaudit domains: {exc}", file=sys.stderr)
+        print(_plain(f"xenaudit domains: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     hosts = [
         _host_entry(spec, view, error, overrides) for spec, view, error in read_hosts(specs, ssh)
@@ -225,7 +244,7 @@ def handle(args: argparse.Namespace) -> int:
         _print_table(hosts, sys.stdout)
     for host in hosts:
         if host["error"]:
-            print(f"xenaudit domains: {host['error']}", file=sys.stderr)
+            print(_plain(f"xenaudit domains: {host['error']}"), file=sys.stderr)
     return EXIT_HOST_UNREADABLE if any(h["error"] for h in hosts) else EXIT_OK
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,11 +26,16 @@ def snapshot_directory(spec: HypervisorSpec) -> Path:
     return given
 
 
-def make_source(spec: HypervisorSpec, ssh: SshSettings) -> HypervisorSource:
+def make_source(spec: HypervisorSpec, ssh: SshSettings, signals: bool = False) -> HypervisorSource:
+    """The source for one Dom0; `signals`: also read xenstore, xentop and the hypervisor log."""
     if spec.backend == "xl":
         from xenaudit.hypervisor.xl import XlSource
 
-        return XlSource(spec, ssh)
+        return XlSource(spec, ssh, signals=signals)
+    if spec.backend == "xm":
+        from xenaudit.hypervisor.xm import XmSource
+
+        return XmSource(spec, ssh, signals=signals)
     if spec.backend == "libvirt":
         from xenaudit.hypervisor.libvirt import LibvirtSource
 
@@ -42,9 +47,11 @@ def make_source(spec: HypervisorSpec, ssh: SshSettings) -> HypervisorSource:
     raise HypervisorError(spec.name, "inventory", f"unknown backend {spec.backend!r}")
 
 
-def _read_one(spec: HypervisorSpec, ssh: SshSettings) -> tuple[HostView | None, str | None]:
+def _read_one(
+    spec: HypervisorSpec, ssh: SshSettings, signals: bool
+) -> tuple[HostView | None, str | None]:
     try:
-        return make_source(spec, ssh).read(), None
+        return make_source(spec, ssh, signals).read(), None
     except HypervisorError as exc:
         return None, str(exc)
     except Exception as exc:  # a bug reading one host must not hide the others
@@ -52,11 +59,18 @@ def _read_one(spec: HypervisorSpec, ssh: SshSettings) -> tuple[HostView | None, 
 
 
 def read_hosts(
-    specs: Sequence[HypervisorSpec], ssh: SshSettings
+    specs: Sequence[HypervisorSpec],
+    ssh: SshSettings,
+    signal_hosts: Collection[str] = (),
 ) -> list[tuple[HypervisorSpec, HostView | None, str | None]]:
-    """(spec, view, error) per host, in the order given; exactly one of view/error is set."""
+    """(spec, view, error) per host, in the order given; exactly one of view/error is set.
+
+    Hosts named in `signal_hosts` also have their hypervisor-side signals read.
+    """
     if not specs:
         return []
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(specs))) as pool:
-        results = list(pool.map(lambda spec: _read_one(spec, ssh), specs))
+        results = list(
+            pool.map(lambda spec: _read_one(spec, ssh, spec.name in signal_hosts), specs)
+        )
     return [(spec, view, error) for spec, (view, error) in zip(specs, results, strict=True)]

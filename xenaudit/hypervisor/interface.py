@@ -9,9 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from xenaudit.errors import SourcedError
+
+if TYPE_CHECKING:
+    from xenaudit.hypervisor.signals import HypervisorSignals
 
 GuestType = Literal["pv", "pvh", "hvm"]
 
@@ -46,6 +49,13 @@ class Domain:
     #: Memory the domain holds right now (`xl list` Mem column), when known.
     current_kib: int | None = None
     is_dom0: bool = False
+    #: The paging pool (shadow or HAP p2m) Xen allocates beside the domain's memory
+    #: (`b_info.shadow_memkb`; HVM and PVH), KiB.
+    shadow_kib: int | None = None
+    #: HVM video RAM (`b_info.video_memkb`), taken out of `memory`, KiB.
+    video_kib: int | None = None
+    #: How the domain passes hardware through (`c_info.passthrough`, `pcidevs`), or None.
+    passthrough: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ class HostView:
     #: values), each naming the command or file. Derived from `raw` only, so a
     #: replayed snapshot carries the same warnings.
     warnings: tuple[str, ...] = ()
+    #: Hypervisor-side signals (xenstore, xentop, the hypervisor log), when they were read.
+    signals: HypervisorSignals | None = None
 
     @property
     def dom0(self) -> Domain | None:

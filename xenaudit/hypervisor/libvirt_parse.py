@@ -68,7 +68,8 @@ def _memory_kib(element: ET.Element | None, where: str) -> int | None:
     if element is None or element.text is None:
         return None
     unit = (element.get("unit") or "KiB").lower()
-    if unit not in _UNITS_BYTES or not element.text.strip().isdigit():
+    digits = element.text.strip()
+    if unit not in _UNITS_BYTES or not (digits.isascii() and digits.isdigit()) or len(digits) > 20:
         raise RawParseError("libvirt", f"{where}: unreadable <{element.tag}> {element.text!r}")
     kib = int(element.text.strip()) * _UNITS_BYTES[unit] // 1024
     return None if kib >= NO_LIMIT_KIB else kib
@@ -143,6 +144,8 @@ def build_libvirt_view(name: str, raw: Mapping[str, str]) -> HostView:
         raise RawParseError(
             RAW_LIBVIRT, f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise RawParseError(RAW_LIBVIRT, "not valid JSON: nested too deeply") from None
     if not isinstance(record, dict) or not isinstance(record.get("domains"), list):
         raise RawParseError(RAW_LIBVIRT, 'expected an object with a "domains" list')
     driver = str(record.get("driver") or "")

@@ -9,13 +9,16 @@ plain names are written or read, never a path.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from xenaudit.atomicwrite import open_folder, relative_parts, write_in
 from xenaudit.hypervisor.interface import HostView, HypervisorError, HypervisorSource
 from xenaudit.hypervisor.libvirt_parse import RAW_LIBVIRT, build_libvirt_view
 from xenaudit.hypervisor.parse_error import RawParseError
+from xenaudit.hypervisor.signals import SIGNAL_RAW_NAMES
 from xenaudit.hypervisor.xl_parse import (
     RAW_INFO,
     RAW_LIST,
@@ -24,15 +27,28 @@ from xenaudit.hypervisor.xl_parse import (
     RAW_XL_CONF,
     build_xl_view,
 )
-from xenaudit.snapshots import HOST_META
+from xenaudit.hypervisor.xm_parse import XM_RAW_NAMES, build_xm_view
+from xenaudit.snapshots import (
+    HOST_META,
+    SnapshotFileError,
+    is_clean_text,
+    load_json,
+    read_snapshot_file,
+)
 
 #: Cap on one saved file when it is read back (they are our own, but may be tampered with).
 MAX_RAW_BYTES = 64 * 1024 * 1024
+#: host.json holds three short strings.
+MAX_META_BYTES = 64 * 1024
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 _BUILDERS: dict[str, tuple[Callable[[str, Mapping[str, str]], HostView], tuple[str, ...]]] = {
-    "xl": (build_xl_view, (RAW_INFO, RAW_LIST, RAW_LIST_LONG_JSON, RAW_LIST_LONG_SXP, RAW_XL_CONF)),
+    "xl": (
+        build_xl_view,
+        (RAW_INFO, RAW_LIST, RAW_LIST_LONG_JSON, RAW_LIST_LONG_SXP, RAW_XL_CONF, *SIGNAL_RAW_NAMES),
+    ),
+    "xm": (build_xm_view, (*XM_RAW_NAMES, *SIGNAL_RAW_NAMES)),
     "libvirt": (build_libvirt_view, (RAW_LIBVIRT,)),
 }
 
@@ -42,20 +58,28 @@ def is_plain_name(name: str) -> bool:
     return bool(_PLAIN_NAME.fullmatch(name)) and name != HOST_META and ".." not in name
 
 
-def save_host_snapshot(view: HostView, directory: Path, collected_at: str) -> None:
+def save_host_snapshot(
+    view: HostView, directory: Path, collected_at: str, root: Path | None = None
+) -> None:
     """Write host.json and every raw output of `view` into `directory`.
 
-    Raises ValueError, before writing anything, when a raw name is not a plain
-    file name.
+    Nothing below `root` (the run's output folder; default `directory`) is
+    written through a link. Raises ValueError, before writing anything, when a
+    raw name is not a plain file name.
     """
     bad = [name for name in view.raw if not is_plain_name(name)]
     if bad:
         raise ValueError(f"refusing to save raw outputs with unsafe names: {bad!r}")
-    directory.mkdir(parents=True, exist_ok=True)
+    base = Path(root) if root is not None else Path(directory)
+    if root is None:
+        base.mkdir(parents=True, exist_ok=True)
     meta = {"name": view.name, "backend": view.backend, "collected_at": collected_at}
-    (directory / HOST_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    for name, text in view.raw.items():
-        (directory / name).write_text(text, encoding="utf-8", newline="")
+    parts = relative_parts(directory, base)
+    with open_folder(base, parts, create=True, follow_root=root is None) as dir_fd:
+        meta_bytes = (json.dumps(meta, indent=2) + "\n").encode("utf-8")
+        write_in(dir_fd, HOST_META, meta_bytes, durable=False)
+        for name, text in view.raw.items():
+            write_in(dir_fd, name, text.encode("utf-8", "replace"), durable=False)
 
 
 class SnapshotSource(HypervisorSource):
@@ -72,14 +96,14 @@ class SnapshotSource(HypervisorSource):
 
     def _meta(self) -> dict[str, str]:
         path = self.directory / HOST_META
+        if not os.path.lexists(path):
+            raise self._fail(f"no {HOST_META} in {self.directory}")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise self._fail(f"no {HOST_META} in {self.directory}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = load_json(read_snapshot_file(path, MAX_META_BYTES))
+        except SnapshotFileError as exc:
             raise self._fail(f"cannot read {path}: {exc}") from None
         if not isinstance(data, dict) or not all(
-            isinstance(data.get(k), str) for k in ("name", "backend")
+            is_clean_text(data.get(k)) for k in ("name", "backend")
         ):
             raise self._fail(f'{path}: expected {{"name": str, "backend": str, ...}}')
         return data
@@ -93,12 +117,12 @@ class SnapshotSource(HypervisorSource):
         raw: dict[str, str] = {}
         for name in names:
             path = self.directory / name
-            if not path.is_file():
+            if not os.path.lexists(path):
                 continue
-            with path.open("rb") as handle:
-                data = handle.read(MAX_RAW_BYTES + 1)
-            if len(data) > MAX_RAW_BYTES:
-                raise self._fail(f"{path} is larger than {MAX_RAW_BYTES} bytes")
+            try:
+                data = read_snapshot_file(path, MAX_RAW_BYTES)
+            except SnapshotFileError as exc:
+                raise self._fail(f"{path}: {exc}") from None
             raw[name] = data.decode("utf-8", errors="replace")
         host = self.name_override or meta["name"]
         try:

@@ -21,6 +21,7 @@ from xenaudit.hypervisor.runner import (
     OutputTooLarge,
     RunnerError,
 )
+from xenaudit.hypervisor.signals import read_signals
 from xenaudit.hypervisor.xl_parse import (
     RAW_INFO,
     RAW_LIST,
@@ -65,12 +66,15 @@ class XlSource(HypervisorSource):
         runner: CommandRunner | None = None,
         command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        signals: bool = False,
     ) -> None:
         self.spec = spec
         self.ssh = ssh or SshSettings()
         self._runner = runner
         self.command_timeout_s = command_timeout_s
         self.max_bytes = max_bytes
+        #: Also read xenstore, xentop and `xl dmesg` (hypervisor-side judgement).
+        self.signals = signals
 
     def _make_runner(self) -> CommandRunner:
         if self._runner is not None:
@@ -112,6 +116,15 @@ class XlSource(HypervisorSource):
         conf = runner.read_file(self._xl_conf_path(), XL_CONF_MAX_BYTES)
         if conf is not None:
             raw[RAW_XL_CONF] = conf
+        if self.signals:
+            raw.update(
+                read_signals(
+                    runner,
+                    [self.spec.xl_command, "dmesg"],
+                    self.command_timeout_s,
+                    self.max_bytes,
+                )
+            )
         try:
             return build_xl_view(self.spec.name, raw)
         except RawParseError as exc:

@@ -35,6 +35,7 @@ from typing import Any
 
 from xenaudit.hypervisor.interface import Domain, DomainState, GuestType, HostView
 from xenaudit.hypervisor.parse_error import RawParseError
+from xenaudit.hypervisor.signals import build_signals
 from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_autoballoon
 
 #: Raw file names in HostView.raw (and in snapshots).
@@ -149,6 +150,36 @@ class XlDetail:
     max_vcpus: int | None
     target_kib: int | None
     max_kib: int | None
+    #: Paging pool (shadow or HAP) Xen keeps for the domain beside its memory, KiB.
+    shadow_kib: int | None = None
+    #: Emulated video RAM (HVM), part of `memory` (libxl_dom.c subtracts it from the RAM).
+    video_kib: int | None = None
+    #: Passthrough as libxl applied it ("sync_pt", "share_pt", "enabled"), or PCI devices.
+    passthrough: str | None = None
+
+
+def _positive(value: Any) -> int | None:
+    """A KiB figure from libxl, None when unset (libxl prints -1 for "default").
+
+    A figure beyond 2^64 bytes only comes from an edited recording and is
+    treated as unset: these are side figures (paging pool, video RAM), so
+    they do not make the whole listing unreadable.
+    """
+    number = _int_or_none(value)
+    if number is None or number < 0 or number > _MAX_MEMKB:
+        return None
+    return number
+
+
+def _passthrough(config: Any, c_info: Any) -> str | None:
+    mode = str(c_info.get("passthrough", "") or "").lower()
+    devices = config.get("pcidevs") if isinstance(config, dict) else None
+    count = len(devices) if isinstance(devices, list) else 0
+    if mode and mode not in ("disabled", "default", "unknown"):
+        return f"passthrough {mode}" + (f", {count} PCI device(s)" if count else "")
+    if count:
+        return f"{count} PCI device(s)"
+    return None
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -163,6 +194,27 @@ def _int_or_none(value: Any) -> int | None:
 
 def _ceiling(kib: int | None) -> int | None:
     return None if kib is None or kib >= NO_LIMIT_KIB else kib
+
+
+#: 2^64 bytes: no domain holds more, whatever a recorded output says.
+_MAX_MEMKB = 2**54
+
+
+def _memkb(value: Any, key: str, where: str, *, ceiling: bool = False) -> int | None:
+    """A memory size from `xl list -l`; a negative or impossible one is refused.
+
+    libxl keeps these as uint64, so a negative number (or one beyond 2^64
+    bytes that is not the "no limit" marker of a ceiling) only comes from an
+    edited recording.
+    """
+    kib = _int_or_none(value)
+    if kib is None:
+        return None
+    if kib < 0:
+        raise RawParseError("xl list -l", f"{where}: {key} = {kib} is negative")
+    if kib > _MAX_MEMKB and not ceiling:
+        raise RawParseError("xl list -l", f"{where}: {key} = {kib} is beyond 2^64 bytes")
+    return kib
 
 
 def _json_documents(text: str) -> Iterator[Any]:
@@ -180,6 +232,8 @@ def _json_documents(text: str) -> Iterator[Any]:
                 "xl list -l",
                 f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
             ) from None
+        except RecursionError:
+            raise RawParseError("xl list -l", "not valid JSON: nested too deeply") from None
         yield document
 
 
@@ -211,8 +265,11 @@ def _detail_from_json(entry: Any, index: int) -> XlDetail:
         uuid=uuid if isinstance(uuid, str) else None,
         guest_type=guest_type,
         max_vcpus=_int_or_none(b_info.get("max_vcpus")),
-        target_kib=_int_or_none(b_info.get("target_memkb")),
-        max_kib=_ceiling(_int_or_none(b_info.get("max_memkb"))),
+        target_kib=_memkb(b_info.get("target_memkb"), "target_memkb", where),
+        max_kib=_ceiling(_memkb(b_info.get("max_memkb"), "max_memkb", where, ceiling=True)),
+        shadow_kib=_positive(b_info.get("shadow_memkb")),
+        video_kib=_positive(b_info.get("video_memkb")),
+        passthrough=_passthrough(config, c_info),
     )
 
 
@@ -466,6 +523,9 @@ def _merge(rows: tuple[XlListRow, ...], details: tuple[XlDetail, ...]) -> tuple[
                 # xl's Mem column: (current + outstanding claim) KiB / 1024, rounded down.
                 current_kib=row.mem_mib * 1024,
                 is_dom0=row.domid == 0,
+                shadow_kib=detail.shadow_kib if detail else None,
+                video_kib=detail.video_kib if detail else None,
+                passthrough=detail.passthrough if detail else None,
             )
         )
     # Created between the two commands: known only from `xl list -l`.
@@ -481,6 +541,9 @@ def _merge(rows: tuple[XlListRow, ...], details: tuple[XlDetail, ...]) -> tuple[
                 target_kib=detail.target_kib,
                 max_kib=detail.max_kib,
                 is_dom0=detail.domid == 0,
+                shadow_kib=detail.shadow_kib,
+                video_kib=detail.video_kib,
+                passthrough=detail.passthrough,
             )
         )
     return tuple(domains)
@@ -522,6 +585,8 @@ def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
     dom0_mem = dom0_mem_kib(commandline, total_kib)
     if dom0_mem is None and "dom0_mem=" in commandline:
         warnings.append("xen_commandline has a dom0_mem= that could not be read")
+    signals, signal_warnings = build_signals(raw, "xl dmesg")
+    warnings.extend(signal_warnings)
     return HostView(
         name=name,
         backend="xl",
@@ -536,4 +601,5 @@ def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
         autoballoon=autoballoon,
         raw=dict(raw),
         warnings=tuple(warnings),
+        signals=signals,
     )

@@ -14,7 +14,9 @@ from typing import Literal
 from xenaudit.errors import SourcedError
 
 HostKeyPolicy = Literal["strict", "accept-new"]
-Backend = Literal["xl", "libvirt", "snapshot"]
+Backend = Literal["xl", "xm", "libvirt", "snapshot"]
+#: How a domain is judged: from a login to the guest, or from Dom0 alone.
+CollectMode = Literal["ssh", "hypervisor"]
 
 
 class InventoryError(SourcedError):
@@ -67,6 +69,10 @@ class HypervisorSpec:
     #: Where this host's cfg files live (as seen from where xenaudit runs).
     cfg_dir: str = "/etc/xen"
     xl_command: str = "xl"
+    #: The xm binary, for `backend = "xm"` (xend Dom0s, Xen 4.4 and older).
+    xm_command: str = "xm"
+    #: Default for this Dom0's domains: "ssh" (log in) or "hypervisor" (Dom0 alone).
+    collect: CollectMode | None = None
     #: Memory Xen itself keeps beyond Dom0 and the guests, in MiB.
     xen_reserve_mib: int = 256
     #: Replay: a directory holding this host's saved hypervisor outputs.
@@ -89,6 +95,8 @@ class DomainOverride:
     #: The guest's balloon driver is known to work (needed before HVM maxmem > memory).
     balloon_driver: bool | None = None
     min_memory_mib: int | None = None
+    #: "hypervisor": judge this domain from Dom0 alone (no login), "ssh": log in.
+    collect: CollectMode | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,10 @@ class Thresholds:
     psi_full_avg60_critical: float = 5.0
     swap_used_warning_pct: float = 25.0
     oom_bump_mib: int = 100
+    #: An OOM kill or failure storm stays unresolved (its recommendation kept)
+    #: until memory is raised, the guest restarts with a new size, or this many
+    #: nights pass without a new one.
+    resolve_quiet_nights: int = 7
 
 
 @dataclass(frozen=True)
@@ -121,12 +133,36 @@ class Inventory:
     state_dir: str = "/var/lib/xenaudit"
     #: Replay every guest from this snapshots folder instead of SSH.
     guest_snapshot_dir: str | None = None
+    #: How domains are judged unless their Dom0 or their own table says otherwise.
+    collect: CollectMode = "ssh"
 
     def override(self, domain: str, host: str | None = None) -> DomainOverride:
         """The override for a domain; `host/name` keys win over plain names."""
         if host is not None and f"{host}/{domain}" in self.domains:
             return self.domains[f"{host}/{domain}"]
         return self.domains.get(domain, DomainOverride(name=domain))
+
+    def collect_mode(self, domain: str, host: str) -> CollectMode:
+        """The domain's own setting, else its Dom0's, else the inventory's."""
+        own = self.override(domain, host).collect
+        if own is not None:
+            return own
+        spec = next((h for h in self.hypervisors if h.name == host), None)
+        if spec is not None and spec.collect is not None:
+            return spec.collect
+        return self.collect
+
+    def reads_signals(self, host: str) -> bool:
+        """Whether any domain on `host` may be judged from Dom0 alone, so its signals are read."""
+        spec = next((h for h in self.hypervisors if h.name == host), None)
+        if self.collect == "hypervisor" or (spec is not None and spec.collect == "hypervisor"):
+            return True
+        for key, override in self.domains.items():
+            if override.collect != "hypervisor":
+                continue
+            if "/" not in key or key.split("/", 1)[0] == host:
+                return True
+        return False
 
     def base_dir(self) -> Path:
         return Path(self.path).resolve().parent

@@ -8,6 +8,8 @@ file, the dotted key and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import tomllib
 import types
 import typing
@@ -15,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from xenaudit.collector.keyfile import unprotected_key
+from xenaudit.collector.targets import split_template
 from xenaudit.inventory.interface import (
     DomainOverride,
     HypervisorSpec,
@@ -33,17 +37,25 @@ def load_inventory(path: str | Path) -> Inventory:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InventoryError(path_str, "-", "file not found") from None
+        raise InventoryError(path_str, "", "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path_str, "-", f"cannot read: {exc}") from None
+        raise InventoryError(path_str, "", f"cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise InventoryError(path_str, "-", f"not valid TOML: {exc}") from None
+        raise InventoryError(path_str, "", f"not valid TOML: {exc}") from None
     return inventory_from_mapping(data, path_str)
 
 
 def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
     """Build an inventory from already-parsed TOML (also used by the demo)."""
-    known = {"state_dir", "ssh", "hypervisor", "domains", "thresholds", "guest_snapshot_dir"}
+    known = {
+        "state_dir",
+        "ssh",
+        "hypervisor",
+        "domains",
+        "thresholds",
+        "guest_snapshot_dir",
+        "collect",
+    }
     _reject_unknown(data, known, "", path)
 
     hypervisors_raw = data.get("hypervisor", [])
@@ -53,33 +65,59 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
     for index, table in enumerate(hypervisors_raw):
         key = f"hypervisor[{index}]"
         spec = _build(HypervisorSpec, table, key, path)
+        _check_port(spec.ssh_port, f"{key}.ssh_port", path)
         if spec.backend == "libvirt" and not spec.uri:
             raise InventoryError(path, f"{key}.uri", "the libvirt backend needs a uri")
         if spec.backend == "snapshot" and not spec.snapshot_dir:
             raise InventoryError(path, f"{key}.snapshot_dir", "the snapshot backend needs one")
         hypervisors.append(spec)
-    names = [h.name for h in hypervisors]
-    if len(set(names)) != len(names):
-        raise InventoryError(path, "hypervisor.name", "each hypervisor needs a unique name")
+    first_with: dict[str, int] = {}
+    for index, spec in enumerate(hypervisors):
+        if spec.name in first_with:
+            raise InventoryError(
+                path,
+                f"hypervisor[{index}].name",
+                f"{spec.name!r} is already the name of hypervisor[{first_with[spec.name]}]; "
+                "each hypervisor needs a unique name",
+            )
+        first_with[spec.name] = index
 
     ssh_table = dict(_table(data, "ssh", path))
     host_template = ssh_table.pop("host_template", "{name}")
     if not isinstance(host_template, str) or "{name}" not in host_template:
         raise InventoryError(path, "ssh.host_template", "expected a string containing {name}")
+    try:
+        split_template(host_template)
+    except ValueError as exc:
+        raise InventoryError(path, "ssh.host_template", str(exc)) from None
     ssh = _build(SshSettings, ssh_table, "ssh", path)
     if ssh.concurrency < 1:
         raise InventoryError(path, "ssh.concurrency", "expected a whole number of at least 1")
+    _check_port(ssh.port, "ssh.port", path)
+    _check_key(ssh.identity_file, "ssh.identity_file", path)
 
     domains: dict[str, DomainOverride] = {}
     for name, table in _table(data, "domains", path).items():
         if not isinstance(table, Mapping):
             raise InventoryError(path, f"domains.{name}", "expected a table")
-        domains[name] = _build(DomainOverride, {"name": name, **table}, f"domains.{name}", path)
+        override = _build(DomainOverride, {"name": name, **table}, f"domains.{name}", path)
+        if override.ssh_port is not None:
+            _check_port(override.ssh_port, f"domains.{name}.ssh_port", path)
+        _check_key(override.identity_file, f"domains.{name}.identity_file", path)
+        domains[name] = override
 
     thresholds = _build(Thresholds, _table(data, "thresholds", path), "thresholds", path)
+    for name in ("step_mib", "decrease_min_nights"):
+        if getattr(thresholds, name) < 1:
+            raise InventoryError(
+                path, f"thresholds.{name}", "expected a whole number of at least 1"
+            )
     for key in ("state_dir", "guest_snapshot_dir"):
         if key in data and not isinstance(data[key], str):
             raise InventoryError(path, key, "expected a string (a directory path)")
+    collect = data.get("collect", Inventory.collect)
+    if collect not in ("ssh", "hypervisor"):
+        raise InventoryError(path, "collect", f"expected 'ssh' or 'hypervisor', got {collect!r}")
     return Inventory(
         path=path,
         hypervisors=tuple(hypervisors),
@@ -89,7 +127,22 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
         thresholds=thresholds,
         state_dir=data.get("state_dir", Inventory.state_dir),
         guest_snapshot_dir=data.get("guest_snapshot_dir"),
+        collect=collect,
     )
+
+
+def _check_port(port: int, key: str, path: str) -> None:
+    if not 1 <= port <= 65535:
+        raise InventoryError(path, key, f"expected a TCP port (1-65535), got {port}")
+
+
+def _check_key(identity_file: str | None, key: str, path: str) -> None:
+    """Refuse a private key others can read, as OpenSSH does (a missing one is found later)."""
+    if identity_file is None:
+        return
+    problem = unprotected_key(os.path.expanduser(identity_file))
+    if problem is not None:
+        raise InventoryError(path, key, problem)
 
 
 def _table(data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
@@ -158,6 +211,8 @@ def _check(value: Any, hint: Any, key: str, path: str) -> Any:
             return value
     elif hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise InventoryError(path, key, f"expected a finite number, got {value}")
             if value < 0:
                 raise InventoryError(path, key, f"expected a non-negative number, got {value}")
             return float(value)

@@ -30,6 +30,8 @@ from xenaudit.logscan.parallel import can_parallelize, default_workers, scan_fil
 from xenaudit.parsers.events import describe, event_to_json
 from xenaudit.parsers.interface import KernelEvent
 from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks
+from xenaudit.printable import printable
+from xenaudit.wording import plural
 
 #: Read size. Large blocks keep per-block overhead negligible next to the scan.
 CHUNK_SIZE = 16 << 20
@@ -134,7 +136,8 @@ def _scan_one(name: str, as_json: bool, out: IO[str], err: IO[str], jobs: int = 
         if opened and not as_json:
             _write_summary(name, summary, counts, lines, out)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"xenaudit logscan: {name}: {reason or type(exc).__name__}", file=err)
+        message = f"xenaudit logscan: {name}: {reason or type(exc).__name__}"
+        print(printable(message, one_line=True), file=err)
         return False
     if not as_json:
         _write_summary(name, summary, counts, lines, out)
@@ -205,9 +208,11 @@ def _write_summary(
     total = sum(counts.values())
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "no events"
     cut = ", looks truncated" if summary.truncated else ""
-    out.write(f"{name}: {summary.lines_read} lines, {total} events ({kinds}){cut}\n")
+    lines_read = plural(summary.lines_read, "line")
+    shown = printable(name, one_line=True)
+    out.write(f"{shown}: {lines_read}, {plural(total, 'event')} ({kinds}){cut}\n")
     for line in lines:
-        out.write(f"  {line}\n")
+        out.write(f"  {printable(line, one_line=True)}\n")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from xenaudit.parsers._text import text_lines
-from xenaudit.parsers.interface import ParseError
+from xenaudit.parsers._text import MAX_KIB, bounded_int, text_lines
 
 
 def parse_balloon(
@@ -24,10 +23,5 @@ def parse_balloon(
         name = name.strip().rsplit("/", 1)[-1]
         if not sep or name not in ("target_kb", "current_kb", "low_kb", "high_kb"):
             continue
-        try:
-            values.setdefault(name, int(raw.strip()))
-        except ValueError:
-            raise ParseError(
-                source, f"{name} is not an integer: {raw.strip()[:40]!r}", index + 1
-            ) from None
+        values.setdefault(name, bounded_int(raw, source, index + 1, what=name, limit=MAX_KIB))
     return values.get("target_kb"), values.get("current_kb")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from xenaudit.parsers._text import text_lines
+from xenaudit.parsers._text import bounded_int, text_lines
 from xenaudit.parsers.interface import Buddyinfo, BuddyZone, ParseError
 
 _LINE_RE = re.compile(
@@ -32,7 +32,10 @@ def parse_buddyinfo(
             raise ParseError(
                 source, f"expected 'Node N, zone NAME counts...': {line[:80]!r}", index + 1
             )
-        counts = tuple(int(c) for c in match["counts"].split())
+        counts = tuple(
+            bounded_int(c, source, index + 1, what="free-block count")
+            for c in match["counts"].split()
+        )
         if (
             index == len(lines) - 1
             and not ended
@@ -42,7 +45,8 @@ def parse_buddyinfo(
             continue
         if not counts:
             raise ParseError(source, "zone line without free-block counts", index + 1)
-        zones.append(BuddyZone(node=int(match["node"]), zone=match["zone"], free_blocks=counts))
+        node = bounded_int(match["node"], source, index + 1, what="node", limit=2**31)
+        zones.append(BuddyZone(node=node, zone=match["zone"], free_blocks=counts))
     if not zones:
         raise ParseError(source, "no zone lines")
     return Buddyinfo(zones=tuple(zones), page_size_kib=page_size_kib)

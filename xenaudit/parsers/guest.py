@@ -61,6 +61,22 @@ def page_size_kib_of(uname: str | None) -> int:
     return 4
 
 
+def boot_time_of(uname: str | None) -> int | None:
+    """The guest's boot time (Unix seconds) from the probe's ``btime`` line (/proc/stat).
+
+    Kernel-log lines from dmesg carry seconds since boot; with the boot time the
+    report can say when an event happened on the wall clock.
+    """
+    for line in (uname or "").splitlines()[1:]:
+        words = line.split()
+        if len(words) == 2 and words[0] == "btime" and words[1].isdigit():
+            value = int(words[1])
+            # Before 2000 or after 2200 is a broken clock, not a boot time.
+            if 946684800 <= value <= 7258118400:
+                return value
+    return None
+
+
 def parse_guest(
     sections: Mapping[str, str],
     section_status: Mapping[str, str] | None = None,

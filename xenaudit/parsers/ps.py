@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from xenaudit.parsers._text import text_lines
+from xenaudit.parsers._text import MAX_KIB, bounded_int, text_lines
 from xenaudit.parsers.interface import ParseError, Process
 
 # comm may contain spaces ("Web Content"), so pid is read from the left and
@@ -21,12 +21,18 @@ _BUSYBOX_SCALE = " mgtpezy"
 _HEADER_RE = re.compile(r"\s*PID\s+(?:COMMAND|COMM|CMD)\b", re.IGNORECASE)
 
 
-def _kib(size: str) -> int:
+def _kib(size: str, source: str, line: int, what: str) -> int:
     """KiB from a ps size column: plain KiB, or busybox's scaled form ("17m")."""
     unit = size[-1]
-    if unit.isdigit():
-        return int(size)
-    return round(float(size[:-1]) * 1024 ** _BUSYBOX_SCALE.index(unit))
+    if unit not in _BUSYBOX_SCALE:
+        return bounded_int(size, source, line, what=what, limit=MAX_KIB)
+    number = size[:-1]
+    if not number.replace(".", "", 1).isdigit() or not number.isascii():
+        raise ParseError(source, f"{what} is not a size: {size[:40]!r}", line)
+    kib = round(float(number) * 1024 ** _BUSYBOX_SCALE.index(unit))
+    if kib > MAX_KIB:
+        raise ParseError(source, f"{what} {size} is beyond what a kernel reports", line)
+    return kib
 
 
 def parse_ps(text: str | bytes | None, source: str = "ps") -> tuple[Process, ...]:
@@ -51,10 +57,10 @@ def parse_ps(text: str | bytes | None, source: str = "ps") -> tuple[Process, ...
             raise ParseError(source, f"expected 'PID COMMAND RSS VSZ': {line[:80]!r}", index + 1)
         processes.append(
             Process(
-                pid=int(match["pid"]),
+                pid=bounded_int(match["pid"], source, index + 1, what="pid", limit=2**31),
                 comm=match["comm"],
-                rss_kib=_kib(match["rss"]),
-                vsz_kib=_kib(match["vsz"]),
+                rss_kib=_kib(match["rss"], source, index + 1, "rss"),
+                vsz_kib=_kib(match["vsz"], source, index + 1, "vsz"),
             )
         )
     return tuple(processes)

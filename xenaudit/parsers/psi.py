@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from xenaudit.parsers._text import text_lines
+from xenaudit.parsers._text import bounded_int, bounded_percent, text_lines
 from xenaudit.parsers.interface import ParseError, Psi, PsiLine
 
 _LINE_RE = re.compile(
@@ -37,10 +37,10 @@ def parse_psi(text: str | bytes | None, source: str = "psi_memory") -> Psi:
         found.setdefault(
             match["kind"],
             PsiLine(
-                avg10=float(match["a10"]),
-                avg60=float(match["a60"]),
-                avg300=float(match["a300"]),
-                total_us=int(match["total"]),
+                avg10=bounded_percent(match["a10"], source, index + 1, "avg10"),
+                avg60=bounded_percent(match["a60"], source, index + 1, "avg60"),
+                avg300=bounded_percent(match["a300"], source, index + 1, "avg300"),
+                total_us=bounded_int(match["total"], source, index + 1, what="total"),
             ),
         )
     return Psi(some=found.get("some"), full=found.get("full"))

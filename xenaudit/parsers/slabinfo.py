@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from xenaudit.parsers._text import text_lines
+from xenaudit.parsers._text import MAX_COUNTER, text_lines
 from xenaudit.parsers.interface import ParseError, SlabCache, Slabinfo
 
 _VERSION_RE = re.compile(r"\s*slabinfo\s*-\s*version:\s*(?P<version>\S+)")
@@ -36,6 +36,10 @@ def parse_slabinfo(text: str | bytes | None, source: str = "slabinfo") -> Slabin
             version = match["version"]
             continue
         cache = _cache(line)
+        if cache is not None and _implausible(cache):
+            raise ParseError(
+                source, f"cache {cache.name[:40]!r} has numbers beyond 64 bits", index + 1
+            )
         if cache is None:
             if not (index == len(lines) - 1 and not ended):
                 bad.append(index + 1)
@@ -55,10 +59,24 @@ def parse_slabinfo(text: str | bytes | None, source: str = "slabinfo") -> Slabin
     return Slabinfo(state="ok", version=version, caches=tuple(caches))
 
 
+def _implausible(cache: SlabCache) -> bool:
+    numbers = (
+        cache.active_objs,
+        cache.num_objs,
+        cache.objsize_bytes,
+        cache.objperslab,
+        cache.pagesperslab,
+        cache.num_slabs or 0,
+    )
+    return any(abs(n) > MAX_COUNTER for n in numbers) or cache.size_kib > MAX_COUNTER
+
+
 def _cache(line: str) -> SlabCache | None:
     parts = line.split(":")
     head = parts[0].split()
     if len(head) < 6:
+        return None
+    if any(len(v) > 40 for v in head[-5:]):
         return None
     try:
         numbers = [int(v) for v in head[-5:]]

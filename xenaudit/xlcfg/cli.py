@@ -8,16 +8,15 @@ found problems, 2 a file does not parse (nothing is written) or bad usage.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
+from xenaudit.printable import printable
 from xenaudit.xlcfg import lexer
 from xenaudit.xlcfg.config import XlConfig, parse
 from xenaudit.xlcfg.editor import EditValue, Raw, set_value
@@ -61,7 +60,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     st.add_argument("file", metavar="FILE")
     st.add_argument("assignments", metavar="KEY=VALUE", nargs="+")
     st.add_argument(
-        "--write", action="store_true", help="replace FILE atomically, keeping FILE.bak"
+        "--write",
+        action="store_true",
+        help="replace FILE atomically, keeping the old one as FILE.xenaudit-STAMP.bak",
     )
     st.set_defaults(func=_cmd_set)
 
@@ -76,12 +77,12 @@ def _read(path: str, err: TextIO) -> XlConfig | None:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        print(f"xenaudit cfg: {path}: {e.strerror}", file=err)
+        print(printable(f"xenaudit cfg: {path}: {e.strerror}"), file=err)
         return None
     try:
         return parse(data, path)
     except CfgSyntaxError as e:
-        print(f"xenaudit cfg: {e}", file=err)
+        print(printable(f"xenaudit cfg: {e}"), file=err)
         return None
 
 
@@ -100,7 +101,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     cfg = _read(args.file, sys.stderr)
     if cfg is None:
         return EXIT_UNUSABLE
-    values = cfg.settings()
+    values = cfg.settings_as_xl_reads()
     if args.json:
         _write_text(sys.stdout, json.dumps(values, indent=2, ensure_ascii=False) + "\n")
     else:
@@ -136,36 +137,24 @@ def parse_assignment(text: str) -> tuple[str, EditValue]:
     )
 
 
-def _atomic_replace(path: str, data: bytes) -> None:
-    """Write `data` over `path` through a temp file in the same directory.
+def _atomic_replace(path: str, data: bytes) -> str:
+    """Write `data` over `path` through a temp file in the same directory; returns the backup.
 
-    The old content is kept as PATH.bak; owner and mode of PATH are kept.
+    The old content is kept as PATH.xenaudit-STAMP.bak, created new beside the
+    file (never over an older backup, never through a link); owner, mode and
+    extended attributes of PATH are kept. Same mechanism as `xenaudit apply`.
     """
-    st = os.stat(path)
-    directory = os.path.dirname(path) or "."
-    shutil.copy2(path, path + ".bak")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), st.st_mode & 0o7777)
-            try:
-                os.fchown(f.fileno(), st.st_uid, st.st_gid)
-            except PermissionError:
-                if (os.geteuid(), os.getegid()) != (st.st_uid, st.st_gid):
-                    raise
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    from xenaudit.apply import files
+    from xenaudit.apply.actionlog import iso, utc_now
+
+    directory, name = os.path.split(path)
+    stamp = iso(utc_now()).replace("-", "").replace(":", "")
+    with files.directory(Path(directory or ".")) as dir_fd:
+        old, _ = files.read_regular(dir_fd, name)
+        owner = files.ownership_of(dir_fd, name)
+        backup = files.create_backup(dir_fd, name, old, owner, stamp)
+        files.replace(dir_fd, name, data, owner)
+    return os.path.join(directory, backup)
 
 
 def _cmd_set(args: argparse.Namespace) -> int:
@@ -179,7 +168,7 @@ def _cmd_set(args: argparse.Namespace) -> int:
             key, value = parse_assignment(item)
             new = set_value(new, key, value)
     except CfgEditError as e:
-        print(f"xenaudit cfg set: {e}", file=sys.stderr)
+        print(printable(f"xenaudit cfg set: {e}"), file=sys.stderr)
         return EXIT_UNUSABLE
     before, after = cfg.to_bytes(), new.to_bytes()
     if before == after:
@@ -187,10 +176,13 @@ def _cmd_set(args: argparse.Namespace) -> int:
     _write_text(sys.stdout, unified_diff(path, before, after))
     if args.write:
         try:
-            _atomic_replace(path, after)
+            backup = _atomic_replace(path, after)
         except OSError as e:
-            print(f"xenaudit cfg set: cannot write {path}: {e}", file=sys.stderr)
+            print(printable(f"xenaudit cfg set: cannot write {path}: {e}"), file=sys.stderr)
             return EXIT_UNUSABLE
+        print(
+            printable(f"xenaudit cfg set: {path} written; the old one is {backup}"), file=sys.stderr
+        )
     return EXIT_OK
 
 
@@ -204,7 +196,8 @@ def _cmd_lint(args: argparse.Namespace) -> int:
             continue
         for p in lint(cfg):
             found = True
-            print(f"{path}:{p.line}:{p.column}: {p.severity}: {p.message} [{p.code}]")
+            line = f"{path}:{p.line}:{p.column}: {p.severity}: {p.message} [{p.code}]"
+            print(printable(line, one_line=True))
     if unusable:
         return EXIT_UNUSABLE
     return EXIT_PROBLEMS if found else EXIT_OK

@@ -23,6 +23,7 @@ from xenaudit.xlcfg import lexer
 from xenaudit.xlcfg.errors import CfgSyntaxError, CfgValueError
 from xenaudit.xlcfg.lexer import LineIndex, Token, tokenize
 from xenaudit.xlcfg.numbers import parse_long
+from xenaudit.xlcfg.options import READ_AS_NUMBER
 from xenaudit.xlcfg.syntax import Assignment, Atom, Value, parse_statements
 
 JsonValue = int | str | list["JsonValue"]
@@ -209,6 +210,20 @@ class XlConfig:
                 out[key] = _expose(s.value.text)
             else:
                 out[key] = _typed(s.value)
+        return out
+
+    def settings_as_xl_reads(self) -> dict[str, JsonValue]:
+        """`settings`, with keys xl reads as numbers given as the number it reads.
+
+        ``memory = "1024"`` is 1024 to xl (strtol on the text), so `cfg show`
+        says 1024; a value xl cannot read as a number is left as written.
+        """
+        out = self.settings()
+        for key in out:
+            if key in READ_AS_NUMBER:
+                value = self.get_long(key)
+                if value is not None:
+                    out[key] = value
         return out
 
     def read_long(self, key: str) -> LongRead:

@@ -18,7 +18,13 @@ non-integer-memory             error     memory/maxmem that xlu_cfg_get_long
 maxmem-below-memory            error     xl.cfg(5): maxmem must be >= memory
 hvm-maxmem-above-memory        warning   xl.cfg(5): a pre-ballooned HVM guest
                                          needs a balloon driver or it crashes
-                                         (populate-on-demand)
+                                         (populate-on-demand); libxl starts PVH
+                                         guests in the same mode
+                                         (libxl_create.c, pod_enabled)
+passthrough-pod                error     libxl refuses a non-PV domain with an
+                                         IOMMU (pci=, dtdev= or passthrough=
+                                         other than "disabled") in PoD mode
+vnuma-pod                      error     libxl refuses PoD with vnuma=
 invalid-type                   error     type=/builder= xl refuses
 =============================  ========  ======================================
 """
@@ -83,6 +89,29 @@ def _key_problems(cfg: XlConfig) -> list[LintProblem]:
     return out
 
 
+def passthrough_of(cfg: XlConfig) -> str | None:
+    """How the cfg passes hardware through, as libxl decides it; None when it does not.
+
+    libxl turns passthrough "default" (or absent) into "enabled" when pci= or
+    dtdev= lists devices, and "disabled" otherwise; any other explicit value
+    than "disabled" gives the domain an IOMMU.
+    """
+    devices = [
+        item
+        for key in ("pci", "dtdev")
+        for item in (cfg.get_list(key) or [])
+        if item not in ("", [])
+    ]
+    mode = cfg.get_string("passthrough")
+    if mode is not None and mode != "default":
+        if mode == "disabled":
+            return None
+        return f'passthrough = "{mode}"' + (f", {len(devices)} device(s)" if devices else "")
+    if devices:
+        return f"pci/dtdev = {len(devices)} device(s)"
+    return None
+
+
 def _memory_problems(cfg: XlConfig, guest: str | None) -> list[LintProblem]:
     out: list[LintProblem] = []
     for key in ("memory", "maxmem"):
@@ -116,18 +145,45 @@ def _memory_problems(cfg: XlConfig, guest: str | None) -> list[LintProblem]:
                     " maxmem >= memory",
                 )
             )
-        elif maxmem > memory and guest == "hvm":
-            out.append(
-                _at(
-                    cfg,
-                    where,
-                    "hvm-maxmem-above-memory",
-                    "warning",
-                    f"HVM guest starts pre-ballooned (maxmem {maxmem} > memory {memory}):"
-                    " without a balloon driver in the guest it will crash"
-                    " (populate-on-demand)",
+        elif maxmem > memory and guest in ("hvm", "pvh"):
+            passthrough = passthrough_of(cfg)
+            if passthrough is not None:
+                out.append(
+                    _at(
+                        cfg,
+                        where,
+                        "passthrough-pod",
+                        "error",
+                        f"{guest.upper()} guest with passthrough ({passthrough}) and maxmem"
+                        f" {maxmem} > memory {memory}: libxl refuses to create it (IOMMU"
+                        " required for device passthrough but not supported together with"
+                        " PoD); set maxmem = memory",
+                    )
                 )
-            )
+            else:
+                out.append(
+                    _at(
+                        cfg,
+                        where,
+                        "hvm-maxmem-above-memory",
+                        "warning",
+                        f"{guest.upper()} guest starts pre-ballooned (maxmem {maxmem} > memory"
+                        f" {memory}): libxl runs it in populate-on-demand mode, and without a"
+                        " balloon driver in the guest it will crash",
+                    )
+                )
+            vnuma = cfg.setting("vnuma")
+            if vnuma is not None:
+                out.append(
+                    _at(
+                        cfg,
+                        where,
+                        "vnuma-pod",
+                        "error",
+                        f"vnuma= with maxmem {maxmem} > memory {memory}: libxl refuses PoD and"
+                        " vNUMA together",
+                    )
+                )
     return out
 
 

@@ -71,6 +71,22 @@ READ_BY_XL: Final = _words(
 
 KNOWN_KEYS: Final = DOCUMENTED | DOCUMENTED_LATER | READ_BY_XL
 
+# Keys xl_parse.c reads with xlu_cfg_get_long (or xlu_cfg_get_defbool, which
+# reads a number too): strtol on the stored text, so ``memory = "1024"`` is
+# the number 1024 to xl however it was quoted.
+READ_AS_NUMBER: Final = _words(
+    """
+    memory maxmem vcpus maxvcpus shadow_memory videoram cpu_weight cap
+    period slice latency extratime weight localtime rtc_timeoffset
+    max_grant_frames max_maptrack_frames max_grant_version max_event_channels
+    vnc vncunused sdl opengl nographic stdvga acpi apic pae hpet nx
+    viridian_enable nestedhvm hap oos e820_host claim_mode driver_domain
+    pvshim usb usbversion vpmu altp2mhvm vkb_device xen_platform_pci
+    pci_msitranslate pci_power_mgmt pci_seize pci_permissive vga_videoram
+    acpi_s3 acpi_s4 acpi_laptop_slate gfx_passthru
+    """
+)
+
 # xl reads these only to print "WARNING: ignoring ..." (xl_parse.c).
 IGNORED_WITH_WARNING: Final[dict[str, str]] = {
     "device_model": 'xl ignores "device_model" (an xm option); use device_model_override'
