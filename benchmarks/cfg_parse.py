@@ -10,6 +10,7 @@ parsed N times by libxlutil through ctypes (init + readdata + destroy).
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rounds",
         type=int,
-        default=10,
+        default=20,
         help="interleave the three measurements in this many rounds, so that load"
         " from other processes hits all of them alike",
     )
@@ -64,29 +65,40 @@ def main(argv: list[str] | None = None) -> int:
     def edit(data: bytes) -> object:
         return set_value(parse(data), "memory", 4096)
 
-    totals = {"parse": 0.0, "edit": 0.0, "xen": 0.0}
+    names = ("parse", "edit", "xen") if lib is not None else ("parse", "edit")
+    functions: dict[str, Callable[[bytes], object]] = {"parse": parse, "edit": edit}
+    if lib is not None:
+        functions["xen"] = lib.readdata_rc
     per_round = [n // rounds + (1 if r < n % rounds else 0) for r in range(rounds)]
+    # per name: seconds per file of each round
+    samples: dict[str, list[float]] = {name: [] for name in names}
     for k in per_round:
-        totals["parse"] += _run(files, k, parse)
-        totals["edit"] += _run(files, k, edit)
-        if lib is not None:
-            totals["xen"] += _run(files, k, lib.readdata_rc)
+        if k == 0:
+            continue
+        for name in names:
+            samples[name].append(_run(files, k, functions[name]) / (k * len(files)))
 
     count = n * len(files)
-    rows = [
-        ("ours: parse", totals["parse"]),
-        ("ours: parse + set memory", totals["edit"]),
-    ]
-    if lib is not None:
-        rows.append(("libxlutil: init+readdata+destroy", totals["xen"]))
-    for label, seconds in rows:
-        print(f"{label:<34} {seconds:8.3f} s  {seconds / count * 1e6:8.1f} us/file")
+    labels = {
+        "parse": "ours: parse",
+        "edit": "ours: parse + set memory",
+        "xen": "libxlutil: init+readdata+destroy",
+    }
+    print(f"{'':<34} {'total':>9}  {'mean':>9}  {'fastest round':>13}")
+    for name in names:
+        total = sum(t * (k * len(files)) for t, k in zip(samples[name], per_round, strict=False))
+        print(
+            f"{labels[name]:<34} {total:7.3f} s  {total / count * 1e6:6.1f} us  "
+            f"{min(samples[name]) * 1e6:10.1f} us"
+        )
     if lib is None:
         print("\nlibxlutil not installed: no comparison")
         return 0
-    print()
-    print(f"ratio ours parse / libxlutil parse:        {totals['parse'] / totals['xen']:6.1f}x")
-    print(f"ratio ours parse+edit / libxlutil parse:   {totals['edit'] / totals['xen']:6.1f}x")
+    print("\nratios against libxlutil's parse (mean; fastest round, steadier on a busy machine):")
+    for name, label in (("parse", "parse"), ("edit", "parse + checked edit")):
+        mean = statistics.mean(samples[name]) / statistics.mean(samples["xen"])
+        fastest = min(samples[name]) / min(samples["xen"])
+        print(f"  ours {label:<22} {mean:5.1f}x   {fastest:5.1f}x")
     return 0
 
 

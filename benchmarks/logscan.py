@@ -35,6 +35,8 @@ sys.path.insert(0, str(HERE))
 
 from kernlog_gen import generate  # noqa: E402
 
+_FINDER_PROBE = "from xenaudit.parsers.markers import finder_name as f; print(f())"
+
 
 def _installed_cli() -> str | None:
     """The installed ``xenaudit`` entry point, when there is one that knows logscan."""
@@ -97,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         found = Counter(json.loads(line)["kind"] for line in check.stdout.splitlines())
         ok = dict(found) == expected.counts
         print(f"logscan found {dict(sorted(found.items()))}: {'as planted' if ok else 'MISMATCH'}")
+        finder = subprocess.run(
+            [sys.executable, "-c", _FINDER_PROBE],
+            capture_output=True,
+            env=env,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        print(f"marker finder: {finder or 'bytes.find (before markers.py)'}")
 
         grep = shutil.which("grep")
         if grep is None:
@@ -116,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
                 os.devnull,
             ),
         ]
+        fallback_env = dict(env, XENAUDIT_MARKER_FINDER="bytes.find")
+        runs.append(
+            (
+                "python -m ...logscan --json (bytes.find)",
+                command,
+                os.devnull,
+            )
+        )
         installed = _installed_cli()
         if installed is not None:
             # Same scan, plus the start-up of the whole CLI (every subcommand's imports).
@@ -125,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, float] = {}
         code = 0
         for label, argv, sink in runs:
-            elapsed, status = _best_time(argv, args.repeat, env, sink)
+            run_env = fallback_env if "(bytes.find)" in label else env
+            elapsed, status = _best_time(argv, args.repeat, run_env, sink)
             times[label] = elapsed
             code = code or (status if "logscan" in label else 0)
             print(f"{label:38s}: {elapsed:7.3f}s  {mb / elapsed:8.1f} MB/s")

@@ -6,6 +6,7 @@ plain, healthy values, so a test reads as the situation it describes.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -338,3 +339,17 @@ def classic_short(failures: int = 4, **changes: object) -> DomainInput:
     )
     item = replace(item, facts=squeezed)
     return replace(item, **changes) if changes else item  # type: ignore[arg-type]
+
+
+def damage_a_page(path: Path) -> bytes:
+    """Checkpoint a SQLite store into its main file and scribble over a page in the middle;
+    the damaged bytes, for checking that the store leaves them untouched."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 3 * 4096
+    data[2 * 4096 : 2 * 4096 + 512] = b"\xff" * 512
+    path.write_bytes(bytes(data))
+    return bytes(data)

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis_cases import MIB, case, classic_512, facts, night, oom_kill, swapper_failures
+from tests.analysis_cases import (
+    MIB,
+    case,
+    classic_512,
+    damage_a_page,
+    facts,
+    night,
+    oom_kill,
+    swapper_failures,
+)
 from xenaudit.analysis import DefaultAnalyzer
 from xenaudit.analysis.history import (
     FILE_NAME,
@@ -96,16 +105,7 @@ def test_damaged_pages_are_refused_and_left_untouched(tmp_path: Path) -> None:
     with HistoryStore.open(tmp_path) as store:
         store.record_run("r", [("h", f"d{i}", _night(1)) for i in range(400)])
     path = tmp_path / FILE_NAME
-    # Checkpoint the WAL into the main file, then scribble over a page in the middle.
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.execute("PRAGMA journal_mode=DELETE")
-    connection.close()
-    data = bytearray(path.read_bytes())
-    assert len(data) > 3 * 4096
-    data[2 * 4096 : 2 * 4096 + 512] = b"\xff" * 512
-    path.write_bytes(bytes(data))
-    before = path.read_bytes()
+    before = damage_a_page(path)
     with pytest.raises(HistoryError):
         HistoryStore.open(tmp_path)
     assert path.read_bytes() == before

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.analysis_cases import damage_a_page
 from xenaudit.analysis.hypervisor_history import (
     FILE_NAME,
     HypervisorHistory,
@@ -76,3 +77,33 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HypervisorHistoryError, match="left untouched"):
         HypervisorHistory.open(tmp_path)
     assert (tmp_path / FILE_NAME).read_bytes() == b"not a database at all" * 100
+
+
+def test_damaged_pages_are_refused_and_left_untouched(tmp_path: Path) -> None:
+    with HypervisorHistory.open(tmp_path) as store:
+        store.record_run(
+            "2026-11-24T02:31:00Z", [("h", f"domain-{i:04d}", _night("x")) for i in range(400)]
+        )
+    path = tmp_path / FILE_NAME
+    before = damage_a_page(path)
+    with pytest.raises(HypervisorHistoryError, match="left untouched"):
+        HypervisorHistory.open(tmp_path)
+    assert path.read_bytes() == before
+
+
+def test_a_row_the_store_refuses_leaves_the_run_unrecorded(tmp_path: Path) -> None:
+    """One transaction per run: a row SQLite cannot bind rolls back the rows before it."""
+    with HypervisorHistory.open(tmp_path) as store:
+        rows = [("h", "a", _night("x")), ("h", "b", _night("x", free=2**70))]
+        with pytest.raises(OverflowError):
+            store.record_run("2026-11-24T02:31:00Z", rows)
+        assert store.count() == 0
+        store.record_run("2026-11-24T02:31:00Z", rows[:1])
+        assert store.count() == 1
+
+
+def test_a_directory_that_cannot_be_made_names_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(HypervisorHistoryError, match="cannot create the state directory"):
+        HypervisorHistory.open(blocker / "state")

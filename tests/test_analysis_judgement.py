@@ -128,6 +128,28 @@ def test_pvh_with_maxmem_above_memory_is_a_pod_risk_and_keeps_maxmem_equal(corpu
     assert "hvm_pod_risk" not in codes(trusted)
 
 
+def test_an_increase_never_starts_populate_on_demand(corpus: Path) -> None:
+    # The 2.6.30 OOM report on a PVH guest whose balloon driver works and whose cfg has
+    # maxmem = memory: it does not run in PoD mode today, so the increase keeps it that way.
+    # A PV guest with the same evidence gets headroom for the next live increase.
+    kwargs = dict(
+        memory_mib=2048,
+        meminfo=(
+            "MemTotal: 2028544 kB\nMemFree: 400000 kB\nMemAvailable: 1100000 kB\n"
+            "Buffers: 10000 kB\nCached: 500000 kB\nSwapTotal: 979956 kB\nSwapFree: 979956 kB\n"
+        ),
+        kernlog="oom_2.6.30_full_report_syslog.log",
+        balloon_mib=2048,
+    )
+    pvh = analyzer.assess(guest(corpus, guest_type="pvh", **kwargs)).recommendation  # type: ignore[arg-type]
+    assert pvh is not None and pvh.change == "increase"
+    assert pvh.maxmem_mib == pvh.memory_mib > 2048
+    assert any("a patch never introduces it" in r for r in pvh.reasons)
+    pv = analyzer.assess(guest(corpus, guest_type="pv", **kwargs)).recommendation  # type: ignore[arg-type]
+    assert pv is not None and pv.memory_mib == pvh.memory_mib
+    assert pv.maxmem_mib > pv.memory_mib
+
+
 def test_an_hvm_guest_in_pod_mode_is_judged_by_the_pages_it_touched(corpus: Path) -> None:
     # memory 3968 backs 3968 MiB; the guest touched 3609 MiB of the 3922 it sees: 91%.
     item = guest(

@@ -125,6 +125,7 @@ def test_quiet_still_prints_errors_naming_the_host_once(tmp_path) -> None:
         '[[hypervisor]]\nname = "dom0a"\nbackend = "libvirt"\nuri = "test:///does/not/exist.xml"\n'
     )
     command = ["audit", "-q", "-i", str(inventory), "-o", str(tmp_path / "out")]
+    command += ["--state-dir", str(tmp_path / "state")]  # not the machine's history store
     done = subprocess.run(
         [sys.executable, "-m", "xenaudit", *command],
         capture_output=True,

@@ -16,7 +16,8 @@ import pytest
 
 from xenaudit.hypervisor.drift import TOLERANCE_KIB, drift
 from xenaudit.hypervisor.interface import Domain, GuestType
-from xenaudit.hypervisor.xl_parse import LIBXL_MAXMEM_CONSTANT_KIB, parse_xentop, parse_xl_list
+from xenaudit.hypervisor.xentop_parse import parse_xentop
+from xenaudit.hypervisor.xl_parse import LIBXL_MAXMEM_CONSTANT_KIB, parse_xl_list
 
 MIB = 1024
 CIRRUS_VIDEO_KIB = 8 * 1024
@@ -115,7 +116,9 @@ def test_cfg_without_maxmem_compares_max_with_memory() -> None:
 
 def test_hypervisor_limit_as_xentop_and_libvirt_show_it_is_not_drift(corpus: Path) -> None:
     """xentop's MAXMEM is static-max + LIBXL_MAXMEM_CONSTANT: a real sample, no drift."""
-    top = {r.name: r for r in parse_xentop((corpus / "xentop_xen4.9.2_batch.txt").read_text())}
+    top = {
+        r.name: r for r in parse_xentop((corpus / "xentop_xen4.9.2_batch.txt").read_text()).domains
+    }
     listed = {
         r.name: r for r in parse_xl_list((corpus / "xllist_xen4.9.2_tab_header.txt").read_text())
     }

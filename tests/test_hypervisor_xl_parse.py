@@ -9,6 +9,7 @@ import pytest
 
 from tests.fake_xl.support import RECORDINGS
 from xenaudit.hypervisor.parse_error import RawParseError
+from xenaudit.hypervisor.xentop_parse import parse_xentop
 from xenaudit.hypervisor.xl_parse import (
     LIBXL_MAXMEM_CONSTANT_KIB,
     NO_LIMIT_KIB,
@@ -20,7 +21,6 @@ from xenaudit.hypervisor.xl_parse import (
     build_xl_view,
     dom0_mem_kib,
     effective_autoballoon,
-    parse_xentop,
     parse_xl_info,
     parse_xl_list,
     parse_xl_list_long_json,
@@ -104,7 +104,8 @@ def test_xen_version_is_composed_when_the_line_is_missing(corpus: Path) -> None:
 
 def test_corpus_xentop_shows_libxl_maxmem_constant(corpus: Path) -> None:
     """xentop's MAXMEM is the hypervisor's limit: the configured max plus 1 MiB."""
-    rows = {r.name: r for r in parse_xentop((corpus / "xentop_xen4.9.2_batch.txt").read_text())}
+    reading = parse_xentop((corpus / "xentop_xen4.9.2_batch.txt").read_text())
+    rows = {r.name: r for r in reading.domains}
     assert rows["Domain-0"].maxmem_kib is None  # "no limit"
     guest = rows["guest-01"]
     assert guest.maxmem_kib is not None
@@ -119,7 +120,7 @@ def test_corpus_xentop_shows_libxl_maxmem_constant(corpus: Path) -> None:
 def test_corpus_xentop_without_banner_or_final_newline(corpus: Path) -> None:
     text = (corpus / "xentop_oracle_exadata_noheader_banner.txt").read_text()
     assert not text.endswith("\n")
-    rows = parse_xentop(text)
+    rows = parse_xentop(text).domains
     assert [r.name for r in rows] == ["c2214-vkge", "Domain-0"]
     assert rows[0].vcpus == 92 and rows[0].maxmem_kib == 754978816
 

@@ -193,8 +193,8 @@ def test_parallel_and_sequential_agree(corpus: Path, tmp_path: Path, jobs: str) 
     log = tmp_path / "big.log"
     log.write_bytes(body)
     sequential = _json(["-j", "1", str(log)])
-    # Per copy of the corpus: 18 page allocation failures, 2 OOM headers, 5 kills, 3 balloon.
-    assert len(sequential) == 8 * 28
+    # Per copy of the corpus: 18 page allocation failures, 3 OOM headers, 6 kills, 3 balloon.
+    assert len(sequential) == 8 * 30
     assert _json(["-j", jobs, str(log)]) == sequential
 
 

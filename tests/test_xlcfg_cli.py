@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.test_xlcfg_parse import REPO_ROOT
 from xenaudit.xlcfg import parse
-from xenaudit.xlcfg.cli import add_parser, main
+from xenaudit.xlcfg.cli import add_parser, main, show_value
 
 needs_patch = pytest.mark.skipif(shutil.which("patch") is None, reason="patch(1) not installed")
 
@@ -64,6 +66,18 @@ def test_show_json_numbers_lists_and_plus(
         "cpus": [1, "2"],
         "extra": "ab",
     }
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.integers() | st.text() | st.sampled_from(["caf\udce9", 'a"b', "\\", "\x7f", "\n"]),
+        lambda inner: st.lists(inner, max_size=4),
+        max_leaves=8,
+    )
+)
+def test_show_writes_values_as_json_does(value: object) -> None:
+    assert show_value(value) == json.dumps(value, ensure_ascii=False)
 
 
 def test_show_plain(windows: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,7 +88,7 @@ def test_set_memory_and_maxmem(corpus: Path, xlu: LibXlutil, where: str, name: s
     if "maxmem" not in cfg and "memory" in cfg:
         # inserted right after the winning memory line
         lines = with_maxmem.to_bytes().decode("latin-1").splitlines()
-        memory_line = cfg.token_position(cfg.assignments("memory")[-1].key_index)[0]
+        memory_line = cfg.position(cfg.assignments("memory")[-1].key_start)[0]
         assert lines[memory_line].lstrip().startswith("maxmem")
 
 

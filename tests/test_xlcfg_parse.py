@@ -249,6 +249,8 @@ LONGS: list[tuple[bytes, int | None, str | None]] = [
     (b"memory = 9223372036854775808\n", None, "range"),
     (b"memory = '-9223372036854775809'\n", None, "range"),
     (b"memory = '99999999999999999999x'\n", None, "range"),  # errno checked first
+    (b"memory = " + b"1" * 5000 + b"\n", None, "range"),  # longer than Python's int() reads
+    (b"memory = 0" + b"7" * 5000 + b"\n", None, "range"),
     (b"name = 'x'\n", None, "absent"),
 ]
 
@@ -315,6 +317,7 @@ def test_settings_types_for_json() -> None:
     cfg = parse(
         b"a = 0x200\nb = '512'\nc = [ 1, '2', [ 010 ] ]\nd = 08\ne = 5\ne += 6\n"
         b"f = 99999999999999999999\n"
+        b"g = " + b"9" * 5000 + b"\n"
     )
     assert cfg.settings() == {
         "a": 512,
@@ -323,6 +326,7 @@ def test_settings_types_for_json() -> None:
         "d": "08",  # strtol cannot read it: kept as text
         "e": "56",  # += gives a string
         "f": "99999999999999999999",
+        "g": "9" * 5000,
     }
 
 
@@ -377,3 +381,18 @@ def test_guest_type(data: bytes, expected: str) -> None:
 def test_guest_type_refused_by_xl(data: bytes) -> None:
     with pytest.raises(CfgValueError):
         _ = parse(data).guest_type
+
+
+def test_package_names_stay_what_they_name() -> None:
+    """The package loads its modules lazily; a module must never shadow a public name."""
+    import importlib
+    import pkgutil
+    import types
+
+    import xenaudit.xlcfg as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"xenaudit.xlcfg.{module.name}")
+    for name in package.__all__:
+        assert not isinstance(getattr(package, name), types.ModuleType), name
+    assert package.lint(parse(b"memory = 512\nmaxmem = 256\n"))[0].code == "maxmem-below-memory"

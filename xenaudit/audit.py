@@ -13,16 +13,17 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, fields, replace
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from xenaudit import __version__
+from xenaudit.allocator import keep_large_blocks_returnable
 from xenaudit.analysis import hypervisor_side
 from xenaudit.analysis.default import DefaultAnalyzer
 from xenaudit.analysis.history import (
-    HistoryError,
     HistoryStore,
     night_for_assessment,
     with_first_seen,
@@ -41,6 +42,7 @@ from xenaudit.audit_hypervisor import (
     with_collect_mode,
     with_hypervisor_nights,
 )
+from xenaudit.audit_stores import ROW_ERRORS, opened_store, record_by_night
 from xenaudit.cfgfiles import CFG_DIR, CfgReplay, CfgStore, LoadedConfig, load_config
 from xenaudit.collector.interface import GuestCollector, GuestSnapshot, GuestTarget
 from xenaudit.collector.snapshot import SnapshotCollector, save_guest_snapshot
@@ -145,6 +147,7 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
     output folder it will not use.
     """
     check_output(options)
+    keep_large_blocks_returnable()  # guests' kernel logs must not pin Dom0's memory
     now = options.now or datetime.now(UTC)
     generated_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     outdir = options.outdir
@@ -175,8 +178,11 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
         for snap in not_collected.values()
         if snap.error == hypervisor_side.HYPERVISOR_SIDE_REASON
     ]
+    parsed: dict[tuple[str, str], GuestFacts | None] = {}
     with crashes.guard("collecting the guests"):
-        _collect(inventory, options, targets, snapshot_root, say, snapshots, errors, from_dom0)
+        _collect(
+            inventory, options, targets, snapshot_root, say, snapshots, errors, from_dom0, parsed
+        )
     snapshots.update(not_collected)
 
     analyzer = DefaultAnalyzer()
@@ -192,7 +198,11 @@ def run_audit(inventory: Inventory, options: AuditOptions) -> AuditReport:
                     domain=domain,
                     config=loaded.facts,
                     snapshot=snap,
-                    facts=_parse(snap, domain.name, errors),
+                    facts=(
+                        parsed[(host_name, domain.name)]
+                        if (host_name, domain.name) in parsed
+                        else _parse(snap, domain.name, errors)
+                    ),
                     override=with_collect_mode(inventory, host_name, domain.name, snap),
                     thresholds=inventory.thresholds,
                     drift=drifted,
@@ -483,10 +493,15 @@ def _collect(
     results: dict[tuple[str, str], GuestSnapshot],
     errors: list[str],
     also_save: Sequence[GuestSnapshot] = (),
+    parsed: dict[tuple[str, str], GuestFacts | None] | None = None,
 ) -> None:
     """Collect every target into `results` (filled as they come, kept if a later one breaks).
 
     `also_save`: snapshots of guests not collected that are saved all the same.
+    With `parsed`, each guest is also parsed as it arrives and its raw kernel log
+    (up to the byte cap, megabytes) dropped once saved: what stays per guest is the
+    parsed facts, whose events are capped, so peak memory does not grow with what
+    guests send.
     """
     collector = options.collector
     if collector is None:
@@ -505,12 +520,21 @@ def _collect(
         say(f"{snap.host}/{snap.domain}: {snap.status}{detail}")
 
     taken: set[str] = set()
+    keep = inventory.ssh.kernlog_keep_events
     for snap in collector.collect(targets, on_done=done):
-        results[(snap.host, snap.domain)] = snap
+        key = (snap.host, snap.domain)
+        results[key] = snap
         try:
             save_guest_snapshot(snap, snapshot_root, taken, root=options.outdir)
         except OSError as exc:
             errors.append(f"{snap.host}/{snap.domain}: snapshot not saved: {exc}")
+        if parsed is not None:
+            parsed[key] = _parse(snap, snap.domain, errors, keep)
+            if "kernlog" in snap.sections:
+                light = dict(snap.sections)
+                light["kernlog"] = _kernlog_kept(light["kernlog"])
+                results[key] = replace(snap, sections=light)
+        del snap
     for snap in also_save:
         try:
             save_guest_snapshot(snap, snapshot_root, taken, root=options.outdir)
@@ -518,10 +542,19 @@ def _collect(
             errors.append(f"{snap.host}/{snap.domain}: snapshot not saved: {exc}")
 
 
-def _parse(snap: GuestSnapshot | None, domain: str, errors: list[str]) -> GuestFacts | None:
+def _kernlog_kept(text: str) -> str:
+    """What stays of a parsed kernel log: the crash-kernel reservation lines of its
+    first MiB, which the analysis reads from the raw text (signals._crashkernel_kib)."""
+    head = text[: 1 << 20]
+    return "\n".join(line for line in head.split("\n") if "crashkernel" in line)
+
+
+def _parse(
+    snap: GuestSnapshot | None, domain: str, errors: list[str], keep_events: int | None = None
+) -> GuestFacts | None:
     if snap is None or not snap.sections:
         return None
-    facts = parse_guest(snap.sections, snap.section_status, domain)
+    facts = parse_guest(snap.sections, snap.section_status, domain, keep_events=keep_events)
     errors.extend(facts.errors)
     return facts
 
@@ -529,45 +562,31 @@ def _parse(snap: GuestSnapshot | None, domain: str, errors: list[str]) -> GuestF
 # --- analysis --------------------------------------------------------------------
 
 
-@contextmanager
 def _history(
     inventory: Inventory, options: AuditOptions, errors: list[str]
-) -> Iterator[HistoryStore | None]:
+) -> AbstractContextManager[HistoryStore | None]:
     """Open the history store; a broken one is reported and the audit goes on without it."""
-    with tempfile.TemporaryDirectory(prefix="xenaudit-state-") as scratch:
-        if options.state_dir is not None:
-            state_dir = options.state_dir
-        elif options.demo:
-            state_dir = Path(scratch)
-        else:
-            state_dir = Path(inventory.state_dir)
-        try:
-            store = HistoryStore.open(state_dir)
-        except HistoryError as exc:
-            errors.append(f"history: {exc}")
-            yield None
-            return
-        try:
-            if options.seed_history is not None:
-                _seed_history(store, options.seed_history)
-            yield store
-        finally:
-            store.close()
+    seed = options.seed_history
+    return opened_store(
+        HistoryStore.open,
+        "history",
+        inventory,
+        options,
+        errors,
+        seed=partial(_seed_history, path=seed) if seed is not None else None,
+    )
 
 
-#: HistoryNight fields without a default, null when a seed row leaves them out.
-_SEED_REQUIRED = (
-    "mem_total_kib",
-    "mem_available_kib",
-    "swap_used_kib",
-    "pswpin",
-    "pgmajfault",
-    "oom_kill_counter",
-    "psi_some_avg60",
+#: HistoryNight fields without a default: a seed row that leaves them out gives 0 for
+#: the log's event counts and null for the rest.
+_SEED_REQUIRED = tuple(
+    f.name
+    for f in fields(HistoryNight)
+    if f.default is MISSING and f.default_factory is MISSING and f.name != "run_at"
 )
 
 
-def _seed_history(store: HistoryStore, path: Path) -> None:
+def _seed_history(store: HistoryStore, *, path: Path) -> None:
     rows = json.loads(path.read_text(encoding="utf-8"))
     known = {f.name for f in fields(HistoryNight)} - {"run_at", "finding_codes", "night", "runs"}
     for row in rows:
@@ -614,7 +633,7 @@ def _with_history(
     night_at = _night_of(item.snapshot, run_at, replaying)
     try:
         earlier = store.nights_before(item.host.name, item.domain.name, night_at)
-    except (HistoryError, OverflowError, ValueError, TypeError) as exc:
+    except ROW_ERRORS as exc:
         errors.append(f"{item.host.name}/{item.domain.name}: history: {exc}")
         return item
     # Only earlier nights: tonight's own earlier runs are merged into tonight, not history.
@@ -624,7 +643,7 @@ def _with_history(
 def _first_seen(assessment: Assessment, store: HistoryStore, errors: list[str]) -> Assessment:
     try:
         return with_first_seen(assessment, store)
-    except (HistoryError, OverflowError, ValueError, TypeError) as exc:
+    except ROW_ERRORS as exc:
         errors.append(f"{assessment.host}/{assessment.domain}: history: {exc}")
         return assessment
 
@@ -683,7 +702,7 @@ def _record(
     errors: list[str],
 ) -> None:
     """Record each night in one transaction; a row the store refuses costs only its domain."""
-    by_night: dict[str, list[tuple[str, str, HistoryNight]]] = {}
+    rows = []
     for item, assessment in zip(inputs, assessments, strict=True):
         if item.facts is None or item.facts.meminfo is None:
             continue
@@ -697,23 +716,8 @@ def _record(
             item.domain.target_kib,
             boot_time_of(uname),
         )
-        by_night.setdefault(night_at, []).append((item.host.name, item.domain.name, night))
-    for night_at, rows in sorted(by_night.items()):
-        try:
-            store.record_run(night_at, rows)
-            continue
-        except _HISTORY_ERRORS:
-            pass
-        # One row spoilt the transaction: record the others one by one, name the bad ones.
-        for host, domain, night in rows:
-            try:
-                store.record_run(night_at, [(host, domain, night)])
-            except _HISTORY_ERRORS as exc:
-                errors.append(f"{host}/{domain}: history: not recorded: {exc}")
-
-
-#: What a history store may raise for one row (SQLite refuses integers beyond 64 bits).
-_HISTORY_ERRORS = (HistoryError, OverflowError, ValueError, TypeError)
+        rows.append((night_at, item.host.name, item.domain.name, night))
+    record_by_night(store.record_run, rows, "history", errors)
 
 
 # --- report ----------------------------------------------------------------------
@@ -750,13 +754,8 @@ def _domain_reports(
             if patch_text:
                 patch_path = f"patches/{safe_name(item.domain.name, taken)}.cfg.diff"
         reports.append(
-            DomainReport(
-                host=item.host.name,
-                domain=item.domain,
-                config=item.config,
-                snapshot=item.snapshot,
-                facts=item.facts,
-                assessment=assessment,
+            replace(
+                _bare_report(item, assessment),
                 drift=drifted,
                 patch_path=patch_path,
                 patch_text=patch_text,
@@ -765,21 +764,23 @@ def _domain_reports(
     return reports
 
 
+def _bare_report(item: DomainInput, assessment: Assessment) -> DomainReport:
+    """A domain's report without drift or patch."""
+    return DomainReport(
+        host=item.host.name,
+        domain=item.domain,
+        config=item.config,
+        snapshot=item.snapshot,
+        facts=item.facts,
+        assessment=assessment,
+    )
+
+
 def _bare_domain_reports(
     inputs: Sequence[DomainInput], assessments: Sequence[Assessment]
 ) -> list[DomainReport]:
     """Every domain without patches, for when building the full reports failed."""
-    return [
-        DomainReport(
-            host=item.host.name,
-            domain=item.domain,
-            config=item.config,
-            snapshot=item.snapshot,
-            facts=item.facts,
-            assessment=assessment,
-        )
-        for item, assessment in zip(inputs, assessments, strict=True)
-    ]
+    return [_bare_report(item, a) for item, a in zip(inputs, assessments, strict=True)]
 
 
 def proposes_a_change(report: AuditReport) -> bool:

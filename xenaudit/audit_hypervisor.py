@@ -7,10 +7,10 @@ itself is analysis/hypervisor_side.py.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from xenaudit.analysis import hypervisor_side
 from xenaudit.analysis.hypervisor_history import HypervisorHistory, HypervisorHistoryError
 from xenaudit.analysis.hypervisor_nights import HypervisorNight
 from xenaudit.analysis.interface import Assessment, DomainInput
+from xenaudit.audit_stores import opened_store, record_by_night
 from xenaudit.collector.interface import GuestSnapshot
 from xenaudit.inventory.interface import DomainOverride, Inventory
 
@@ -57,34 +58,22 @@ def hypervisor_history(
     if not needed:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="xenaudit-hvstate-") as scratch:
-        if options.state_dir is not None:
-            state_dir = options.state_dir
-        elif options.demo:
-            state_dir = Path(scratch)
-        else:
-            state_dir = Path(inventory.state_dir)
-        try:
-            store = HypervisorHistory.open(state_dir)
-        except HypervisorHistoryError as exc:
-            errors.append(f"hypervisor-side history: {exc}")
-            yield None
-            return
-        try:
-            if options.seed_history is not None:
-                seed = options.seed_history.parent / HYPERVISOR_SEED
-                if seed.is_file():
-                    _seed_hypervisor_nights(store, seed)
-            yield store
-        finally:
-            store.close()
+    seed = None
+    if options.seed_history is not None:
+        path = options.seed_history.parent / HYPERVISOR_SEED
+        if path.is_file():
+            seed = partial(_seed_hypervisor_nights, path=path)
+    with opened_store(
+        HypervisorHistory.open, "hypervisor-side history", inventory, options, errors, seed
+    ) as store:
+        yield store
 
 
 #: Beside a seed history.json: earlier hypervisor-side nights (the demo's).
 HYPERVISOR_SEED = "hypervisor-nights.json"
 
 
-def _seed_hypervisor_nights(store: HypervisorHistory, path: Path) -> None:
+def _seed_hypervisor_nights(store: HypervisorHistory, *, path: Path) -> None:
     rows = json.loads(path.read_text(encoding="utf-8"))
     by_night: dict[str, list[tuple[str, str, HypervisorNight]]] = {}
     for row in rows:
@@ -133,15 +122,11 @@ def record_hypervisor_nights(
     `nights_at`: the night each input belongs to (a replay files old snapshots
     under the night they were collected).
     """
-    by_night: dict[str, list[tuple[str, str, HypervisorNight]]] = {}
+    rows = []
     for item, assessment, night_at in zip(inputs, assessments, nights_at, strict=True):
         if item.host.signals is None:
             continue
         codes = [f.code for f in assessment.findings]
         night = hypervisor_side.night_record(item, night_at, codes)
-        by_night.setdefault(night_at, []).append((item.host.name, item.domain.name, night))
-    try:
-        for night_at, rows in sorted(by_night.items()):
-            store.record_run(night_at, rows)
-    except HypervisorHistoryError as exc:
-        errors.append(f"hypervisor-side history: {exc}")
+        rows.append((night_at, item.host.name, item.domain.name, night))
+    record_by_night(store.record_run, rows, "hypervisor-side history", errors)

@@ -28,7 +28,7 @@ from xenaudit.snapshots import (
     safe_name,
 )
 from xenaudit.xlcfg import CfgSyntaxError, parse
-from xenaudit.xlcfg.lint import passthrough_of
+from xenaudit.xlcfg.linter import passthrough_of
 from xenaudit.xlcfg.xmcfg import XmCfgRefused, parse_xm
 
 #: Where a run keeps the cfg files it judged, under its snapshots folder.

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
-import shlex
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from xenaudit import __version__
+
+TYPE_CHECKING = False  # typing is not imported at run time: quick commands start faster
+if TYPE_CHECKING:
+    from pathlib import Path
 
 EXIT_CODES = """\
 exit codes:
@@ -28,8 +30,9 @@ exit codes:
 EXIT_CRASH = 4
 
 
-#: Subcommands implemented by a stage, by module; imported only when used, so a
-#: quick `xenaudit logscan` does not pay for paramiko, jinja2 and the analysis.
+#: Subcommands implemented by a stage, by module. A stage module is imported only
+#: when its command runs (or shows its --help), so `--version`, `cfg show` or
+#: `logscan` do not pay for paramiko, jinja2 and the analysis.
 STAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "domains": (
         "xenaudit.hypervisor.cli",
@@ -47,14 +50,20 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: Where a Dom0's inventory lives when -i is not given.
-DEFAULT_INVENTORY = Path("/etc/xenaudit/inventory.toml")
+DEFAULT_INVENTORY = "/etc/xenaudit/inventory.toml"
+
+AUDIT_HELP = "run the whole audit and write the report"
 
 #: Output names of `audit --format`, in writing order (xenaudit.formats.FORMAT_NAMES).
 ALL_FORMATS: tuple[str, ...] = ("patches", "json", "csv", "html", "prom")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The full parser, or one where only `command`'s stage module is imported."""
+    """The parser, importing only `command`'s stage module (none for None).
+
+    The other commands get a placeholder with their one-line help, which is all
+    the top-level --help shows of them (and a placeholder is never parsed with).
+    """
     parser = argparse.ArgumentParser(
         prog="xenaudit",
         description="Audit the memory sizing of Xen guests from Dom0: read what each guest "
@@ -64,19 +73,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"xenaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_audit(sub)
+    if command == "audit":
+        _add_audit(sub)
+    else:
+        sub.add_parser("audit", help=AUDIT_HELP, add_help=False)
     for name, (module, help_text) in STAGE_COMMANDS.items():
-        if command is None or command == name:
+        if command == name:
             importlib.import_module(module).add_parser(sub)
         else:
-            sub.add_parser(name, help=help_text)
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+def _path(text: str) -> Path:
+    """argparse type for paths: pathlib is imported when a path is given, not for --help."""
+    from pathlib import Path
+
+    return Path(text)
 
 
 def _add_audit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "audit",
-        help="run the whole audit and write the report",
+        help=AUDIT_HELP,
         description="Read every Dom0 in the inventory (xl, xm or libvirt), collect each guest's "
         'memory facts over SSH (or, for domains with collect = "hypervisor", judge them '
         "from Dom0 alone: xenstore, xentop and the hypervisor log, at low confidence), judge "
@@ -90,7 +109,7 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     source.add_argument(
         "-i",
         "--inventory",
-        type=Path,
+        type=_path,
         help=f"inventory TOML file (default: {DEFAULT_INVENTORY} when it exists)",
     )
     source.add_argument(
@@ -99,7 +118,7 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_path,
         required=True,
         metavar="OUTDIR",
         help="folder for report.html, report.json, summary.csv, xenaudit.prom, patches/ and "
@@ -113,14 +132,14 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--from-snapshots",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="replay the snapshots/ folder of an earlier run instead of reading live systems "
         "(into a new OUTDIR; nothing is recorded in the history without --record-history)",
     )
     p.add_argument(
         "--state-dir",
-        type=Path,
+        type=_path,
         help="history stores, guest and hypervisor side (default: inventory state_dir)",
     )
     p.add_argument(
@@ -150,8 +169,8 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--root",
-        type=Path,
-        default=Path("/"),
+        type=_path,
+        default="/",
         metavar="DIR",
         help="treat DIR as / when looking for cfg files (DIR/etc/xen/NAME.cfg); for copies "
         "of a Dom0's files",
@@ -199,6 +218,9 @@ def _print_traceback(text: str) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
+    import dataclasses
+    import shlex
+
     from xenaudit.atomicwrite import OutputFolderError
     from xenaudit.audit import AuditOptions, exit_code, run_audit, snapshot_hypervisors
     from xenaudit.demo import FLEET_DIR, HISTORY, INVENTORY, write_sandbox
@@ -227,7 +249,7 @@ def _run_audit(args: argparse.Namespace) -> int:
             inventory = load_inventory(args.inventory)
         elif snapshots is not None:
             inventory = Inventory(path=str(snapshots), hypervisors=())
-        elif DEFAULT_INVENTORY.is_file():
+        elif os.path.isfile(DEFAULT_INVENTORY):
             inventory = load_inventory(DEFAULT_INVENTORY)
         else:
             _say(
@@ -312,7 +334,7 @@ def _run_audit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in STAGE_COMMANDS else None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 
 _OTHERS = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_OTHERS}]")
-_UNSAFE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_OTHERS}]")
+# Compiled on first use (re keeps them): a command that prints nothing starts
+# without compiling them.
+_UNSAFE = f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_OTHERS}]"
+_UNSAFE_LINE = f"[\x00-\x1f\x7f-\x9f{_OTHERS}]"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -30,8 +32,7 @@ def printable(text: str, *, one_line: bool = False) -> str:
     Newlines and tabs stay unless `one_line` is set (a progress or error line,
     which a guest must not be able to split into two).
     """
-    pattern = _UNSAFE_LINE if one_line else _UNSAFE
-    return pattern.sub(_escape, text)
+    return re.sub(_UNSAFE_LINE if one_line else _UNSAFE, _escape, text)
 
 
 def printable_bytes(data: bytes, *, one_line: bool = False) -> str:

@@ -10,8 +10,11 @@ first frame that is not the allocator.
 Frames are read from the report's lines in every era's format:
 ``[<ffffffff8113114a>] ? __alloc_pages_nodemask+0x74a/0x8d0`` (up to 4.x,
 ``?`` marks an unreliable frame), `` dump_stack+0x6b/0x83`` (4.x on),
-``(warn_alloc_failed+0xc4/0x11c) from (…)`` (ARM). A kernel-log parser that
-already names the frames (an event's ``call_trace``) is used as it is.
+``(warn_alloc_failed+0xc4/0x11c) from (…)`` (ARM). The parser's names
+(``call_trace``) serve only when the report's lines were not kept.
+
+Kept beside the parser's ``call_trace``/``caller`` because it reads what they drop: each
+frame's module and "?" mark, ARM "from" frames and interrupt-entry frames to skip.
 """
 
 from __future__ import annotations
@@ -178,25 +181,18 @@ def _frames_in(text: str) -> list[_Frame]:
     ]
 
 
-def frames(event: PageAllocFailure | OomInvoked) -> tuple[str, ...]:
-    """Function names of the report's call trace, innermost first."""
-    named = getattr(event, "call_trace", None)
-    if isinstance(named, (tuple, list)) and named:
-        return tuple(_clean(str(n)) for n in named)
-    return tuple(f.function for f in _frames_from_lines(_lines(event.context)))
-
-
 def _lines(context: Sequence[LogLine]) -> list[str]:
     return [entry.text for entry in context]
 
 
 def caller(event: PageAllocFailure | OomInvoked) -> Caller | None:
     """Who made the allocation, or None when the report kept no call trace."""
+    # The report's own lines carry modules and "?" marks; the parser's list of
+    # names (PageAllocFailure.call_trace) serves when they were not kept.
+    parsed = _frames_from_lines(_lines(event.context))
     named = getattr(event, "call_trace", None)
-    if isinstance(named, (tuple, list)) and named:
+    if not parsed and isinstance(named, (tuple, list)) and named:
         parsed = [_Frame(_clean(str(n)), None, True) for n in named]
-    else:
-        parsed = _frames_from_lines(_lines(event.context))
     if not parsed:
         return None
     # Unreliable ("?") frames are guesses from the stack; 2.6-era kernels mark

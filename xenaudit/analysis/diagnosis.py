@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from xenaudit.analysis import evidence as ev
 from xenaudit.analysis.calltrace import caller
-from xenaudit.analysis.failures import classify
+from xenaudit.analysis.failures import opportunistic_reason
 from xenaudit.analysis.fragmentation import fragmentation_finding
 from xenaudit.analysis.interface import DomainInput, Evidence, Finding, Severity, severity_rank
 from xenaudit.analysis.oomcause import OomCause, judge
@@ -177,8 +177,8 @@ def _shortage_signals(s: Signals, item: DomainInput, kill_count: int) -> list[Si
         found.append(
             Signal(
                 "warning",
-                f"{len(fresh_reclaim)} order-0 allocation(s) failed even though they could "
-                "wait for reclaim",
+                f"{s.tally('reclaim_order0', fresh=True)} order-0 allocation(s) failed even "
+                "though they could wait for reclaim",
                 ev.failure(s, fresh_reclaim[-1]),
             )
         )
@@ -228,16 +228,17 @@ def _atomic_reserve(
         facts.append(f"{s.swap_used_pct:.0f}% of swap used")
     if facts:
         pressure += f" ({', '.join(facts)})"
+    count = s.tally("atomic_order0")
     processes = sorted({ev.process_name(e) for e in events})
     who = next((c for c in (caller(e) for e in reversed(events)) if c is not None), None)
     path = f"; the allocation came from {who.description}" if who is not None else ""
     detail = (
-        f"{len(events)} order-0 allocation(s) that could not wait for reclaim failed "
+        f"{count} order-0 allocation(s) that could not wait for reclaim failed "
         f"({', '.join(processes[:5])}; GFP_ATOMIC, typically network receive in softirq{path}) "
         f"while {pressure}. The atomic reserve (the pages below the min watermark, sized by "
         f"vm.min_free_kbytes) ran dry during a burst: {fix}."
     )
-    evidence: list[Evidence] = list(ev.failures(s, events))
+    evidence: list[Evidence] = list(ev.failures(s, events, count))
     evidence.append(ev.meminfo(s))
     if s.swap_total_kib:
         evidence.append(ev.swap(s))
@@ -248,7 +249,7 @@ def _atomic_reserve(
         evidence.append(
             Evidence(
                 f"kernlog ({s.kernlog_source})",
-                f"{s.suppressed_failures} further failure report(s) suppressed by the kernel",
+                f"{s.suppressed_failures:,} further failure report(s) suppressed by the kernel",
             )
         )
     severity: Severity = "warning"
@@ -272,10 +273,10 @@ def _opportunistic(s: Signals) -> Finding | None:
     events = s.opportunistic
     if not events:
         return None
-    reasons = sorted({classify(e)[1] for e in events})
-    orders = sorted({e.order for e in events})
+    count = s.tally("opportunistic")
+    reasons = sorted({opportunistic_reason(e) for e in events})
     detail = (
-        f"{len(events)} allocation(s) of order {', '.join(map(str, orders))} that may fail by "
+        f"{count} allocation(s) of order {ev.orders(events, count)} that may fail by "
         f"design failed ({'; '.join(reasons)}). Their callers fall back (smaller pages, a "
         "retry, a dropped packet), so they are reported but not sized on."
     )
@@ -284,7 +285,7 @@ def _opportunistic(s: Signals) -> Finding | None:
         "info",
         "Allocations that may fail by design failed",
         detail,
-        ev.failures(s, events),
+        ev.failures(s, events, count),
     )
 
 
@@ -330,7 +331,7 @@ def diagnose(item: DomainInput, s: Signals) -> Diagnosis:
     fresh_kills = s.fresh_guest_oom_kills + s.unlogged_oom_kills
     carried_kills = 0
     if not fresh_kills and unresolved is not None and unresolved.oom:
-        carried_kills = max(len(s.guest_oom_kills), len(s.guest_oom_invocations), 1)
+        carried_kills = max(s.guest_oom_events, 1)
     kill_total = fresh_kills + carried_kills
     # Kills whose own report shows they were not a shortage are answered elsewhere.
     recent = causes[-kill_total:] if kill_total and causes else ()
@@ -349,7 +350,7 @@ def diagnose(item: DomainInput, s: Signals) -> Diagnosis:
     if shortage:
         evidence = [sig.evidence for sig in shortage]
         if severe and s.atomic_order0:
-            evidence.extend(ev.failures(s, s.atomic_order0))
+            evidence.extend(ev.failures(s, s.atomic_order0, s.tally("atomic_order0")))
         proc = ev.processes(s)
         if proc is not None:
             evidence.append(proc)
@@ -358,7 +359,7 @@ def diagnose(item: DomainInput, s: Signals) -> Diagnosis:
         )
         if severe and s.atomic_order0:
             detail += (
-                f". The {len(s.atomic_order0)} atomic allocation failure(s) in the log are a "
+                f". The {s.tally('atomic_order0')} atomic allocation failure(s) in the log are a "
                 "symptom of this shortage, not a reserve problem of their own"
             )
         findings.append(

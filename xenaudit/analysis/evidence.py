@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from xenaudit.analysis.counters import CounterDelta
 from xenaudit.analysis.interface import Evidence
+from xenaudit.analysis.logevents import Tally
 from xenaudit.analysis.signals import Signals
 from xenaudit.parsers.interface import OomInvoked, OomKill, PageAllocFailure
 
@@ -146,8 +147,10 @@ def rss_kib(event: OomKill) -> int | None:
     return sum(p or 0 for p in parts)
 
 
-def more(count: int, what: str) -> Evidence:
-    return Evidence("kernlog", f"… and {count} more {what} not quoted")
+def shown(quoted: int, total: Tally | int, what: str) -> Evidence:
+    """How many of all the events of a kind are quoted ("5 of 2,112 failure reports shown")."""
+    count = total if isinstance(total, Tally) else Tally(total, total)
+    return Evidence("kernlog", f"{quoted} of {count} {what} shown, the newest")
 
 
 def processes(s: Signals) -> Evidence | None:
@@ -159,12 +162,24 @@ def processes(s: Signals) -> Evidence | None:
     return Evidence("ps", f"largest processes by RSS: {listed}")
 
 
-def failures(s: Signals, events: Sequence[PageAllocFailure]) -> tuple[Evidence, ...]:
-    """The newest failure reports quoted, the rest counted."""
+def failures(
+    s: Signals, events: Sequence[PageAllocFailure], total: Tally | None = None
+) -> tuple[Evidence, ...]:
+    """The newest failure reports quoted, with how many there are in all (`total`, exact over
+    the whole log, for reports the parser counted without keeping) when not all are quoted."""
     quoted = [failure(s, e) for e in events[-MAX_EVENTS:]]
-    if len(events) > MAX_EVENTS:
-        quoted.insert(0, more(len(events) - MAX_EVENTS, "failure reports"))
+    count = total if total is not None else Tally(len(events), len(events))
+    if count.high > len(quoted):
+        quoted.insert(0, shown(len(quoted), count, "failure reports"))
     return tuple(quoted)
+
+
+def orders(events: Sequence[PageAllocFailure], total: Tally) -> str:
+    """The orders of the reports kept ("0, 3"), saying so when not every report was kept."""
+    text = ", ".join(str(order) for order in sorted({e.order for e in events}))
+    if total.high > len(events):
+        text += f" (in the {len(events)} reports kept)"
+    return text
 
 
 def stale_note(s: Signals) -> str:

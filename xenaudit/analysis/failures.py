@@ -5,18 +5,21 @@ The three need different answers:
 
 * opportunistic — `__GFP_NORETRY` (the caller asked to fail rather than work
   hard, and has a fallback: smaller pages, a retry, a dropped packet) or a
-  GFP_NOWAIT-style mask with neither reclaim nor the `__GFP_HIGH` reserve
-  (transparent hugepages, readahead, speculative slab refills). These are
-  reported but never sized on: they fail by design when memory is busy;
-* atomic — could not sleep but may dip into the reserve (`__GFP_HIGH`, i.e.
-  GFP_ATOMIC: network receive in softirq, interrupt handlers): they show the
-  reserve (vm.min_free_kbytes and the watermarks above it) ran dry;
+  GFP_NOWAIT-style mask with neither reclaim nor the reserve (transparent
+  hugepages, readahead, speculative slab refills). These are reported but
+  never sized on: they fail by design when memory is busy;
+* atomic — could not sleep but may dip into the reserve (GFP_ATOMIC:
+  network receive in softirq, interrupt handlers): they show the reserve
+  (vm.min_free_kbytes and the watermarks above it) ran dry;
 * reclaim — could wait for reclaim and compaction and still failed: real
   pressure.
 
-Flags are those the parser printed or decoded for the kernel that wrote the
-report (the bit layout moved in 4.4, 4.10, 4.16, 4.20 and 6.3), so the same
-hex mask is judged by its own kernel's rules.
+The kernel-log parser decides both questions, from the flags it printed or
+decoded by the rules of the kernel that wrote the report (the bit layout
+moved in 4.4, 4.10, 4.16, 4.20 and 6.3): `PageAllocFailure.opportunistic`
+and `PageAllocFailure.is_atomic`. It counts every failure the same way
+(`EventCounts`), so the kinds read here from the kept reports agree with
+the exact counts over the whole log (logevents.py).
 """
 
 from __future__ import annotations
@@ -27,44 +30,19 @@ from xenaudit.parsers.interface import OomInvoked, PageAllocFailure
 
 FailureKind = Literal["opportunistic", "atomic", "reclaim"]
 
-#: Names (bits or composites) that mean the allocation could enter direct reclaim.
-_CAN_RECLAIM = frozenset(
-    {
-        "__GFP_DIRECT_RECLAIM",
-        "__GFP_WAIT",
-        "__GFP_RECLAIM",
-        "GFP_KERNEL",
-        "GFP_USER",
-        "GFP_HIGHUSER",
-        "GFP_HIGHUSER_MOVABLE",
-        "GFP_NOIO",
-        "GFP_NOFS",
-        "GFP_KERNEL_ACCOUNT",
-        "GFP_TEMPORARY",
-        "GFP_TRANSHUGE",
-    }
-)
-#: The caller may use the reserve below the min watermark.
-_HIGH = frozenset({"__GFP_HIGH", "GFP_ATOMIC", "__GFP_ATOMIC"})
+
+def kind(event: PageAllocFailure) -> FailureKind:
+    """The failure's kind, as the parser classified its request."""
+    if event.opportunistic:
+        return "opportunistic"
+    return "atomic" if event.is_atomic else "reclaim"
 
 
-def classify(event: PageAllocFailure | OomInvoked) -> tuple[FailureKind, str]:
-    """The failure's kind and the flag that decided it, for the report."""
-    flags = set(event.gfp_flags)
-    if "__GFP_NORETRY" in flags:
-        return "opportunistic", "__GFP_NORETRY: the caller asked to fail rather than retry"
-    if flags & _CAN_RECLAIM:
-        return "reclaim", "it could wait for reclaim and compaction"
-    if flags & _HIGH:
-        return "atomic", "GFP_ATOMIC (__GFP_HIGH): it could not sleep and may use the reserve"
-    mask = (event.gfp_mask or "").lower()
-    if flags or mask in ("0x0", "0"):
-        # Decoded or printed flags without reclaim or __GFP_HIGH: GFP_NOWAIT and kin
-        # (GFP_NOWAIT was 0 before 4.4, __GFP_KSWAPD_RECLAIM alone since).
-        return "opportunistic", "GFP_NOWAIT-style: neither reclaim nor the reserve allowed"
-    if isinstance(event, PageAllocFailure) and event.is_atomic:
-        return "atomic", "could not sleep"
-    return "reclaim", "flags unknown; counted as a failure that could wait"
+def opportunistic_reason(event: PageAllocFailure) -> str:
+    """Why a failure the parser called opportunistic may fail by design, for the report."""
+    if "__GFP_NORETRY" in event.gfp_flags:
+        return "__GFP_NORETRY: the caller asked to fail rather than retry"
+    return "GFP_NOWAIT-style: neither reclaim nor the reserve allowed"
 
 
 def zone_limit(event: PageAllocFailure | OomInvoked) -> str | None:

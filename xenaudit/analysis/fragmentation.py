@@ -31,8 +31,8 @@ def fragmentation_finding(item: DomainInput, s: Signals) -> Finding | None:
     fresh = s.fresh_of(events)
     smallest = min(e.order for e in events)
     order = smallest
-    orders = sorted({e.order for e in events})
-    evidence: list[Evidence] = list(ev.failures(s, events))
+    count = s.tally("high_order")
+    evidence: list[Evidence] = list(ev.failures(s, events, count))
     # The newest report that printed its buddy lists shows free memory at the
     # moment it failed, judged for its own order; otherwise tonight's lists
     # for the smallest failing order.
@@ -60,7 +60,7 @@ def fragmentation_finding(item: DomainInput, s: Signals) -> Finding | None:
     atomic = any(e.is_atomic for e in events)
     users = sorted({ev.process_name(e) for e in events})
     detail = (
-        f"Allocations of order {', '.join(map(str, orders))} "
+        f"{count} allocation(s) of order {ev.orders(events, count)} "
         f"({', '.join(users[:5])}) need {s.page_kib << smallest} KiB or more in one piece. "
     )
     callers = list(dict.fromkeys(c.description for c in (caller(e) for e in reversed(events)) if c))

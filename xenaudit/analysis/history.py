@@ -32,22 +32,20 @@ events from old ones.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from xenaudit.analysis.interface import Assessment, ConfigFacts, HistoryNight
+from xenaudit.analysis.sqlite_store import SqliteStore, StoreError
 from xenaudit.analysis.tonight import night_from_facts
 from xenaudit.parsers.interface import GuestFacts
 
 FILE_NAME = "history.sqlite3"
 SCHEMA_VERSION = 2
-BUSY_TIMEOUT_S = 30.0
 DEFAULT_LIMIT = 60
 #: A night runs from this local hour to the same hour the next day.
 NIGHT_STARTS_AT_HOUR = 12
@@ -129,27 +127,11 @@ _V1_COLUMNS = (
     "oom_kills",
     "finding_codes",
 )
-#: Cumulative counters: a night keeps its latest run's values.
-_LATEST = (
-    "pswpin",
-    "pgmajfault",
-    "oom_kill_counter",
-    "psi_some_total_us",
-    "psi_full_total_us",
-    "allocstall",
-    "pgscan_direct",
-    "compact_stall",
-    "workingset_refault",
-    "page_alloc_failures",
-    "oom_kills",
-    "sunreclaim_kib",
-    "cfg_memory_mib",
-    "cfg_maxmem_mib",
-    "live_target_kib",
-    "rec_memory_mib",
-    "rec_maxmem_mib",
-    "boot_time",
-)
+#: Peaks: a night keeps its worst run's (see merge_nights).
+_PEAKS = ("mem_total_kib", "mem_available_kib", "mem_free_kib", "swap_used_kib", "psi_some_avg60")
+#: Everything else (cumulative counters, the cfg, the recommendation): a night keeps its
+#: latest run's values.
+_LATEST = tuple(name for name in _PLAIN if name not in ("run_at", *_PEAKS))
 
 #: One row to record: (host, domain, night).
 Row = tuple[str, str, HistoryNight]
@@ -213,13 +195,8 @@ def merge_nights(a: HistoryNight, b: HistoryNight) -> HistoryNight:
     return HistoryNight(**merged)
 
 
-class HistoryError(Exception):
+class HistoryError(StoreError):
     """The history store cannot be used. Names the file and what is wrong with it."""
-
-    def __init__(self, path: Path | str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = str(path)
-        self.message = message
 
 
 def _codes(night: HistoryNight) -> str:
@@ -263,12 +240,16 @@ def _row(host: str, domain: str, night: HistoryNight, run_ats: Iterable[str]) ->
     return (host, domain, *(values[c] for c in _COLUMNS))
 
 
-class HistoryStore:
+class HistoryStore(SqliteStore):
     """The history file of one state directory. Use `HistoryStore.open`."""
 
+    FILE_NAME = FILE_NAME
+    KIND = "history"
+    Error = HistoryError
+    SYNCHRONOUS = "NORMAL"
+
     def __init__(self, path: Path, connection: sqlite3.Connection, zone: tzinfo | None) -> None:
-        self.path = path
-        self._db = connection
+        super().__init__(path, connection)
         #: Time zone nights are counted in (None: the machine's).
         self.zone = zone
 
@@ -277,59 +258,16 @@ class HistoryStore:
     @classmethod
     def open(cls, state_dir: Path | str, zone: tzinfo | None = None) -> HistoryStore:
         """Open (creating if needed) the store in `state_dir`, checking it is ours."""
-        directory = Path(state_dir)
-        path = directory / FILE_NAME
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HistoryError(directory, f"cannot create the state directory: {exc}") from None
-        if not path.exists():
-            try:
-                # An empty file is a valid empty database; creating it ourselves
-                # keeps it private (sqlite would use the umask).
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                raise HistoryError(path, f"cannot create: {exc}") from None
-        try:
-            connection = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=rw",
-                uri=True,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,
-            )
-        except sqlite3.Error as exc:
-            raise HistoryError(path, f"cannot open: {exc}") from None
-        store = cls(path, connection, zone)
-        try:
-            store._check_and_prepare()
-        except BaseException:
-            connection.close()
-            raise
-        return store
+        path, connection = cls._connect(state_dir)
+        return cls(path, connection, zone)._prepared()
 
     def night_of(self, run_at: str) -> str:
         return night_of(run_at, self.zone)
 
-    def _check_and_prepare(self) -> None:
+    def _prepare(self) -> None:
         """Refuse anything that is not our schema before writing a single byte."""
-        db = self._db
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(
-                self.path, f"not a readable history database ({exc}); left untouched"
-            ) from None
-        if version > SCHEMA_VERSION:
-            raise HistoryError(
-                self.path,
-                f"written by a newer xenaudit (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}); left untouched, upgrade xenaudit to use it",
-            )
+        _, version, tables = self._header()
+        self._refuse_newer(version, SCHEMA_VERSION)
         if version == 0 and tables - {"nights"}:
             raise HistoryError(
                 self.path,
@@ -338,17 +276,10 @@ class HistoryStore:
         if version >= 1:
             self._check_columns(_V1_COLUMNS if version == 1 else _COLUMNS)
             self._check_integrity()
-        try:
-            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                # WAL needs shared memory (not on some network file systems);
-                # the rollback journal with a busy timeout is safe, only slower.
-                db.execute("PRAGMA journal_mode = DELETE")
-            db.execute("PRAGMA synchronous = NORMAL")
+        with self._failing_as(f"prepare the {self.KIND} database"):
+            self._set_journal()
             if version < SCHEMA_VERSION:
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction() as db:
                     again = db.execute("PRAGMA user_version").fetchone()[0]
                     if again == 0:
                         db.execute(_SCHEMA)
@@ -356,12 +287,6 @@ class HistoryStore:
                         self._convert_v1()
                     if again < SCHEMA_VERSION:
                         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(self.path, f"cannot prepare the history database: {exc}") from None
 
     def _convert_v1(self) -> None:
         """Schema 1 kept one row per run: merge them into nights (inside the caller's
@@ -401,14 +326,6 @@ class HistoryStore:
             values,
         )
 
-    def _check_integrity(self) -> None:
-        try:
-            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
-        except sqlite3.DatabaseError as exc:
-            problems = [str(exc)]
-        if problems != ["ok"]:
-            raise HistoryError(self.path, f"damaged ({'; '.join(problems[:3])}); left untouched")
-
     def _check_columns(self, expected: Sequence[str]) -> None:
         try:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(nights)")}
@@ -432,14 +349,12 @@ class HistoryStore:
         """The latest `limit` nights of one domain, oldest first."""
         if limit <= 0:
             return ()
-        try:
+        with self._failing_as(f"read {host}/{domain}"):
             rows = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM nights WHERE host = ? AND domain = ? "
                 "ORDER BY night DESC LIMIT ?",
                 (host, domain, limit),
             ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(self.path, f"cannot read {host}/{domain}: {exc}") from None
         return tuple(_night(row, self.path)[0] for row in reversed(rows))
 
     def nights_before(
@@ -456,7 +371,7 @@ class HistoryStore:
 
     def first_seen(self, host: str, domain: str, code: str) -> str | None:
         """run_at of the earliest night on which `code` was raised for this domain."""
-        try:
+        with self._failing_as(f"read {host}/{domain}"):
             rows = self._db.execute(
                 "SELECT run_ats, finding_codes FROM nights WHERE host = ? AND domain = ? "
                 "AND instr(finding_codes, ?) > 0 ORDER BY night",
@@ -469,13 +384,7 @@ class HistoryStore:
                         return str(min(runs)) if runs else None
                 except ValueError:
                     continue
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(self.path, f"cannot read {host}/{domain}: {exc}") from None
         return None
-
-    def count(self) -> int:
-        """Rows (domain-nights) in the store."""
-        return int(self._db.execute("SELECT count(*) FROM nights").fetchone()[0])
 
     # --- writing -----------------------------------------------------------------
 
@@ -497,47 +406,22 @@ class HistoryStore:
             (host, domain, replace(night, run_at=run_at, night=tonight, runs=1))
             for host, domain, night in rows
         ]
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                values = []
-                for host, domain, night in batch:
-                    existing = db.execute(
-                        f"SELECT {', '.join(_COLUMNS)} FROM nights "
-                        "WHERE host = ? AND domain = ? AND night = ?",
-                        (host, domain, tonight),
-                    ).fetchone()
-                    run_ats: set[str] = {run_at}
-                    if existing is not None:
-                        stored, stored_runs = _night(existing, self.path)
-                        if set(stored_runs) - {run_at}:
-                            night = merge_nights(stored, night)
-                            run_ats |= set(stored_runs)
-                    values.append(_row(host, domain, night, run_ats))
-                self._insert(values)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(self.path, f"cannot record run {run_at}: {exc}") from None
-
-    # --- lifetime ------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> HistoryStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        with self._failing_as(f"record run {run_at}"), self._transaction() as db:
+            values = []
+            for host, domain, night in batch:
+                existing = db.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM nights "
+                    "WHERE host = ? AND domain = ? AND night = ?",
+                    (host, domain, tonight),
+                ).fetchone()
+                run_ats: set[str] = {run_at}
+                if existing is not None:
+                    stored, stored_runs = _night(existing, self.path)
+                    if set(stored_runs) - {run_at}:
+                        night = merge_nights(stored, night)
+                        run_ats |= set(stored_runs)
+                values.append(_row(host, domain, night, run_ats))
+            self._insert(values)
 
 
 def night_for_assessment(

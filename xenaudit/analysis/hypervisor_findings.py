@@ -187,19 +187,7 @@ def tools_nights(item: DomainInput, t: Tonight, run_at: str) -> list[HypervisorN
     """History nights plus tonight that carry guest-tools figures, oldest first."""
     nights = [n for n in item.hypervisor_nights if n.tools_need_kib is not None]
     if t.tools_total_kib is not None and t.tools_free_kib is not None:
-        nights.append(
-            HypervisorNight(
-                run_at=run_at,
-                domid=t.domid,
-                state=t.state,
-                target_kib=t.expected_kib,
-                held_kib=t.held_kib,
-                tools_total_kib=t.tools_total_kib,
-                tools_free_kib=t.tools_free_kib,
-                tools_source=t.tools_source,
-                feature_balloon=t.feature_balloon,
-            )
-        )
+        nights.append(t.night(run_at))
     return nights
 
 

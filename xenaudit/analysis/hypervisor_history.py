@@ -1,29 +1,26 @@
 """The hypervisor-side nights: one row per domain per run, in the state directory.
 
-A file of its own (hypervisor-nights.sqlite3 beside the guest history), with
-the same rules as the guest history: a file that is not ours, or is damaged,
-or was written by a newer xenaudit, raises and is left byte-for-byte
-untouched; overlapping runs are safe (WAL, busy timeout, one transaction per
-run); a row for the same host, domain and night replaces the earlier one, so
-replaying a run never counts a night twice.
+A file of its own (hypervisor-nights.sqlite3 beside the guest history), opened,
+checked and locked like the guest history (sqlite_store.py): a file that is
+not ours (its application id says so), or is damaged, or was written by a
+newer xenaudit, raises and is left byte-for-byte untouched; overlapping runs
+are safe. A row for the same host, domain and night replaces the earlier
+one, so replaying a run never counts a night twice.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from xenaudit.analysis.hypervisor_nights import HypervisorNight
+from xenaudit.analysis.sqlite_store import SqliteStore, StoreError
 
 FILE_NAME = "hypervisor-nights.sqlite3"
 SCHEMA_VERSION = 1
 #: Tells this file from any other SQLite file ("XAHV").
 APPLICATION_ID = 0x58414856
-BUSY_TIMEOUT_S = 30.0
 DEFAULT_LIMIT = 60
 
 _COLUMNS = (
@@ -40,7 +37,7 @@ _COLUMNS = (
     "crash_events",
     "finding_codes",
 )
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS nights (
     host TEXT NOT NULL,
     domain TEXT NOT NULL,
@@ -57,22 +54,15 @@ CREATE TABLE IF NOT EXISTS nights (
     crash_events INTEGER NOT NULL,
     finding_codes TEXT NOT NULL,
     PRIMARY KEY (host, domain, run_at)
-) WITHOUT ROWID;
-PRAGMA application_id = {APPLICATION_ID};
-PRAGMA user_version = {SCHEMA_VERSION};
+) WITHOUT ROWID
 """
 
 #: (host, domain, night) to record.
 Row = tuple[str, str, HypervisorNight]
 
 
-class HypervisorHistoryError(Exception):
+class HypervisorHistoryError(StoreError):
     """The store cannot be used. Names the file and what is wrong with it."""
-
-    def __init__(self, path: Path | str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = str(path)
-        self.message = message
 
 
 def _int(value: object) -> int | None:
@@ -103,90 +93,46 @@ def _night(row: Sequence[object], path: Path) -> HypervisorNight:
     )
 
 
-class HypervisorHistory:
+class HypervisorHistory(SqliteStore):
     """The hypervisor-side nights of one state directory. Use `HypervisorHistory.open`."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path = path
-        self._db = connection
+    FILE_NAME = FILE_NAME
+    KIND = "hypervisor-side history"
+    Error = HypervisorHistoryError
 
     @classmethod
     def open(cls, state_dir: Path | str) -> HypervisorHistory:
-        directory = Path(state_dir)
-        path = directory / FILE_NAME
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise HypervisorHistoryError(path, f"cannot create: {exc}") from None
-        try:
-            connection = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=rw",
-                uri=True,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,
-            )
-        except sqlite3.Error as exc:
-            raise HypervisorHistoryError(path, f"cannot open: {exc}") from None
-        store = cls(path, connection)
-        try:
-            store._prepare()
-        except BaseException:
-            connection.close()
-            raise
-        return store
+        path, connection = cls._connect(state_dir)
+        return cls(path, connection)._prepared()
 
     def _prepare(self) -> None:
-        db = self._db
-        try:
-            application = db.execute("PRAGMA application_id").fetchone()[0]
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as exc:
-            raise HypervisorHistoryError(
-                self.path, f"not a readable database ({exc}); left untouched"
-            ) from None
+        application, version, tables = self._header()
         fresh = application == 0 and version == 0 and not tables
         if not fresh and application != APPLICATION_ID:
             raise HypervisorHistoryError(
                 self.path, "not xenaudit's hypervisor-side history; left untouched"
             )
-        if version > SCHEMA_VERSION:
-            raise HypervisorHistoryError(
-                self.path,
-                f"written by a newer xenaudit (schema {version}); left untouched, upgrade xenaudit",
-            )
+        self._refuse_newer(version, SCHEMA_VERSION)
         if not fresh:
-            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
-            if problems != ["ok"]:
-                raise HypervisorHistoryError(
-                    self.path, f"damaged ({'; '.join(problems[:3])}); left untouched"
-                )
-        try:
-            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                db.execute("PRAGMA journal_mode = DELETE")
+            self._check_integrity()
+        with self._failing_as(f"prepare the {self.KIND} database"):
+            self._set_journal()
             if fresh:
-                db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-        except sqlite3.DatabaseError as exc:
-            raise HypervisorHistoryError(self.path, f"cannot prepare: {exc}") from None
+                with self._transaction() as db:
+                    db.execute(_SCHEMA)
+                    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def nights(
         self, host: str, domain: str, limit: int = DEFAULT_LIMIT
     ) -> tuple[HypervisorNight, ...]:
         """The latest `limit` nights of one domain, oldest first."""
-        try:
+        with self._failing_as(f"read {host}/{domain}"):
             rows = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM nights WHERE host = ? AND domain = ? "
                 "ORDER BY run_at DESC LIMIT ?",
                 (host, domain, max(limit, 0)),
             ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise HypervisorHistoryError(self.path, f"cannot read {host}/{domain}: {exc}") from None
         return tuple(_night(row, self.path) for row in reversed(rows))
 
     def record_run(self, run_at: str, rows: Iterable[Row]) -> None:
@@ -210,35 +156,9 @@ class HypervisorHistory:
             )
             for host, domain, n in rows
         ]
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    f"INSERT OR REPLACE INTO nights (host, domain, {', '.join(_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
-                    values,
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise HypervisorHistoryError(self.path, f"cannot record run {run_at}: {exc}") from None
-
-    def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM nights").fetchone()[0])
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> HypervisorHistory:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        with self._failing_as(f"record run {run_at}"), self._transaction() as db:
+            db.executemany(
+                f"INSERT OR REPLACE INTO nights (host, domain, {', '.join(_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
+                values,
+            )

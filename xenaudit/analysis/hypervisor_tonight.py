@@ -39,6 +39,23 @@ class Tonight:
     signals_read: bool
     log_source: str
 
+    def night(self, run_at: str, codes: Sequence[str] = ()) -> HypervisorNight:
+        """Tonight as a hypervisor-side night, filed under `run_at`."""
+        return HypervisorNight(
+            run_at=run_at,
+            domid=self.domid,
+            state=self.state,
+            target_kib=self.expected_kib,
+            held_kib=self.held_kib,
+            tools_total_kib=self.tools_total_kib,
+            tools_free_kib=self.tools_free_kib,
+            tools_source=self.tools_source,
+            feature_balloon=self.feature_balloon,
+            pod_events=sum(1 for e in self.events if isinstance(e, PodExhausted)),
+            crash_events=sum(1 for e in self.events if isinstance(e, DomainCrashed)),
+            finding_codes=tuple(codes),
+        )
+
 
 def _tools(signals: DomainSignals) -> tuple[int | None, int | None, str | None, str | None]:
     store = signals.xenstore
@@ -123,18 +140,4 @@ def tonight(item: DomainInput) -> Tonight:
 
 def night_record(item: DomainInput, run_at: str, codes: Sequence[str]) -> HypervisorNight:
     """Tonight as a row of the hypervisor-side history."""
-    t = tonight(item)
-    return HypervisorNight(
-        run_at=run_at,
-        domid=t.domid,
-        state=t.state,
-        target_kib=t.expected_kib,
-        held_kib=t.held_kib,
-        tools_total_kib=t.tools_total_kib,
-        tools_free_kib=t.tools_free_kib,
-        tools_source=t.tools_source,
-        feature_balloon=t.feature_balloon,
-        pod_events=sum(1 for e in t.events if isinstance(e, PodExhausted)),
-        crash_events=sum(1 for e in t.events if isinstance(e, DomainCrashed)),
-        finding_codes=tuple(codes),
-    )
+    return tonight(item).night(run_at, codes)

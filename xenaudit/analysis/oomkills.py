@@ -49,6 +49,26 @@ def _explained(detail: str, found: tuple[OomCause, OomInvoked] | None) -> str:
     return f"{detail} Its report{order} shows this was not a plain shortage: {cause.text}{who}"
 
 
+def _invoked_finding(
+    s: Signals,
+    invoked: OomInvoked,
+    cause: OomCause | None,
+    missing: str,
+    fresh: bool,
+    carried: bool,
+) -> Finding:
+    """An "invoked oom-killer" report without its kill; `missing` says why it stands alone."""
+    who = ev.clean(ev.process_name(invoked), 60)
+    detail = f"{who} could not get memory and invoked the OOM killer; {missing}."
+    detail = _explained(detail, (cause, invoked) if cause is not None else None)
+    severity: Severity = "critical"
+    if not fresh:
+        severity, detail = _stale(s, detail, carried)
+    return Finding(
+        "oom_kill", severity, f"OOM killer invoked by {who}", detail, (ev.invoked(s, invoked),)
+    )
+
+
 def oom_findings(
     s: Signals, causes: Sequence[OomCause] = (), carried: bool = False
 ) -> list[Finding]:
@@ -88,58 +108,40 @@ def oom_findings(
         # Reports after the last kill line: the kill was cut off, or nothing was killable.
         known: list[OomCause | None] = list(causes) or [None] * len(invocations)
         for invoked, cause in zip(invocations, known, strict=False):
-            if invoked.line <= last_kill:
-                continue
-            who = ev.clean(ev.process_name(invoked), 60)
-            detail = (
-                f"{who} could not get memory and invoked the OOM killer; no kill follows it in "
-                "the log (cut, or nothing was left to kill)."
-            )
-            detail = _explained(detail, (cause, invoked) if cause is not None else None)
-            severity = "critical"
-            if not s.fresh_guest_oom_kills:
-                severity, detail = _stale(s, detail, carried)
-            findings.append(
-                Finding(
-                    "oom_kill",
-                    severity,
-                    f"OOM killer invoked by {who}",
-                    detail,
-                    (ev.invoked(s, invoked),),
+            if invoked.line > last_kill:
+                findings.append(
+                    _invoked_finding(
+                        s,
+                        invoked,
+                        cause,
+                        "no kill follows it in the log (cut, or nothing was left to kill)",
+                        bool(s.fresh_guest_oom_kills),
+                        carried,
+                    )
                 )
-            )
     if not kills:
         fresh_from = len(invocations) - s.fresh_guest_oom_kills
         pairs = list(zip(invocations, causes, strict=False)) if causes else []
         for index, invoked in list(enumerate(invocations))[-MAX_KILL_FINDINGS:]:
-            is_fresh = index >= fresh_from
-            who = ev.clean(ev.process_name(invoked), 60)
-            detail = (
-                f"{who} could not get memory and invoked the OOM killer; the line naming the "
-                "killed process is not in the log (cut or rotated)."
-            )
-            cause = next((c for i, c in pairs if i is invoked), None)
-            detail = _explained(detail, (cause, invoked) if cause is not None else None)
-            severity = "critical"
-            if not is_fresh:
-                severity, detail = _stale(s, detail, carried)
             findings.append(
-                Finding(
-                    "oom_kill",
-                    severity,
-                    f"OOM killer invoked by {who}",
-                    detail,
-                    (ev.invoked(s, invoked),),
+                _invoked_finding(
+                    s,
+                    invoked,
+                    next((c for i, c in pairs if i is invoked), None),
+                    "the line naming the killed process is not in the log (cut or rotated)",
+                    index >= fresh_from,
+                    carried,
                 )
             )
-    if len(kills) > MAX_KILL_FINDINGS:
+    total_kills = max(len(kills), s.guest_oom_kill_lines)
+    if total_kills > MAX_KILL_FINDINGS:
         findings.append(
             Finding(
                 "oom_kill",
                 "critical" if s.fresh_guest_oom_kills > MAX_KILL_FINDINGS else "info",
-                f"{len(kills) - MAX_KILL_FINDINGS} earlier OOM kills",
+                f"{total_kills - MAX_KILL_FINDINGS:,} earlier OOM kills",
                 "Only the newest kills are listed one by one.",
-                (ev.more(len(kills) - MAX_KILL_FINDINGS, "OOM kills"),),
+                (ev.shown(MAX_KILL_FINDINGS, total_kills, "OOM kills"),),
             )
         )
     if s.unlogged_oom_kills:

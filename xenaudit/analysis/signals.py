@@ -16,10 +16,22 @@ from statistics import median
 
 from xenaudit.analysis import memavail
 from xenaudit.analysis.counters import CounterDelta, counter_delta, fresh_count
-from xenaudit.analysis.failures import FailureKind, classify
+from xenaudit.analysis.failures import FailureKind, kind
 from xenaudit.analysis.interface import DomainInput, HistoryNight
 from xenaudit.analysis.kernel import KernelVersion, parse_release
-from xenaudit.analysis.logevents import failure_count, split_events
+from xenaudit.analysis.logevents import (
+    FailureBucket,
+    FailureTallies,
+    Tally,
+    bucket_of,
+    failure_count,
+    failure_tallies,
+    guest_kill_count,
+    guest_oom_events,
+    memcg_kill_count,
+    split_events,
+    suppressed_count,
+)
 from xenaudit.analysis.nightly import Rise, rises_between
 from xenaudit.analysis.tonight import night_from_facts
 from xenaudit.analysis.unresolved import Resolved, Unresolved, carried
@@ -171,6 +183,13 @@ class Signals:
     #: An episode (OOM kills, failure storm) of an earlier night that still holds, or that
     #: tonight's data resolved.
     carried: Unresolved | Resolved | None = None
+    #: Failures of each kind, counted exactly over the whole log (the kept reports are
+    #: only examples).
+    tallies: FailureTallies | None = None
+    #: Guest-wide OOM events in tonight's log, kept or not (see guest_oom_events).
+    guest_oom_events: int = 0
+    #: Guest-wide "Killed process" lines in tonight's log, kept or not.
+    guest_oom_kill_lines: int = 0
 
     @property
     def unresolved(self) -> Unresolved | None:
@@ -189,7 +208,15 @@ class Signals:
         return tuple(n for n in self.nights if not n.damaged)
 
     def kind_of(self, event: PageAllocFailure) -> FailureKind:
-        return classify(event)[0]
+        return kind(event)
+
+    def tally(self, bucket: FailureBucket, fresh: bool = False) -> Tally:
+        """Exact failures of one kind in the log (or among the new ones), kept or not."""
+        if self.tallies is None:
+            events = self.fresh_failure_events if fresh else self.failures
+            found = sum(1 for e in events if bucket_of(e) == bucket)
+            return Tally(found, found)
+        return (self.tallies.fresh if fresh else self.tallies.total)[bucket]
 
     @property
     def opportunistic(self) -> tuple[PageAllocFailure, ...]:
@@ -591,8 +618,9 @@ def extract(item: DomainInput) -> Signals:
     rebooted = rebooted_by_clock or pswpin.reset or pgmajfault.reset or oom_counter.reset
 
     kernlog = facts.kernlog if facts else None
-    failures, guest_kills, memcg_kills, invoked, suppressed = split_events(kernlog)
-    oom_events = max(len(guest_kills), len(invoked))
+    failures, guest_kills, memcg_kills, invoked, _ = split_events(kernlog)
+    suppressed = suppressed_count(kernlog)
+    oom_events = guest_oom_events(kernlog)  # exact even when only some events were kept
     last = nights[-1] if nights else None
     failures_total = failure_count(kernlog)
     fresh_failures = fresh_count(
@@ -604,7 +632,9 @@ def extract(item: DomainInput) -> Signals:
     unlogged = 0
     if oom_counter.delta is not None:
         fresh_kills = min(oom_events, oom_counter.delta)
-        logged_new = fresh_kills + min(len(memcg_kills), max(0, oom_counter.delta - fresh_kills))
+        logged_new = fresh_kills + min(
+            memcg_kill_count(kernlog), max(0, oom_counter.delta - fresh_kills)
+        )
         unlogged = max(0, oom_counter.delta - logged_new)
 
     psi = facts.psi if facts else None
@@ -628,7 +658,7 @@ def extract(item: DomainInput) -> Signals:
         tonight_row = night_from_facts(facts, "tonight", (), config, domain.target_kib, boot_time)
     rises_history, rises_tonight = rises_between(nights, tonight_row)
     fresh_events = failures[len(failures) - min(fresh_failures, len(failures)) :]
-    fresh_sized = any(classify(e)[0] != "opportunistic" for e in fresh_events) or (
+    fresh_sized = any(kind(e) != "opportunistic" for e in fresh_events) or (
         fresh_failures > len(failures)
     )
     episode = (
@@ -715,4 +745,7 @@ def extract(item: DomainInput) -> Signals:
         rises_history=rises_history,
         rises_tonight=rises_tonight,
         carried=episode,
+        tallies=failure_tallies(kernlog, failures, fresh_failures),
+        guest_oom_events=oom_events,
+        guest_oom_kill_lines=guest_kill_count(kernlog),
     )

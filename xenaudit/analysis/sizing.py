@@ -36,7 +36,8 @@ the reasons say which condition failed.
 maxmem: equal to memory for HVM and PVH guests without a confirmed balloon
 driver (libxl would start them in populate-on-demand mode) and for every
 domain with PCI passthrough (libxl refuses PoD with an IOMMU); headroom
-above memory only where the balloon driver is confirmed.
+above memory only where the balloon driver is confirmed, and for HVM and PVH
+only when the domain already runs in PoD mode: a patch never starts it.
 
 Confidence grows with history: fewer than 3 nights is low, fewer than 7
 medium, then high; an estimated MemAvailable (pre-3.14 guest) lowers it
@@ -153,6 +154,17 @@ def _maxmem(item: DomainInput, s: Signals, memory: int, increase: bool) -> tuple
                 "with maxmem above memory in populate-on-demand mode, and without a confirmed "
                 "balloon driver it is killed when it touches memory Xen did not back "
                 f"({s.balloon_basis})"
+            )
+        return memory, reasons
+    already_pod = s.cfg_memory_mib is not None and current_max > s.cfg_memory_mib
+    if s.guest_type in ("hvm", "pvh") and not already_pod:
+        if increase:
+            reasons.append(
+                f"maxmem = memory = {memory} MiB: headroom above memory would start this "
+                f"{(s.guest_type or '').upper()} guest in populate-on-demand mode, which it does "
+                "not run in today; PoD leaves the guest at the mercy of its balloon driver "
+                "reaching the target before the guest touches unbacked memory, so a patch "
+                "never introduces it"
             )
         return memory, reasons
     if s.balloon_confirmed and s.guest_type in ("pv", "pvh", "hvm") and increase:
@@ -334,10 +346,17 @@ def _decrease_blocker(
     if s.unresolved is not None:
         return s.unresolved.describe()
     if s.sized_failures or s.guest_oom_kills or s.guest_oom_invocations:
-        count = max(s.failures_total, len(s.sized_failures))
+        shown = [
+            f"{count:,} {what}"
+            for count, what in (
+                (max(s.failures_total, len(s.sized_failures)), "allocation failure(s)"),
+                (s.guest_oom_events, "OOM kill(s)"),
+            )
+            if count
+        ]
         return (
-            f"the log still shows {count} allocation failure(s) or OOM kill(s) from this boot; a "
-            "guest with failures is never called over-provisioned"
+            f"the log still shows {' and '.join(shown)} from this boot; a guest with failures "
+            "is never called over-provisioned"
         )
     if d.pressure_nights:
         risen = [r for r in s.rises_history if r.until == d.pressure_nights[-1]]

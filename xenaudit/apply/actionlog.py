@@ -24,7 +24,6 @@ from typing import Any
 
 LOG_FILE = "apply-log.jsonl"
 LOCK_FILE = "apply.lock"
-DEFAULT_STATE_DIR = "/var/lib/xenaudit"
 MAX_LOG_BYTES = 256 * 1024 * 1024
 
 

@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
-from pathlib import Path
-from typing import Any, TextIO
 
-from xenaudit.apply import reviewed
-from xenaudit.apply.actionlog import DEFAULT_STATE_DIR, LogBusy
-from xenaudit.apply.console import Prompter, printable
-from xenaudit.apply.engine import DEFAULT_CFG_DIRS, Applier, ApplyOptions, Undoer
-from xenaudit.apply.interface import RunSummary
-from xenaudit.apply.livehosts import LiveHosts, from_inventory, nowhere
-from xenaudit.apply.paths import PathRefused, normalise_cfg_dirs, normalise_root
-from xenaudit.inventory.interface import InventoryError
-from xenaudit.inventory.toml import load_inventory
+from xenaudit.apply.defaults import DEFAULT_STATE_DIR
+
+# The engine is imported by `handler`, so that `xenaudit apply --help` starts at once.
+TYPE_CHECKING = False  # nor is typing imported at run time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from xenaudit.apply import reviewed
+    from xenaudit.apply.interface import RunSummary
+    from xenaudit.apply.livehosts import LiveHosts
 
 USAGE_ERROR = 2
 #: Where the inventory lives when -i is not given (as for `xenaudit audit`).
-DEFAULT_INVENTORY = Path("/etc/xenaudit/inventory.toml")
+DEFAULT_INVENTORY = "/etc/xenaudit/inventory.toml"
 
 _DESCRIPTION = """\
 Apply the cfg changes an audit proposed in REPORT_DIR (report.json and
@@ -137,6 +135,8 @@ def _is_tty(stream: TextIO) -> bool:
 
 
 def _summary_line(summary: RunSummary) -> str:
+    from collections import Counter
+
     counts = Counter(o.outcome for o in summary.outcomes)
     parts = [f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items())]
     if summary.errors:
@@ -149,7 +149,12 @@ def _live_hosts(given: str | None, report: reviewed.ReviewedReport) -> LiveHosts
 
     Without -i and without the default inventory, nothing is changed live.
     """
-    path = Path(given) if given is not None else DEFAULT_INVENTORY
+    from pathlib import Path
+
+    from xenaudit.apply.livehosts import from_inventory, nowhere
+    from xenaudit.inventory.toml import load_inventory
+
+    path = Path(given if given is not None else DEFAULT_INVENTORY)
     if given is None and not path.exists():
         return nowhere(
             f"no inventory ({DEFAULT_INVENTORY} does not exist; give -i) to say how "
@@ -161,6 +166,16 @@ def _live_hosts(given: str | None, report: reviewed.ReviewedReport) -> LiveHosts
 
 def handler(args: argparse.Namespace) -> int:
     """Run `apply` for parsed arguments; returns the exit code."""
+    from pathlib import Path
+
+    from xenaudit.apply import reviewed
+    from xenaudit.apply.actionlog import LogBusy
+    from xenaudit.apply.console import Prompter, printable
+    from xenaudit.apply.engine import DEFAULT_CFG_DIRS, Applier, ApplyOptions, Undoer
+    from xenaudit.apply.livehosts import nowhere
+    from xenaudit.apply.paths import PathRefused, normalise_cfg_dirs, normalise_root
+    from xenaudit.inventory.interface import InventoryError
+
     out, err, stdin = sys.stdout, sys.stderr, sys.stdin
     if args.live and args.undo:
         err.write("xenaudit apply: --live cannot be combined with --undo\n")

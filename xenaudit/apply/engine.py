@@ -34,13 +34,13 @@ from typing import Any, TextIO
 
 from xenaudit.apply import files, policy, unidiff
 from xenaudit.apply.actionlog import (
-    DEFAULT_STATE_DIR,
     ActionLog,
     iso,
     utc_now,
     who,
 )
 from xenaudit.apply.console import printable, printable_bytes
+from xenaudit.apply.defaults import DEFAULT_STATE_DIR
 from xenaudit.apply.interface import (
     ApplyError,
     DomainOutcome,

@@ -141,6 +141,7 @@ class SnapshotCollector(GuestCollector):
             if on_done is not None:
                 on_done(snap)
             yield snap
+            del snap  # the consumer may drop a big kernel log; do not keep it alive here
 
     def _load_index(self) -> list[tuple[Path, str | None, str | None, str | None]]:
         """(folder, domain, host, error) for every guest folder; meta only, sections later."""

@@ -188,6 +188,7 @@ class SshCollector(GuestCollector):
                 if on_done is not None:
                     on_done(snapshot)
                 yield snapshot
+                del snapshot  # the consumer may drop a big kernel log; do not keep it alive
         finally:
             run.watchdog.expire_all()
             run.watchdog.stop()

@@ -445,6 +445,10 @@ def domain_view(dom: DomainReport, index: int, patch: str | None) -> DomainView:
         dom.facts.kernlog.events if dom.facts and dom.facts.kernlog else ()
     )
     counts = Counter(getattr(e, "kind", "event") for e in events)
+    kernlog = dom.facts.kernlog if dom.facts else None
+    if kernlog is not None and kernlog.counts is not None:
+        # Exact totals: only the first and last events of each kind are kept.
+        counts = Counter({k: n for k, n in kernlog.counts.by_kind().items() if n})
     cfg = dom.config
     rec = assessment.recommendation
     problems = tuple(
@@ -490,7 +494,7 @@ def domain_view(dom: DomainReport, index: int, patch: str | None) -> DomainView:
         advice=assessment.advice,
         drift=dom.drift,
         events=tuple(event_views),
-        events_hidden=max(0, len(events) - MAX_EVENTS),
+        events_hidden=max(0, sum(counts.values()) - min(len(events), MAX_EVENTS)),
         event_counts=tuple(sorted(counts.items())),
         facts=_facts(dom),
         diff=tuple(diff[:MAX_DIFF_LINES]),

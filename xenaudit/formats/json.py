@@ -28,7 +28,7 @@ from xenaudit.atomicwrite import atomic_write_bytes
 from xenaudit.formats.actions import action_to_json, tonight_actions
 from xenaudit.formats.interface import FormatError, ReportFormat
 from xenaudit.formats.patches import patch_paths
-from xenaudit.parsers.events import event_to_json
+from xenaudit.parsers.events import counts_to_json, event_to_json
 from xenaudit.parsers.interface import GuestFacts, Psi, PsiLine
 from xenaudit.report import SCHEMA_VERSION, AuditReport, DomainReport, HostReport
 
@@ -194,6 +194,7 @@ def _facts_parts(facts: GuestFacts | None, kernlog_source: str | None) -> dict[s
             "psi": None,
             "events": [],
             "kernlog_truncated": None,
+            "event_counts": None,
             "balloon": {"target_kib": None, "current_kib": None},
             "top_processes": [],
             "parse_errors": [],
@@ -211,6 +212,7 @@ def _facts_parts(facts: GuestFacts | None, kernlog_source: str | None) -> dict[s
             else []
         ),
         "kernlog_truncated": facts.kernlog.truncated if facts.kernlog else None,
+        "event_counts": counts_to_json(facts.kernlog) if facts.kernlog else None,
         "balloon": {
             "target_kib": facts.balloon_target_kib,
             "current_kib": facts.balloon_current_kib,

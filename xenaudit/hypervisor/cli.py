@@ -7,29 +7,27 @@ not be read (the others are still printed).
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TextIO
 
-from xenaudit.analysis.interface import ConfigFacts
-from xenaudit.cfgfiles import read_config
-from xenaudit.hypervisor.cfgfind import CfgIndex, find_cfg
-from xenaudit.hypervisor.cfgonly import cfg_only_names, shutoff_domain
-from xenaudit.hypervisor.drift import drift, format_mib
-from xenaudit.hypervisor.factory import read_hosts
-from xenaudit.hypervisor.interface import Domain, HostView
-from xenaudit.hypervisor.xm_parse import XEND_REMOVED_NOTE
-from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, InventoryError, SshSettings
 from xenaudit.printable import printable
+
+# The hypervisor sources, cfg reading and the inventory are imported by the
+# functions that use them, so that `xenaudit domains --help` starts at once.
+TYPE_CHECKING = False  # nor is typing imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import Any, TextIO
+
+    from xenaudit.hypervisor.cfgfind import CfgIndex
+    from xenaudit.hypervisor.interface import Domain, HostView
+    from xenaudit.inventory.interface import DomainOverride, HypervisorSpec, SshSettings
+
+    OverrideLookup = Callable[[str, str], DomainOverride]
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_HOST_UNREADABLE = 3
-
-OverrideLookup = Callable[[str, str], DomainOverride]
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +76,15 @@ def _plain(text: str) -> str:
 def _targets(
     args: argparse.Namespace,
 ) -> tuple[list[HypervisorSpec], SshSettings, OverrideLookup]:
+    import socket
+
+    from xenaudit.inventory.interface import (
+        DomainOverride,
+        HypervisorSpec,
+        InventoryError,
+        SshSettings,
+    )
+
     if args.uri and args.backend != "libvirt":
         raise InventoryError("-", "--uri", "--uri goes with --backend libvirt")
     if args.inventory:
@@ -98,6 +105,8 @@ def _targets(
 
 
 def _cfg_memory(path: Path | None, dialect: str) -> tuple[int | None, int | None]:
+    from xenaudit.cfgfiles import read_config
+
     if path is None:
         return None, None
     facts = read_config(path, str(path), dialect).facts
@@ -111,6 +120,9 @@ def _domain_entry(
     index: CfgIndex,
     backend: str,
 ) -> dict[str, Any]:
+    from xenaudit.hypervisor.cfgfind import find_cfg
+    from xenaudit.hypervisor.drift import drift
+
     cfg_path, note = find_cfg(domain.name, spec, override, index=index)
     # xm-era cfg files are Python: read only where they are plain assignments.
     memory_mib, maxmem_mib = _cfg_memory(cfg_path, "xm" if backend == "xm" else "xl")
@@ -133,6 +145,11 @@ def _shutoff_entry(
     name: str, spec: HypervisorSpec, override: DomainOverride, index: CfgIndex
 ) -> dict[str, Any]:
     """A domain xl does not list because it only exists as a cfg (see cfgonly)."""
+    from xenaudit.analysis.interface import ConfigFacts
+    from xenaudit.cfgfiles import read_config
+    from xenaudit.hypervisor.cfgfind import find_cfg
+    from xenaudit.hypervisor.cfgonly import shutoff_domain
+
     cfg_path, note = find_cfg(name, spec, override, index=index)
     if cfg_path is None:
         facts = ConfigFacts(None, None, None, None, error=note)
@@ -144,6 +161,9 @@ def _shutoff_entry(
 def _host_entry(
     spec: HypervisorSpec, view: HostView | None, error: str | None, overrides: OverrideLookup
 ) -> dict[str, Any]:
+    from xenaudit.hypervisor.cfgfind import CfgIndex
+    from xenaudit.hypervisor.cfgonly import cfg_only_names
+
     domains = []
     if view is not None:
         index = CfgIndex.for_host(spec)
@@ -175,6 +195,8 @@ def _public(hosts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _mib(kib: int | None) -> str:
+    from xenaudit.hypervisor.drift import format_mib
+
     return "-" if kib is None else format_mib(kib).removesuffix(" MiB")
 
 
@@ -200,6 +222,8 @@ def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
         for warning in view.warnings:
             out.write(f"   warning: {_plain(warning)}\n")
         if view.backend == "xm":
+            from xenaudit.hypervisor.xm_parse import XEND_REMOVED_NOTE
+
             out.write(f"   note: {XEND_REMOVED_NOTE}\n")
         rows = [columns]
         for d in host["domains"]:
@@ -229,6 +253,11 @@ def _print_table(hosts: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    import json
+
+    from xenaudit.hypervisor.factory import read_hosts
+    from xenaudit.inventory.interface import InventoryError
+
     try:
         specs, ssh, overrides = _targets(args)
     except InventoryError as exc:

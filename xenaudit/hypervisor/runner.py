@@ -68,6 +68,12 @@ class CommandRunner(Protocol):
     def close(self) -> None: ...
 
 
+def trim(text: str, limit: int = 500) -> str:
+    """A failed command's hostile output folded onto one line and cut, fit to quote."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 

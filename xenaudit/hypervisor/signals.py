@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from xenaudit.hypervisor.parse_error import RawParseError
-from xenaudit.hypervisor.runner import CommandResult, CommandRunner, RunnerError
+from xenaudit.hypervisor.runner import CommandResult, CommandRunner, RunnerError, trim
 from xenaudit.hypervisor.xendmesg_parse import XenEvent, XenLog, parse_xen_dmesg
 from xenaudit.hypervisor.xenstore_parse import (
     REREAD_KEYS,
@@ -132,11 +132,6 @@ def build_signals(
 # ------------------------------------------------------------------- reading
 
 
-def _trim(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _STDERR_LIMIT else text[:_STDERR_LIMIT] + "…"
-
-
 def _run(
     runner: CommandRunner, argv: Sequence[str], timeout_s: float, max_bytes: int
 ) -> tuple[CommandResult | None, str | None]:
@@ -147,10 +142,8 @@ def _run(
         return None, f"{where}: {exc}"
     if result.returncode == 0:
         return result, None
-    return (
-        result,
-        f"{where}: exit code {result.returncode}: {_trim(result.stderr) or '(no message)'}",
-    )
+    message = trim(result.stderr, _STDERR_LIMIT) or "(no message)"
+    return result, f"{where}: exit code {result.returncode}: {message}"
 
 
 def _option_refused(result: CommandResult | None) -> bool:

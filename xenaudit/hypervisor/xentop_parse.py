@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xenaudit.hypervisor.parse_error import RawParseError
+from xenaudit.hypervisor.parse_error import RawParseError, is_count
 
 _STATE = re.compile(r"[dsbcpr-]{6}")
 _BANNER = re.compile(r"^xentop - \S+\s+Xen (?P<version>\S+)")
@@ -72,11 +72,6 @@ class XentopReading:
         return candidates[0] if len(candidates) == 1 else None
 
 
-def _count(text: str) -> bool:
-    """Plain ASCII digits (str.isdigit also takes '²', which int() refuses)."""
-    return text.isascii() and text.isdigit()
-
-
 def _row(line: str, columns: list[str]) -> XentopDomain | None:
     words = line.split()
     values: dict[str, str] = {}
@@ -96,7 +91,7 @@ def _row(line: str, columns: list[str]) -> XentopDomain | None:
     if not name_words or not _STATE.fullmatch(values.get("STATE", "")):
         return None
     mem, maxmem = values.get("MEM(k)", ""), values.get("MAXMEM(k)", "")
-    if not _count(mem) or not (_count(maxmem) or maxmem == "no limit"):
+    if not is_count(mem) or not (is_count(maxmem) or maxmem == "no limit"):
         return None
     vcpus = values.get("VCPUS", "")
     return XentopDomain(
@@ -104,7 +99,7 @@ def _row(line: str, columns: list[str]) -> XentopDomain | None:
         state=values["STATE"],
         mem_kib=int(mem),
         maxmem_kib=None if maxmem == "no limit" else int(maxmem),
-        vcpus=int(vcpus) if _count(vcpus) else None,
+        vcpus=int(vcpus) if is_count(vcpus) else None,
     )
 
 

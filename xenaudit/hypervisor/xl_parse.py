@@ -31,10 +31,10 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from xenaudit.hypervisor.interface import Domain, DomainState, GuestType, HostView
-from xenaudit.hypervisor.parse_error import RawParseError
+from xenaudit.hypervisor.parse_error import RawParseError, snippet
 from xenaudit.hypervisor.signals import build_signals
 from xenaudit.hypervisor.xlcfg_read import CfgReadError, read_autoballoon
 
@@ -54,11 +54,6 @@ LIBXL_MAXMEM_CONSTANT_KIB = 1024
 NO_LIMIT_KIB = (2**32 - 1) * 4
 
 _GUEST_TYPES: dict[str, GuestType] = {"pv": "pv", "pvh": "pvh", "hvm": "hvm"}
-
-
-def _snippet(text: str, limit: int = 80) -> str:
-    """A hostile line, escaped and shortened, fit to quote in an error."""
-    return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
 # --------------------------------------------------------------------- xl list
@@ -113,13 +108,13 @@ def parse_xl_list(text: str) -> tuple[XlListRow, ...]:
         if not header_seen:
             if not line.lstrip().startswith("Name") or "ID" not in line:
                 raise RawParseError(
-                    "xl list", f"line {number}: expected the Name/ID header, got {_snippet(line)}"
+                    "xl list", f"line {number}: expected the Name/ID header, got {snippet(line)}"
                 )
             header_seen = True
             continue
         match = _LIST_ROW.match(line)
         if match is None or not match.group("name").strip():
-            raise RawParseError("xl list", f"line {number} not understood: {_snippet(line)}")
+            raise RawParseError("xl list", f"line {number} not understood: {snippet(line)}")
         flags = match.group("flags")
         rows.append(
             XlListRow(
@@ -297,7 +292,7 @@ def parse_xl_list_long_sxp(text: str) -> tuple[XlDetail, ...]:
         if block is None:
             if line.strip():
                 raise RawParseError(
-                    "xl list -l", f'line {number}: expected "(domain", got {_snippet(line)}'
+                    "xl list -l", f'line {number}: expected "(domain", got {snippet(line)}'
                 )
             continue
         if line == ")":
@@ -372,7 +367,7 @@ def parse_xl_info(text: str) -> XlInfo:
         raise RawParseError("xl info", "no total_memory line: not the output of `xl info`")
     if _int_or_none(fields["total_memory"]) is None:
         raise RawParseError(
-            "xl info", f"total_memory is not a whole number: {_snippet(fields['total_memory'])}"
+            "xl info", f"total_memory is not a whole number: {snippet(fields['total_memory'])}"
         )
     return XlInfo(fields)
 
@@ -458,51 +453,41 @@ def effective_autoballoon(autoballoon: str | None, dom0_mem_set: bool) -> bool |
     return None
 
 
-# ---------------------------------------------------------------------- xentop
-
-
-@dataclass(frozen=True)
-class XentopRow:
-    name: str
-    state: str
-    mem_kib: int
-    #: None for "no limit".
-    maxmem_kib: int | None
-    vcpus: int
-
-
-def parse_xentop(text: str) -> tuple[XentopRow, ...]:
-    """Domain rows of `xentop -b` / `xl top` (banner lines, when present, are skipped)."""
-    rows: list[XentopRow] = []
-    header: list[str] | None = None
-    for line in text.splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "NAME":
-            header = words
-            continue
-        if header is None:
-            continue
-        # MAXMEM may be the two words "no limit": rejoin before splitting columns.
-        line_words = " ".join(words).replace("no limit", "no_limit").split()
-        if len(line_words) < len(header):
-            raise RawParseError("xentop", f"short row: {_snippet(line)}")
-        row = dict(zip(header, line_words, strict=False))
-        maxmem = row["MAXMEM(k)"]
-        rows.append(
-            XentopRow(
-                name=row["NAME"],
-                state=row["STATE"],
-                mem_kib=int(row["MEM(k)"]),
-                maxmem_kib=None if maxmem == "no_limit" else int(maxmem),
-                vcpus=int(row["VCPUS"]),
-            )
-        )
-    return tuple(rows)
-
-
 # -------------------------------------------------------------- the whole view
+
+
+class ListRow(Protocol):
+    """A row of `xl list` or `xm list`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def domid(self) -> int | None: ...
+    @property
+    def vcpus(self) -> int: ...
+    @property
+    def state(self) -> DomainState: ...
+
+
+def listed_domain(
+    row: ListRow, detail: XlDetail | None, target_kib: int | None, current_kib: int | None
+) -> Domain:
+    """A domain as its list row and its `list -l` detail (when there is one) describe it."""
+    return Domain(
+        name=row.name,
+        domid=row.domid,
+        uuid=detail.uuid if detail else None,
+        state=row.state,
+        guest_type=detail.guest_type if detail else None,
+        vcpus=row.vcpus,
+        target_kib=target_kib,
+        max_kib=detail.max_kib if detail else None,
+        current_kib=current_kib,
+        is_dom0=row.domid == 0,
+        shadow_kib=detail.shadow_kib if detail else None,
+        video_kib=detail.video_kib if detail else None,
+        passthrough=detail.passthrough if detail else None,
+    )
 
 
 def _merge(rows: tuple[XlListRow, ...], details: tuple[XlDetail, ...]) -> tuple[Domain, ...]:
@@ -511,21 +496,12 @@ def _merge(rows: tuple[XlListRow, ...], details: tuple[XlDetail, ...]) -> tuple[
     for row in rows:
         detail = by_domid.pop(row.domid, None)
         domains.append(
-            Domain(
-                name=row.name,
-                domid=row.domid,
-                uuid=detail.uuid if detail else None,
-                state=row.state,
-                guest_type=detail.guest_type if detail else None,
-                vcpus=row.vcpus,
+            listed_domain(
+                row,
+                detail,
                 target_kib=detail.target_kib if detail else None,
-                max_kib=detail.max_kib if detail else None,
                 # xl's Mem column: (current + outstanding claim) KiB / 1024, rounded down.
                 current_kib=row.mem_mib * 1024,
-                is_dom0=row.domid == 0,
-                shadow_kib=detail.shadow_kib if detail else None,
-                video_kib=detail.video_kib if detail else None,
-                passthrough=detail.passthrough if detail else None,
             )
         )
     # Created between the two commands: known only from `xl list -l`.
@@ -551,9 +527,7 @@ def _merge(rows: tuple[XlListRow, ...], details: tuple[XlDetail, ...]) -> tuple[
 
 def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
     """A HostView from the raw outputs alone: what both the live run and replay call."""
-    if RAW_INFO not in raw or RAW_LIST not in raw:
-        missing = [k for k in (RAW_INFO, RAW_LIST) if k not in raw]
-        raise RawParseError("snapshot", f"missing {', '.join(missing)}")
+    require_raw(raw, RAW_INFO, RAW_LIST)
     info = parse_xl_info(raw[RAW_INFO])
     rows = parse_xl_list(raw[RAW_LIST])
     warnings: list[str] = []
@@ -574,27 +548,62 @@ def build_xl_view(name: str, raw: Mapping[str, str]) -> HostView:
             + " (xl skips domains whose configuration it cannot retrieve; its SXP output"
             " stops at the first PVH domain): their type, target and maxmem are unknown"
         )
-    total_kib = info.mib_as_kib("total_memory")
     autoballoon = None
     if RAW_XL_CONF in raw:
         try:
             autoballoon = read_autoballoon(raw[RAW_XL_CONF], "xl.conf")
         except CfgReadError as exc:
             warnings.append(f"xl.conf does not parse, autoballoon unknown: {exc}")
+    return assemble_view(
+        name,
+        "xl",
+        info,
+        raw,
+        domains,
+        warnings,
+        autoballoon,
+        # xl already subtracts outstanding claims from free_memory (xl_info.c).
+        outstanding_claims_kib=info.mib_as_kib("outstanding_claims"),
+    )
+
+
+def require_raw(raw: Mapping[str, str], *names: str) -> None:
+    """RawParseError naming the outputs a snapshot lacks."""
+    missing = [k for k in names if k not in raw]
+    if missing:
+        raise RawParseError("snapshot", f"missing {', '.join(missing)}")
+
+
+def assemble_view(
+    name: str,
+    backend: str,
+    info: XlInfo,
+    raw: Mapping[str, str],
+    domains: tuple[Domain, ...],
+    warnings: list[str],
+    autoballoon: str | None,
+    outstanding_claims_kib: int | None = None,
+) -> HostView:
+    """The HostView of an `xl info`-style host: what the xl and xm views share.
+
+    Reads Dom0's memory from the Xen command line and the hypervisor-side
+    signals from `raw` (their log named after the backend's dmesg), adding
+    their warnings to `warnings`.
+    """
+    total_kib = info.mib_as_kib("total_memory")
     commandline = info.fields.get("xen_commandline", "")
     dom0_mem = dom0_mem_kib(commandline, total_kib)
     if dom0_mem is None and "dom0_mem=" in commandline:
         warnings.append("xen_commandline has a dom0_mem= that could not be read")
-    signals, signal_warnings = build_signals(raw, "xl dmesg")
+    signals, signal_warnings = build_signals(raw, f"{backend} dmesg")
     warnings.extend(signal_warnings)
     return HostView(
         name=name,
-        backend="xl",
+        backend=backend,
         total_memory_kib=total_kib,
-        # xl already subtracts outstanding claims from free_memory (xl_info.c).
         free_memory_kib=info.mib_as_kib("free_memory"),
         domains=domains,
-        outstanding_claims_kib=info.mib_as_kib("outstanding_claims"),
+        outstanding_claims_kib=outstanding_claims_kib,
         free_cpus=info.integer("free_cpus"),
         xen_version=info.xen_version,
         dom0_mem_kib=dom0_mem,

@@ -27,15 +27,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from xenaudit.hypervisor.interface import Domain, DomainState, GuestType, HostView
-from xenaudit.hypervisor.parse_error import RawParseError
-from xenaudit.hypervisor.signals import RAW_XENTOP, build_signals
+from xenaudit.hypervisor.parse_error import RawParseError, is_count, snippet
+from xenaudit.hypervisor.signals import RAW_XENTOP
 from xenaudit.hypervisor.sxp import Sxp, child, child_value, head, read_sxp
 from xenaudit.hypervisor.xentop_parse import parse_xentop
 from xenaudit.hypervisor.xl_parse import (
     NO_LIMIT_KIB,
     XlDetail,
-    dom0_mem_kib,
+    assemble_view,
+    listed_domain,
     parse_xl_info,
+    require_raw,
     state_from_flags,
 )
 
@@ -58,10 +60,6 @@ _ROW = re.compile(
 )
 _TRUE = frozenset({"yes", "y", "true", "1", "on"})
 _FALSE = frozenset({"no", "n", "false", "0", "off"})
-
-
-def _snippet(text: str, limit: int = 80) -> str:
-    return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,11 @@ def parse_xm_list(text: str) -> tuple[XmListRow, ...]:
             if line.lstrip().startswith(("Warning", "WARNING")):
                 continue  # deprecation notes some builds print before the table
             raise RawParseError(
-                "xm list", f"line {number}: expected the Name/ID header, got {_snippet(line)}"
+                "xm list", f"line {number}: expected the Name/ID header, got {snippet(line)}"
             )
         match = _ROW.match(line)
         if match is None or not match["name"].strip():
-            raise RawParseError("xm list", f"line {number} not understood: {_snippet(line)}")
+            raise RawParseError("xm list", f"line {number} not understood: {snippet(line)}")
         flags = match["flags"]
         domid = int(match["domid"]) if match["domid"] is not None else None
         state: DomainState = state_from_flags(flags) if flags else "shutoff"
@@ -115,13 +113,8 @@ def parse_xm_list(text: str) -> tuple[XmListRow, ...]:
     return tuple(rows)
 
 
-def _count(text: str) -> bool:
-    """Plain ASCII digits (str.isdigit also takes '²', which int() refuses)."""
-    return text.isascii() and text.isdigit()
-
-
 def _mib_as_kib(value: str | None) -> int | None:
-    if value is None or not _count(value.strip()):
+    if value is None or not is_count(value.strip()):
         return None
     kib = int(value) * 1024
     return None if kib >= NO_LIMIT_KIB else kib
@@ -143,11 +136,11 @@ def _detail(domain: Sxp) -> XlDetail:
     uuid = child_value(domain, "uuid")
     vcpus = child_value(domain, "vcpus")
     return XlDetail(
-        domid=int(domid) if domid and _count(domid) else None,
+        domid=int(domid) if domid and is_count(domid) else None,
         name=child_value(domain, "name") or None,
         uuid=uuid or None,
         guest_type=_guest_type(domain),
-        max_vcpus=int(vcpus) if vcpus and _count(vcpus) else None,
+        max_vcpus=int(vcpus) if vcpus and is_count(vcpus) else None,
         target_kib=_mib_as_kib(child_value(domain, "memory")),
         max_kib=_mib_as_kib(child_value(domain, "maxmem")),
     )
@@ -200,19 +193,13 @@ def _merge(
     for row in rows:
         detail = by_domid.get(row.domid) if row.domid is not None else by_name.get(row.name)
         domains.append(
-            Domain(
-                name=row.name,
-                domid=row.domid,
-                uuid=detail.uuid if detail else None,
-                state=row.state,
-                guest_type=detail.guest_type if detail else None,
-                vcpus=row.vcpus,
+            listed_domain(
+                row,
+                detail,
                 target_kib=detail.target_kib
                 if detail and detail.target_kib
                 else row.mem_mib * 1024,
-                max_kib=detail.max_kib if detail else None,
                 current_kib=held.get(row.name) if row.domid is not None else None,
-                is_dom0=row.domid == 0,
             )
         )
     return tuple(domains)
@@ -220,9 +207,7 @@ def _merge(
 
 def build_xm_view(name: str, raw: Mapping[str, str]) -> HostView:
     """A HostView from the raw outputs alone: what both the live run and replay call."""
-    missing = [k for k in (RAW_XM_INFO, RAW_XM_LIST) if k not in raw]
-    if missing:
-        raise RawParseError("snapshot", f"missing {', '.join(missing)}")
+    require_raw(raw, RAW_XM_INFO, RAW_XM_LIST)
     try:
         info = parse_xl_info(raw[RAW_XM_INFO])
     except RawParseError as exc:
@@ -261,24 +246,4 @@ def build_xm_view(name: str, raw: Mapping[str, str]) -> HostView:
             autoballoon = xend_ballooning(raw[RAW_XEND_CONFIG])
         except RawParseError as exc:
             warnings.append(f"xend-config.sxp does not parse, dom0 ballooning unknown: {exc}")
-    total_kib = info.mib_as_kib("total_memory")
-    commandline = info.fields.get("xen_commandline", "")
-    dom0_mem = dom0_mem_kib(commandline, total_kib)
-    if dom0_mem is None and "dom0_mem=" in commandline:
-        warnings.append("xen_commandline has a dom0_mem= that could not be read")
-    signals, signal_warnings = build_signals(raw, "xm dmesg")
-    warnings.extend(signal_warnings)
-    return HostView(
-        name=name,
-        backend="xm",
-        total_memory_kib=total_kib,
-        free_memory_kib=info.mib_as_kib("free_memory"),
-        domains=_merge(rows, details, held),
-        free_cpus=info.integer("free_cpus"),
-        xen_version=info.xen_version,
-        dom0_mem_kib=dom0_mem,
-        autoballoon=autoballoon,
-        raw=dict(raw),
-        warnings=tuple(warnings),
-        signals=signals,
-    )
+    return assemble_view(name, "xm", info, raw, _merge(rows, details, held), warnings, autoballoon)

@@ -50,6 +50,9 @@ class SshSettings:
     concurrency: int = 16
     max_bytes_per_guest: int = 16 * 1024 * 1024
     kernlog_max_bytes: int = 8 * 1024 * 1024
+    #: Events of each kind kept per guest from the start and from the end of its
+    #: kernel log; counts stay exact, only the quoted examples are capped.
+    kernlog_keep_events: int = 10
     use_sudo: bool = True
     retries: int = 2
 

@@ -93,6 +93,10 @@ def inventory_from_mapping(data: Mapping[str, Any], path: str) -> Inventory:
     ssh = _build(SshSettings, ssh_table, "ssh", path)
     if ssh.concurrency < 1:
         raise InventoryError(path, "ssh.concurrency", "expected a whole number of at least 1")
+    if not 1 <= ssh.kernlog_keep_events <= 100_000:
+        raise InventoryError(
+            path, "ssh.kernlog_keep_events", "expected a whole number from 1 to 100000"
+        )
     _check_port(ssh.port, "ssh.port", path)
     _check_key(ssh.identity_file, "ssh.identity_file", path)
 

@@ -16,22 +16,25 @@ are still scanned, and the error names the file on stderr).
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import stat
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import IO, Any, BinaryIO
 
-from xenaudit.logscan.parallel import can_parallelize, default_workers, scan_file_parallel
-from xenaudit.parsers.events import describe, event_to_json
-from xenaudit.parsers.interface import KernelEvent
-from xenaudit.parsers.kernlog import ScanSummary, iter_kernlog_chunks
 from xenaudit.printable import printable
 from xenaudit.wording import plural
+
+# The kernel-log parser is imported when a file is scanned, so that
+# `xenaudit logscan --help` starts at once.
+TYPE_CHECKING = False  # nor is typing imported at run time
+if TYPE_CHECKING:
+    import gzip
+    from collections.abc import Iterator, Sequence
+    from typing import IO, Any, BinaryIO
+
+    from xenaudit.parsers.interface import KernelEvent
+    from xenaudit.parsers.kernlog import ScanSummary
 
 #: Read size. Large blocks keep per-block overhead negligible next to the scan.
 CHUNK_SIZE = 16 << 20
@@ -103,9 +106,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- reading -------------------------------------------------------------------------
 
 
-def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Iterator[KernelEvent]:
-    """Events of one opened file: in parallel for a large plain file, else streamed."""
-    if name != "-" and not isinstance(stream, gzip.GzipFile) and jobs != 1:
+def _events(name: str, stream: Any, jobs: int, summary: ScanSummary) -> Iterator[KernelEvent]:
+    """Events of one opened file: in parallel for a large plain file, else streamed.
+
+    A log pasted from mail (quoting, quoted-printable) is read whole, restored, and
+    its events are marked reconstructed.
+    """
+    import dataclasses
+    import gzip
+
+    from xenaudit.logscan import mail
+    from xenaudit.parsers.kernlog import iter_kernlog_chunks, iter_kernlog_events
+
+    peek = getattr(stream, "peek", None)
+    head = peek(mail.SNIFF_BYTES)[: mail.SNIFF_BYTES] if peek is not None else b""
+    if head and mail.looks_like_mail(head):
+        data = stream.read(mail.MAX_MAIL_BYTES + 1)
+        if len(data) <= mail.MAX_MAIL_BYTES:
+            text = mail.unmail(data)
+            lines = (line + "\n" for line in text.split("\n"))
+            for event in iter_kernlog_events(lines, name, summary=summary):
+                yield dataclasses.replace(event, reconstructed=True)
+            return
+        stream = _Prefixed(data, stream)
+    if name != "-" and not isinstance(stream, gzip.GzipFile | _Prefixed) and jobs != 1:
+        from xenaudit.logscan.parallel import (
+            can_parallelize,
+            default_workers,
+            scan_file_parallel,
+        )
+
         info = os.fstat(stream.fileno())
         workers = jobs if jobs > 1 else default_workers(info.st_size)
         if workers > 1 and stat.S_ISREG(info.st_mode) and can_parallelize():
@@ -116,8 +146,27 @@ def _events(name: str, stream: BinaryIO, jobs: int, summary: ScanSummary) -> Ite
     yield from iter_kernlog_chunks(_chunks(stream), name, summary=summary)
 
 
+class _Prefixed:
+    """A stream whose first bytes were already read (a large file that looked like mail)."""
+
+    def __init__(self, first: bytes, rest: Any) -> None:
+        self._first: bytes | None = first
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return bytes(self._rest.read(size))
+
+
 def _scan_one(name: str, as_json: bool, out: IO[str], err: IO[str], jobs: int = 0) -> bool:
     """Scan one file, writing its events; False (after a message on err) if it failed."""
+    import json
+
+    from xenaudit.parsers.events import describe, event_to_json
+    from xenaudit.parsers.kernlog import ScanSummary
+
     summary = ScanSummary()
     counts: Counter[str] = Counter()
     lines: list[str] = []
@@ -151,6 +200,8 @@ def _open(name: str) -> Any:
 
 
 def _maybe_gzip(raw: BinaryIO, *, close: bool) -> Any:
+    import gzip
+
     peek = getattr(raw, "peek", None)
     head = peek(2)[:2] if peek is not None else b""
     stream: BinaryIO | gzip.GzipFile = (
@@ -173,11 +224,15 @@ class _Closing:
             self._raw.close()
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+def _chunks(stream: Any) -> Iterator[bytes | bytearray]:
     """Large blocks of the file. For gzip, what was decompressed before a damaged or
     cut end is still handed out before the error is raised."""
+    import gzip
+
+    from xenaudit.logscan.parallel import read_blocks
+
     if not isinstance(stream, gzip.GzipFile):
-        yield from iter(lambda: stream.read(CHUNK_SIZE), b"")
+        yield from read_blocks(stream, CHUNK_SIZE)
         return
     pending: list[bytes] = []
     size = 0

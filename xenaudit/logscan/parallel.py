@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from xenaudit.parsers import kernpatterns as kp
 from xenaudit.parsers.interface import KernelEvent
@@ -46,6 +48,25 @@ class _Result:
     line_at_stop: int
     truncated: bool
     first_line_cut: bool
+
+
+def read_blocks(stream: Any, size: int) -> Iterator[bytes | bytearray]:
+    """Blocks of a binary stream read into one reused buffer.
+
+    A fresh block per read would make the kernel hand out and zero new pages for
+    every block, which costs as much as scanning it. The consumer must be done
+    with a block before asking for the next (ChunkScan copies what it carries).
+    """
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:
+        yield from iter(lambda: stream.read(size), b"")
+        return
+    buffer = bytearray(size)
+    while True:
+        n = readinto(buffer)
+        if not n:
+            return
+        yield buffer if n == size else buffer[:n]
 
 
 def default_workers(size: int) -> int:
@@ -105,7 +126,7 @@ def _scan_region(job: _Job) -> _Result:
     scan = ChunkScan(scanner, origin=job.origin, emit_from=job.start, stop_at=job.stop)
     with open(job.path, "rb", buffering=0) as handle:
         handle.seek(job.origin)
-        events = tuple(scan.run(iter(lambda: handle.read(BLOCK), b"")))
+        events = tuple(scan.run(read_blocks(handle, BLOCK)))
     return _Result(
         events=events,
         line_at_emit=scan.line_at_emit or 0,

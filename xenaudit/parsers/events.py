@@ -7,6 +7,7 @@ from typing import Any
 from xenaudit.parsers.interface import (
     BalloonMessage,
     KernelEvent,
+    KernelLog,
     OomInvoked,
     OomKill,
     PageAllocFailure,
@@ -35,6 +36,13 @@ def event_to_json(event: KernelEvent, file: str) -> dict[str, Any]:
             callbacks_suppressed=event.callbacks_suppressed,
             kernel_version=event.kernel_version,
             buddy_lines=list(event.buddy_lines),
+            kernel_release=event.kernel_release,
+            call_trace=list(event.call_trace),
+            caller=event.caller,
+            cpu=event.cpu,
+            pid=event.pid,
+            opportunistic=event.opportunistic,
+            reconstructed=event.reconstructed,
         )
     elif isinstance(event, OomInvoked):
         base.update(
@@ -48,6 +56,12 @@ def event_to_json(event: KernelEvent, file: str) -> dict[str, Any]:
             constraint=event.constraint,
             memcg=event.memcg,
             kernel_version=event.kernel_version,
+            kernel_release=event.kernel_release,
+            call_trace=list(event.call_trace),
+            caller=event.caller,
+            cpu=event.cpu,
+            pid=event.pid,
+            reconstructed=event.reconstructed,
         )
     elif isinstance(event, OomKill):
         base.update(
@@ -62,10 +76,35 @@ def event_to_json(event: KernelEvent, file: str) -> dict[str, Any]:
             pgtables_kib=event.pgtables_kib,
             oom_score_adj=event.oom_score_adj,
             score=event.score,
+            reconstructed=event.reconstructed,
         )
     elif isinstance(event, BalloonMessage):
         base.update(message=event.message)
+        if event.reconstructed:
+            base["reconstructed"] = True
     return base
+
+
+def counts_to_json(log: KernelLog) -> dict[str, Any]:
+    """Exact event counts of a log and how many events were kept (report.json)."""
+    counts = log.counts
+    data: dict[str, Any] = {
+        "events_kept": len(log.events),
+        "keep_per_kind": log.keep_per_kind,
+        "events_total": counts.total if counts is not None else len(log.events),
+    }
+    if counts is not None:
+        data["by_kind"] = counts.by_kind()
+        data.update(
+            page_alloc_suppressed=counts.page_alloc_suppressed,
+            atomic_order0=counts.atomic_order0,
+            reclaim_order0=counts.reclaim_order0,
+            high_order=counts.high_order,
+            opportunistic=counts.opportunistic,
+            oom_invoked_memcg=counts.oom_invoked_memcg,
+            oom_kills_memcg=counts.oom_kills_memcg,
+        )
+    return data
 
 
 def _kib(value: int | None) -> str:
@@ -79,6 +118,10 @@ def describe(event: KernelEvent) -> str:
         flags = "|".join(event.gfp_flags) or "?"
         how = "printed" if event.gfp_flags_source == "printed" else f"decoded as {event.gfp_era}"
         extra = " atomic" if event.is_atomic else ""
+        if event.opportunistic:
+            extra += ", allowed to fail"
+        if event.caller:
+            extra += f", from {event.caller}"
         if event.callbacks_suppressed:
             extra += f", {event.callbacks_suppressed} more suppressed before it"
         return (

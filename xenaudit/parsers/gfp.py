@@ -73,7 +73,10 @@ _BITS: dict[str, dict[int, str]] = {
             ("__GFP_WRITE", 0x1000000),
         )
     ),
-    # 4.4 .. 4.9: __GFP_WAIT split into direct/kswapd reclaim, __GFP_ATOMIC added.
+    # 4.4 .. 4.9: __GFP_WAIT split into direct/kswapd reclaim, __GFP_ATOMIC added
+    # where __GFP_RECLAIMABLE was, which moved to 0x10 (checked against the 4.4
+    # series' gfp.h diffs). 0x100000 is __GFP_NOACCOUNT in 4.4 and __GFP_ACCOUNT
+    # from 4.5; the later name is used (it never decides atomic or opportunistic).
     "4.4": _bits(
         (
             *_LOW,
@@ -131,8 +134,10 @@ _BITS: dict[str, dict[int, str]] = {
             ("__GFP_NOLOCKDEP", 0x2000000),
         )
     ),
-    # 4.16 .. 4.19 (boundary approximate): __GFP_COLD and __GFP_NOTRACK removed,
-    # __GFP_WRITE moved down to 0x100 and the reclaim bits followed.
+    # 4.18 .. 4.19: the bits that __GFP_COLD and __GFP_OTHER_NODE left were reused,
+    # __GFP_WRITE moved down to 0x100 and the reclaim bits followed (4.18.0 prints
+    # GFP_HIGHUSER_MOVABLE as 0x6200ca). 4.15 .. 4.17 kept the 4.10 positions. The
+    # key keeps its historical name "4.16" so stored reports stay comparable.
     "4.16": _bits(
         (
             *_LOW,
@@ -158,7 +163,9 @@ _BITS: dict[str, dict[int, str]] = {
             ("__GFP_NOLOCKDEP", 0x800000),
         )
     ),
-    # 4.20/5.x .. 6.2 (boundary approximate; 5.4 prints GFP_KERNEL as 0xcc0).
+    # 4.20/5.x .. 6.2: reordered so that GFP_KERNEL and GFP_ATOMIC sit in the low
+    # bits (boundary approximate: 4.19 still prints 0x6200ca, 5.4 prints GFP_KERNEL
+    # as 0xcc0).
     "4.20": _bits(
         (
             *_LOW,
@@ -331,7 +338,7 @@ def era_for_version(major: int, minor: int) -> str:
         return "pre-4.4"
     if version < (4, 10):
         return "4.4"
-    if version < (4, 16):
+    if version < (4, 18):
         return "4.10"
     if version < (4, 20):
         return "4.16"
@@ -384,3 +391,71 @@ def decode_mask(mask: int, era: str = DEFAULT_ERA) -> tuple[str, ...]:
 def split_printed(names: str) -> tuple[str, ...]:
     """Names as printed inside the parentheses, e.g. "GFP_KERNEL|__GFP_COMP"."""
     return tuple(part.strip() for part in names.split("|") if part.strip())
+
+
+#: Flags that let an allocation sleep to reclaim memory itself, by era family.
+_DIRECT_RECLAIM = frozenset({"__GFP_WAIT", "__GFP_DIRECT_RECLAIM", "__GFP_RECLAIM"})
+#: Composite names that include direct reclaim (pre-4.4 __GFP_WAIT or later
+#: __GFP_DIRECT_RECLAIM).
+_RECLAIMING_COMPOSITES = frozenset(
+    {
+        "GFP_KERNEL",
+        "GFP_KERNEL_ACCOUNT",
+        "GFP_USER",
+        "GFP_HIGHUSER",
+        "GFP_HIGHUSER_MOVABLE",
+        "GFP_NOIO",
+        "GFP_NOFS",
+        "GFP_TEMPORARY",
+        "GFP_TRANSHUGE",
+    }
+)
+#: Flags that give access to reserves below the watermarks (atomic requests).
+_RESERVE = frozenset({"__GFP_HIGH", "__GFP_ATOMIC", "__GFP_MEMALLOC", "GFP_ATOMIC"})
+#: Requests that the kernel lets fail rather than try hard: they fall back or retry
+#: later by design (transparent huge pages, readahead, opportunistic caches).
+_MAY_FAIL = frozenset({"__GFP_NORETRY", "GFP_NOWAIT", "GFP_TRANSHUGE_LIGHT"})
+
+
+def can_direct_reclaim(flags: Iterable[str]) -> bool:
+    """Whether the request could sleep to reclaim memory itself."""
+    names = set(flags)
+    return bool(names & _DIRECT_RECLAIM or names & _RECLAIMING_COMPOSITES)
+
+
+def is_opportunistic(flags: Iterable[str], mask: str | None = None) -> bool:
+    """True for a request that was allowed to fail by design.
+
+    That is __GFP_NORETRY (give up after one light reclaim attempt), GFP_NOWAIT
+    (no direct reclaim, and unlike GFP_ATOMIC no access to the reserves), or
+    transparent huge pages without reclaim. A failure of such a request is
+    normal behaviour under any load: it is worth reporting, not sizing on.
+    ``flags`` are printed or decoded names; ``mask`` is the printed hex, used to
+    spot a decoded pre-4.4 GFP_NOWAIT, which is the value 0 (no bits at all).
+    """
+    names = set(flags)
+    if names & _MAY_FAIL:
+        return True
+    if not names:
+        value = parse_mask(mask) if mask else None
+        # Only zone bits (or nothing): no __GFP_WAIT and no __GFP_HIGH.
+        return value is not None and value & ~0x0F == 0
+    if can_direct_reclaim(names) or names & _RESERVE:
+        return False
+    # Neither direct reclaim nor reserves: GFP_NOWAIT written out bit by bit.
+    return bool(names & {"__GFP_KSWAPD_RECLAIM"}) or names <= {
+        "__GFP_DMA",
+        "__GFP_HIGHMEM",
+        "__GFP_DMA32",
+        "__GFP_MOVABLE",
+        "__GFP_NOWARN",
+        "__GFP_COMP",
+        "__GFP_ZERO",
+        "__GFP_NOMEMALLOC",
+        "__GFP_HARDWALL",
+        "__GFP_THISNODE",
+        "__GFP_ACCOUNT",
+        "__GFP_RECLAIMABLE",
+        "__GFP_COLD",
+        "__GFP_NOTRACK",
+    }

@@ -17,7 +17,7 @@ from typing import TypeVar
 from xenaudit.parsers.balloon import parse_balloon
 from xenaudit.parsers.buddyinfo import parse_buddyinfo
 from xenaudit.parsers.interface import GuestFacts, ParseError, Slabinfo
-from xenaudit.parsers.kernlog import parse_kernlog
+from xenaudit.parsers.kernlog import DEFAULT_KEEP_PER_KIND, parse_kernlog
 from xenaudit.parsers.meminfo import parse_meminfo
 from xenaudit.parsers.ps import parse_ps
 from xenaudit.parsers.psi import parse_psi
@@ -81,8 +81,14 @@ def parse_guest(
     sections: Mapping[str, str],
     section_status: Mapping[str, str] | None = None,
     domain: str = "?",
+    *,
+    keep_events: int | None = DEFAULT_KEEP_PER_KIND,
 ) -> GuestFacts:
-    """GuestFacts from a snapshot's sections (name -> text), as far as they parse."""
+    """GuestFacts from a snapshot's sections (name -> text), as far as they parse.
+
+    ``keep_events`` caps the kernel-log events kept per kind (first and last N);
+    their counts stay exact. None keeps every event.
+    """
     status = dict(section_status or {})
     errors: list[str] = []
 
@@ -124,7 +130,10 @@ def parse_guest(
         slabinfo=slabinfo,
         sysvm=run("sysvm", parse_sysvm),
         processes=run("ps", parse_ps) or (),
-        kernlog=run("kernlog", lambda text: parse_kernlog(text, kernel_release=release)),
+        kernlog=run(
+            "kernlog",
+            lambda text: parse_kernlog(text, kernel_release=release, keep_per_kind=keep_events),
+        ),
         balloon_target_kib=balloon[0],
         balloon_current_kib=balloon[1],
         errors=tuple(errors),

@@ -198,6 +198,29 @@ class PageAllocFailure:
     gfp_era: str | None = None
     #: The header as the kernel printed it (line prefix removed), for quoting.
     text: str = ""
+    #: Release of the kernel that wrote the report: its own dump line ("CPU: 0 PID: 1
+    #: Comm: x Not tainted 5.4.0-42", "Pid: 1, comm: x Tainted: P 2.6.32"), else the
+    #: last "Linux version" banner before it in the same log. None when neither was
+    #: printed (the running kernel is not assumed: a log may span reboots).
+    kernel_release: str | None = None
+    #: Function names of the report's call trace, in printed order (innermost first),
+    #: without offsets or "?" markers. Empty when the trace was not printed or cut.
+    call_trace: tuple[str, ...] = ()
+    #: The first function in the trace outside the page allocator, warn and dump
+    #: helpers: who asked for the memory (e.g. "alloc_thread_stack_node" for fork's
+    #: kernel stack, "nf_ct_alloc_hashtable" for a conntrack resize, a NIC driver's
+    #: receive refill). None without a trace.
+    caller: str | None = None
+    #: CPU and PID from the report's dump line, when printed.
+    cpu: int | None = None
+    pid: int | None = None
+    #: True when the request was allowed to fail by design: __GFP_NORETRY, or no
+    #: direct reclaim and no access to reserves (GFP_NOWAIT and kin). Such failures
+    #: are reported but say little about the guest's size.
+    opportunistic: bool = False
+    #: True when the text had to be put back together before parsing (mail quoting
+    #: or quoted-printable undone, a wrapped or glued line rejoined or split).
+    reconstructed: bool = False
 
     @property
     def is_atomic(self) -> bool:
@@ -256,6 +279,15 @@ class OomInvoked:
     buddy_lines: tuple[str, ...] = ()
     #: The header as the kernel printed it (line prefix removed), for quoting.
     text: str = ""
+    #: As for PageAllocFailure: the writing kernel's release, the call trace's
+    #: function names, the first caller outside the allocator, CPU and PID of the
+    #: dump line, and whether the text was reconstructed.
+    kernel_release: str | None = None
+    call_trace: tuple[str, ...] = ()
+    caller: str | None = None
+    cpu: int | None = None
+    pid: int | None = None
+    reconstructed: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,6 +311,8 @@ class OomKill:
     score: int | None = None
     #: The "Killed process" line as the kernel printed it (prefix removed), for quoting.
     text: str = ""
+    #: True when the text had to be put back together (see PageAllocFailure).
+    reconstructed: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,17 +321,72 @@ class BalloonMessage:
     line: int
     timestamp: str | None
     message: str
+    #: True when the text had to be put back together (see PageAllocFailure).
+    reconstructed: bool = False
 
 
 KernelEvent = PageAllocFailure | OomInvoked | OomKill | BalloonMessage
 
 
 @dataclass(frozen=True)
+class EventCounts:
+    """Exact numbers of events in a log, whatever was kept of the events themselves.
+
+    A hostile or storming guest can print millions of reports; only the first
+    and last few of each kind are kept as events, but these counts cover all.
+    """
+
+    page_alloc_failures: int = 0
+    #: Sum of "N callbacks suppressed" printed before failure reports.
+    page_alloc_suppressed: int = 0
+    #: Failures by what was asked: order 0 that could not sleep (atomic), order 0
+    #: that could, and order >= 1. Each failure is in exactly one of the three.
+    atomic_order0: int = 0
+    reclaim_order0: int = 0
+    high_order: int = 0
+    #: Failures of requests allowed to fail by design (PageAllocFailure.opportunistic).
+    opportunistic: int = 0
+    oom_invoked: int = 0
+    #: Of oom_invoked, those that hit a memory cgroup limit rather than the guest's memory.
+    oom_invoked_memcg: int = 0
+    oom_kills: int = 0
+    #: Of oom_kills, the memory cgroup ones.
+    oom_kills_memcg: int = 0
+    balloon: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.page_alloc_failures + self.oom_invoked + self.oom_kills + self.balloon
+
+    def by_kind(self) -> dict[str, int]:
+        """Events per ``kind`` value, as the event classes name them."""
+        return {
+            "page_alloc_failure": self.page_alloc_failures,
+            "oom_invoked": self.oom_invoked,
+            "oom_kill": self.oom_kills,
+            "balloon": self.balloon,
+        }
+
+
+@dataclass(frozen=True)
 class KernelLog:
+    #: The events kept, in log order: all of them, or when ``keep_per_kind`` is set
+    #: the first and the last ``keep_per_kind`` of each kind.
     events: tuple[KernelEvent, ...]
     lines_read: int
     #: True when the text looked cut (first or last line partial).
     truncated: bool = False
+    #: Exact counts over the whole log (None only for logs built by hand).
+    counts: EventCounts | None = None
+    #: The cap that applied (None: every event kept).
+    keep_per_kind: int | None = None
+
+    @property
+    def events_dropped(self) -> int:
+        """Events counted but not kept (0 when nothing was capped)."""
+        if self.counts is None:
+            return 0
+        return max(0, self.counts.total - len(self.events))
 
 
 # --- everything from one guest -------------------------------------------------

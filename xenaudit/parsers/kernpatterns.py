@@ -14,24 +14,33 @@ from dataclasses import dataclass
 #: skipped unseen, which is what makes scanning large logs fast; they are as long
 #: as the headers allow because longer needles make ``bytes.find`` skip faster.
 #: Every kernel since 2.6.18 prints "Killed process" with a capital K and
-#: "<comm> invoked oom-killer:"; the older "Kill process ... or sacrifice child"
-#: line is read from the report around it (or as the line before "Killed process").
+#: "<comm> invoked oom-killer:". "ill process" catches the choice line before it
+#: ("Out of memory: Kill process N (x) score S or sacrifice child", and 2.6.2x-3x's
+#: lowercase "kill process N (x) score S or a child", which may stand alone).
+#: "Linux version" is the boot banner: a log that spans reboots names the kernel
+#: that wrote each report with it.
 MARKERS: tuple[str, ...] = (
     "page allocation failure",
     "invoked oom-killer",
     "Killed process",
+    "ill process",
     "balloon",
+    "Linux version ",
 )
 MARKERS_BYTES: tuple[bytes, ...] = tuple(m.encode("ascii") for m in MARKERS)
+#: Indexes into MARKERS, for code that dispatches on which marker hit.
+M_PAGE_ALLOC, M_OOM, M_KILLED, M_KILL, M_BALLOON, M_BANNER = range(len(MARKERS))
 
 
 def has_marker(line: str) -> bool:
-    """Cheap pre-check: could this line be an event header?"""
+    """Cheap pre-check: could this line be an event header (or a boot banner)?"""
     return (
         "page allocation failure" in line
         or "invoked oom-killer" in line
-        or "Killed process" in line
+        or ("ill" in line
+        and ("Killed process" in line or "ill process" in line))
         or "balloon" in line
+        or "Linux version " in line
     )
 
 
@@ -153,9 +162,11 @@ _KILLED_RE = re.compile(
     r"(?P<head>.*?)Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? "
     r"\((?P<name>.*?)\)(?=[ ,.]|$)(?P<rest>.*)$"
 )
+# The tail is optional: 2.6.2x-3x printed "kill process N (x) score S or a child",
+# some builds "kill process N (x)" alone.
 _KILL_RE = re.compile(
-    r"(?P<head>.*?)[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\) score (?P<score>-?\d+)"
-    r" or (?:sacrifice child|a child)"
+    r"(?P<head>.*?)[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\)"
+    r"(?:(?= |$)(?: score (?P<score>-?\d+)(?: or (?:sacrifice child|a child))?)?)"
 )
 _FIELD_RE = re.compile(r"(?P<key>[A-Za-z_-]+):\s?(?P<value>-?\d+)(?P<kb>kB)?")
 
@@ -205,11 +216,14 @@ def parse_kill_sacrifice(text: str) -> KillLine | None:
     match = _KILL_RE.match(text)
     if match is None:
         return None
+    score = match["score"]
+    if score is None and "of memory" not in match["head"].lower():
+        return None  # "kill process N (x)" alone is an OOM kill only after "Out of memory:"
     return KillLine(
         pid=int(match["pid"]),
         name=match["name"],
         memcg="cgroup" in match["head"].lower(),
-        score=int(match["score"]),
+        score=int(score) if score is not None else None,
     )
 
 
@@ -238,7 +252,7 @@ def parse_suppressed(text: str) -> int | None:
 
 _DUMP_VERSION_RE = re.compile(
     r"\s*(?:CPU: \d+ .*?(?:PID|Comm)|Pid: \d+, comm: ).*?"
-    r"(?:Not tainted|Tainted:[A-Z ]*?)\s+(?P<release>\d+\.\d+[\w.+~-]*)"
+    r"(?:Not tainted|Tainted:[A-Z -]*?)\s+(?P<release>\d+\.\d+[\w.+~-]*)"
 )
 _BANNER_RE = re.compile(r"\s*Linux version (?P<release>\d+\.\d+[\w.+~-]*)")
 
@@ -252,6 +266,99 @@ def dump_release(text: str) -> str | None:
 def banner_release(text: str) -> str | None:
     match = _BANNER_RE.match(text)
     return None if match is None else match["release"]
+
+
+@dataclass(frozen=True, slots=True)
+class DumpLine:
+    """The "who was running" line of a report: CPU, PID, task name, kernel release."""
+
+    cpu: int | None
+    pid: int
+    comm: str
+    release: str | None
+
+
+# "CPU: 1 PID: 0 Comm: swapper/1 Not tainted 4.4.0-21-generic #37-Ubuntu" (3.10+),
+# "CPU: 18 PID: 7127 Comm: java Kdump: loaded Tainted: G W O 4.18.0-147.el8 #1",
+# "Pid: 0, comm: swapper Not tainted 2.6.32-573.7.1.el6.x86_64 #1" (before 3.10).
+# The task name may hold spaces ("CPU 0/KVM"); it ends where the taint part starts.
+_DUMP_RE = re.compile(
+    r"\s*(?:CPU: (?P<cpu>\d+) +PID: (?P<pid>\d+) +Comm: |Pid: (?P<opid>\d+), comm: )"
+    r"(?P<comm>.{1,16}?)(?: +(?:Kdump: \S+ +)?(?:Not\b|Tainted:|Tai)|\s*$)"
+)
+
+
+def parse_dump_line(text: str) -> DumpLine | None:
+    match = _DUMP_RE.match(text)
+    if match is None:
+        return None
+    cpu = match["cpu"]
+    pid = match["pid"] or match["opid"]
+    return DumpLine(
+        cpu=int(cpu) if cpu is not None else None,
+        pid=int(pid),
+        comm=match["comm"].strip(),
+        release=dump_release(text),
+    )
+
+
+# --- call traces ------------------------------------------------------------------
+
+# " [<ffffffff8112c207>] ? __alloc_pages_nodemask+0x757/0x8d0", " dump_stack+0x6d/0x8b",
+# "[<c0013f0c>] (unwind_backtrace+0x0/0xf0) from [<...>] (...)" (ARM), ppc's
+# "[c0000001cb163640] [c000000001035754] dump_stack+0xe8/0x164 (unreliable)".
+_FRAME_RE = re.compile(
+    r"(?:^|[\s\](])(?P<unsure>\? )?(?P<fn>[A-Za-z_][\w.$]*)\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+"
+)
+
+
+def trace_function(text: str) -> tuple[str, bool] | None:
+    """(function name, reliable) from one call-trace line, or None.
+
+    "?" marks a frame the unwinder was unsure of; it is kept but flagged.
+    """
+    at = text.find("+0x")
+    if at < 0:
+        return None
+    # The name runs back from "+0x" to a blank, "]" or "(" (searched from there,
+    # not from the line start: trace lines are long and many).
+    start = max(text.rfind(" ", 0, at), text.rfind("]", 0, at), text.rfind("(", 0, at)) + 1
+    match = _FRAME_RE.match(text, max(0, start - 3))
+    if match is None or match.start("fn") != start:
+        match = _FRAME_RE.search(text)
+        if match is None:
+            return None
+    return match["fn"], match["unsure"] is None
+
+
+# Helpers between the real requester and the page allocator: page and slab
+# allocators, vmalloc, generic socket-buffer allocation, and the warning itself.
+_ALLOCATOR_RE = re.compile(
+    r"_*(?:alloc_pages|get_free_pages|get_zeroed_page|alloc_page\b|alloc_pages_\w+"
+    r"|folio_alloc|vmalloc|kvmalloc|kmalloc|kmem_cache_alloc|kmem_getpages|cache_grow"
+    r"|fallback_alloc|cache_alloc|new_slab|allocate_slab|slab_alloc|alloc_slab"
+    r"|kmalloc_reserve|alloc_skb|netdev_alloc_skb|napi_alloc_skb|dev_alloc_skb"
+    r"|netdev_alloc_frag|napi_alloc_frag|page_frag_alloc|alloc_page_frag|skb_page_frag_refill"
+    r"|warn_alloc|dump_stack|show_stack|dump_header|rmqueue|get_page_from_freelist"
+    r"|should_fail|warn_slowpath|__warn|alloc_pages_slowpath|page_alloc|mem_cgroup_charge"
+    r"|out_of_memory|oom_kill_process|pagefault_out_of_memory)"
+)
+
+
+def first_caller(frames: list[tuple[str, bool]]) -> str | None:
+    """The first function past the allocator helpers: who asked for the memory.
+
+    Reliable frames are preferred; old kernels mark nearly every frame with "?",
+    and then all are used.
+    """
+    reliable = [name for name, sure in frames if sure]
+    everything = [name for name, _ in frames]
+    for names in (reliable if len(reliable) >= 3 else everything, everything):
+        for name in names:
+            base = name.split(".", 1)[0]
+            if not _ALLOCATOR_RE.match(base):
+                return name
+    return None
 
 
 def is_old_dump_line(text: str) -> bool:

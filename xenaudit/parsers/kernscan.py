@@ -11,6 +11,15 @@ matter.
 Once a header opens a report (page allocation failure or OOM), every line is
 fed until the report closes: at the next header, after a few lines that do not
 look like report lines (other CPUs may interleave a line or two), or at a cap.
+
+On multi-vCPU guests several CPUs report at once. When lines name who printed
+them (printk caller ids "[C1]"/"[T12]", vendor "[pid:N,cpuN,name]" prefixes)
+each caller's report collects its own lines. Without such tags, a header that
+arrives before the open report printed anything else leaves that report waiting
+for its own dump line ("CPU: N PID: M Comm: X"), which is matched by task name;
+the dump line also supplies the process name when the header lost it. Lines that
+two messages were glued into (a second timestamp, or an OOM line, in the middle)
+are split first.
 """
 
 from __future__ import annotations
@@ -44,6 +53,37 @@ OOM_SPAN_CAP = 5000
 GAP_TOLERANCE = 3
 #: Lines to wait for the "Killed process" line after "Kill process ... sacrifice child".
 PENDING_KILL_WINDOW = 50
+#: Reports left open at once by interleaving CPUs (more are closed, oldest first).
+MAX_PARKED = 16
+#: Lines an untagged report may wait for its dump line after a newer header.
+PARK_WINDOW = 40
+#: Call-trace function names kept per report.
+TRACE_CAP = 64
+
+# A second message glued into a line: a dmesg stamp, or an OOM message right
+# after a non-blank character ("(trashapplet)Out of memory: kill process ...").
+_GLUE_RE = re.compile(r"\[\s*\d+\.\d{6}s?\]|<[0-7]>\[|Out of memory: |Killed process \d")
+
+
+def _glue_at(text: str) -> int:
+    """Where a second message starts inside ``text`` (0: nowhere)."""
+    if not (
+        ("]" in text and "." in text)
+        or "<" in text
+        or "ut of memory: " in text
+        or "Killed process " in text
+    ):
+        return 0
+    start = 1
+    while True:
+        match = _GLUE_RE.search(text, start)
+        if match is None:
+            return 0
+        at = match.start()
+        if match.group()[0] in "[<" or not text[at - 1].isspace():
+            return at
+        start = at + 1  # "Out of memory: Killed process": one message
+
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _NO_EVENTS: tuple[KernelEvent, ...] = ()
@@ -68,6 +108,15 @@ class _Report:
     memcg: bool = False
     #: The header's message text as the kernel printed it (line prefix removed).
     text: str = ""
+    #: printk caller id or vendor CPU tag of the header line, when printed.
+    caller_key: str | None = None
+    dump: kp.DumpLine | None = None
+    frames: list[tuple[str, bool]] = field(default_factory=list)
+    #: The last "Linux version" seen before the header.
+    banner: str | None = None
+    reconstructed: bool = False
+    #: Lines waited while parked behind a newer report (untagged interleaving).
+    parked_for: int = 0
 
 
 @dataclass
@@ -87,6 +136,10 @@ class _Pending:
     timestamp: str | None
     kill: kp.KillLine
     waited: int = 0
+    text: str = ""
+    reconstructed: bool = False
+    #: The last line counted in ``waited``.
+    counted_to: int = 0
 
 
 _CONSTRAINT_RE = re.compile(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
@@ -109,6 +162,10 @@ class Scanner:
         self.head_lines = head_lines
         self._banner_release = banner_release
         self._report: _Report | None = None
+        #: Reports still open behind the current one (interleaving CPUs).
+        self._parked: list[_Report] = []
+        #: Set while feeding text that was split or rejoined.
+        self._reconstructing = False
         self._partial: _Partial | None = None
         self._pending: _Pending | None = None
         self._prev: str | None = None
@@ -123,18 +180,30 @@ class Scanner:
     @property
     def busy(self) -> bool:
         """True while every line must be fed (a report, a wrapped header or a kill pending)."""
-        return self._report is not None or self._partial is not None or self._pending is not None
+        return (
+            self._report is not None
+            or self._partial is not None
+            or self._pending is not None
+            or bool(self._parked)
+        )
+
+    @property
+    def banner_release(self) -> str | None:
+        """The release of the last "Linux version" banner read so far."""
+        return self._banner_release
 
     @property
     def first_line_cut(self) -> bool:
         """Whether the log's first line looked cut (known once line 2 was read)."""
         return self._first_cut
 
-    def note_prev(self, raw: str | bytes) -> None:
+    def note_prev(self, raw: str | bytes | bytearray) -> None:
         """Remember a line that was skipped, when it is the one just before a marker line."""
         self._prev = _decode(raw)
 
-    def feed(self, lineno: int, raw: str | bytes) -> tuple[KernelEvent, ...] | list[KernelEvent]:
+    def feed(
+        self, lineno: int, raw: str | bytes | bytearray
+    ) -> tuple[KernelEvent, ...] | list[KernelEvent]:
         """Process one line (terminator optional); returns the events it completed."""
         line = _decode(raw)
         self.lines_seen = lineno
@@ -145,11 +214,45 @@ class Scanner:
         self._prev = line
         if not self._out:
             return _NO_EVENTS
-        out, self._out = self._out, []
-        return out
+        return self._release()
+
+    def _release(self, everything: bool = False) -> list[KernelEvent]:
+        """Completed events in header order: none is handed out while an earlier
+        report (parked behind an interleaving CPU) is still open."""
+        out = self._out
+        if len(out) > 1:
+            out.sort(key=lambda e: e.line)
+        if everything:
+            self._out = []
+            return out
+        open_lines = [r.line for r in self._parked]
+        if self._report is not None:
+            open_lines.append(self._report.line)
+        if self._partial is not None:
+            open_lines.append(self._partial.line)
+        if self._pending is not None:
+            open_lines.append(self._pending.line)
+        if not open_lines:
+            self._out = []
+            return out
+        barrier = min(open_lines)
+        cut = 0
+        while cut < len(out) and out[cut].line < barrier:
+            cut += 1
+        ready, self._out = out[:cut], out[cut:]
+        return ready
+
+    def cut(self) -> list[KernelEvent]:
+        """Close everything open now, as a new header would; the events it completes."""
+        if self._partial is not None:
+            self._emit_incomplete(self._partial)
+            self._partial = None
+        self._close_all()
+        self._flush_pending()
+        return self._release(everything=True)
 
     def finish(
-        self, last_partial: str | bytes | None, complete_lines: int
+        self, last_partial: str | bytes | bytearray | None, complete_lines: int
     ) -> tuple[list[KernelEvent], bool]:
         """Flush open state at the end of the log.
 
@@ -171,12 +274,11 @@ class Scanner:
         if self._partial is not None:
             self._emit_incomplete(self._partial)
             self._partial = None
-        self._close_report()
+        self._close_all()
         self._flush_pending()
         if self.head_lines:
             self._decide_first(None)
-        out, self._out = self._out, []
-        return out, cut_end or self._first_cut
+        return self._release(everything=True), cut_end or self._first_cut
 
     # --- per line ----------------------------------------------------------------
 
@@ -189,15 +291,34 @@ class Scanner:
             return
         self._segment(lineno, line)
 
-    def _segment(self, lineno: int, line: str) -> None:
+    def _segment(self, lineno: int, line: str, depth: int = 0) -> None:
         stripped = strip_prefix(line)
-        if lineno <= 2 and self.head_lines:
+        if lineno <= 2 and self.head_lines and depth == 0:
             self._track_first(lineno, line, stripped)
         if not stripped.is_kernel:
             return
         text = stripped.text
-        if lineno <= self.head_lines and self._banner_release is None:
-            self._banner_release = kp.banner_release(text)
+        glued = _glue_at(text) if depth < 8 and len(text) > 8 else 0
+        if glued:
+            # Two messages in one line: the first keeps this line's prefix, the
+            # second carries its own (or none).
+            head = text[:glued]
+            saved, self._reconstructing = self._reconstructing, True
+            try:
+                if head.strip():
+                    self._message(lineno, stripped._replace(text=head))
+                self._segment(lineno, text[glued:], depth + 1)
+            finally:
+                self._reconstructing = saved
+            return
+        self._message(lineno, stripped)
+
+    def _message(self, lineno: int, stripped: Stripped) -> None:
+        text = stripped.text
+        if "Linux version " in text:
+            release = kp.banner_release(text)
+            if release is not None:
+                self._banner_release = release
         if self._partial is not None:
             partial, self._partial = self._partial, None
             if not stripped.has_prefix and text.strip() and self._join(partial, text):
@@ -208,8 +329,8 @@ class Scanner:
         self._other(lineno, stripped)
 
     def _begin_header(self, lineno: int, stripped: Stripped, complete: bool) -> bool:
-        """Close what was open; False when the header waits for a wrapped continuation."""
-        self._close_report()
+        """Close or park what was open; False when the header waits for a continuation."""
+        self._set_aside(stripped.caller)
         self._flush_pending()
         if not complete:
             self._partial = _Partial(lineno, stripped, self._prev)
@@ -224,15 +345,17 @@ class Scanner:
             if header is None:
                 return False
             if self._begin_header(lineno, stripped, header.complete):
-                self._open_page_alloc(lineno, stripped.timestamp, header, self._prev, stripped.text)
+                self._open_page_alloc(
+                    lineno, stripped.timestamp, header, self._prev, stripped.text, stripped.caller
+                )
             return True
         if "invoked oom-killer" in text:
             oom = kp.parse_oom_invoked(text)
             if oom is None:
                 return False
             if self._begin_header(lineno, stripped, oom.complete):
-                self._report = _Report(
-                    "oom_invoked", lineno, stripped.timestamp, oom, text=stripped.text
+                self._report = self._new_report(
+                    "oom_invoked", lineno, stripped.timestamp, oom, stripped.text, stripped.caller
                 )
             return True
         if "Killed process" in text:
@@ -240,7 +363,7 @@ class Scanner:
             if kill is None:
                 return False
             memcg_report = self._report is not None and self._report.memcg
-            self._close_report()
+            self._close_all()
             # The sacrifice line names the parent; when a child was killed instead the
             # "Killed process" line names the child. Either way it is one kill.
             pending = self._pending or self._pending_from_prev()
@@ -249,36 +372,64 @@ class Scanner:
             memcg = kill.memcg or memcg_report or (pending is not None and pending.kill.memcg)
             self._out.append(
                 _kill_event(
-                    lineno, stripped.timestamp, kill, memcg=memcg, score=score, text=stripped.text
+                    lineno,
+                    stripped.timestamp,
+                    kill,
+                    memcg=memcg,
+                    score=score,
+                    text=stripped.text,
+                    reconstructed=self._reconstructing,
                 )
+            )
+            return True
+        if "ill process" in text:
+            sacrifice = kp.parse_kill_sacrifice(text)
+            if sacrifice is None:
+                return False
+            # The choice of victim: the "Killed process" line normally follows; when it
+            # does not (2.6.2x-3x, or a cut excerpt), this line is the kill.
+            memcg = self._report is not None and self._report.memcg
+            self._close_all()
+            if self._pending is not None and self._pending.kill.pid == sacrifice.pid:
+                return True  # the same victim chosen again before it died: one kill
+            self._flush_pending()
+            if memcg and not sacrifice.memcg:
+                sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
+            self._pending = _Pending(
+                lineno,
+                stripped.timestamp,
+                sacrifice,
+                text=text,
+                reconstructed=self._reconstructing,
+                counted_to=lineno,
             )
             return True
         if "balloon" in text:
             message = kp.parse_balloon(text)
             if message is None:
                 return False
-            self._close_report()
+            self._close_all()
             self._flush_pending()
-            self._out.append(BalloonMessage(lineno, stripped.timestamp, message))
+            self._out.append(
+                BalloonMessage(lineno, stripped.timestamp, message, self._reconstructing)
+            )
             return True
         return False
 
     def _other(self, lineno: int, stripped: Stripped) -> None:
         text = stripped.text
-        if self._pending is not None:
-            self._pending.waited += 1
-            if self._pending.waited > PENDING_KILL_WINDOW:
+        pending = self._pending
+        if pending is not None and pending.counted_to < lineno:
+            # Lines, not segments: a line split in two still waits one line.
+            pending.counted_to = lineno
+            pending.waited += 1
+            if pending.waited > PENDING_KILL_WINDOW:
                 self._flush_pending()
-        sacrifice = kp.parse_kill_sacrifice(text) if self.busy else None
-        if sacrifice is not None:
-            memcg = self._report is not None and self._report.memcg
-            self._close_report()
-            self._flush_pending()
-            if memcg and not sacrifice.memcg:
-                sacrifice = kp.KillLine(sacrifice.pid, sacrifice.name, True, score=sacrifice.score)
-            self._pending = _Pending(lineno, stripped.timestamp, sacrifice)
-            return
-        report = self._report
+        if self._parked or stripped.caller is not None:
+            self._age_parked()
+            report = self._route(stripped)
+        else:
+            report = self._report  # the common case: one report, untagged lines
         if report is None:
             return
         report.span += 1
@@ -289,17 +440,52 @@ class Scanner:
             if report.gap:
                 self._add_context(report, report.gap)
                 report.gap = []
-            self._add_context(report, [entry])
+            if len(report.context) < CONTEXT_CAP:
+                report.context.append(entry)
+            if "*" in text and kp.is_buddy_line(entry.text):
+                report.buddy.append(entry.text.strip())
             self._note_facts(report, text)
         else:
             report.gap.append(entry)
             if len(report.gap) > GAP_TOLERANCE:
                 report.gap = []
-                self._close_report()
+                self._close_one(report)
                 return
         limit = CONTEXT_CAP if report.kind == "page_alloc_failure" else OOM_SPAN_CAP
         if report.span >= limit:
-            self._close_report()
+            self._close_one(report)
+
+    def _route(self, stripped: Stripped) -> _Report | None:
+        """The open report a non-header line belongs to (None: it belongs to none)."""
+        report = self._report
+        key = stripped.caller
+        if key is not None and (report is None or report.caller_key != key):
+            for index, parked in enumerate(self._parked):
+                if parked.caller_key == key:
+                    # That CPU's report continues: it becomes the current one again.
+                    del self._parked[index]
+                    if report is not None:
+                        self._parked.append(report)
+                    self._report = parked
+                    return parked
+            if report is not None and report.caller_key is not None:
+                return None  # another CPU's line: not this report's, and not a gap
+            return report
+        if self._parked and "omm:" in stripped.text:
+            dump = kp.parse_dump_line(stripped.text)
+            if dump is not None:
+                return self._owner_of(dump, report)
+        return report
+
+    def _owner_of(self, dump: kp.DumpLine, current: _Report | None) -> _Report | None:
+        """Untagged interleaving: the waiting report whose task printed this dump line."""
+        ordered = [current, *reversed(self._parked)]
+        candidates = [r for r in ordered if r is not None and r.dump is None]
+        for wanted in (dump.comm, ""):
+            for report in candidates:
+                if _process_of(report) == wanted:
+                    return report
+        return current
 
     @staticmethod
     def _add_context(report: _Report, entries: list[LogLine]) -> None:
@@ -312,10 +498,18 @@ class Scanner:
 
     @staticmethod
     def _note_facts(report: _Report, text: str) -> None:
+        if report.dump is None and (text.startswith(("CPU", "Pid")) or "omm:" in text):
+            dump = kp.parse_dump_line(text)
+            if dump is not None:
+                report.dump = dump
         if report.release is None and (text.startswith(("CPU", "Pid")) or "Comm:" in text):
             report.release = kp.dump_release(text)
             if kp.is_old_dump_line(text):
                 report.old_dump = True
+        if "+0x" in text and len(report.frames) < TRACE_CAP:
+            frame = kp.trace_function(text)
+            if frame is not None:
+                report.frames.append(frame)
         if report.kind == "oom_invoked":
             if "oom-kill:constraint=" in text:
                 match = _CONSTRAINT_RE.search(text)
@@ -331,6 +525,28 @@ class Scanner:
 
     # --- opening and closing ------------------------------------------------------
 
+    def _new_report(
+        self,
+        kind: str,
+        lineno: int,
+        timestamp: str | None,
+        header: kp.PageAllocHeader | kp.OomHeader,
+        text: str,
+        caller_key: str | None,
+        suppressed: int = 0,
+    ) -> _Report:
+        return _Report(
+            kind,
+            lineno,
+            timestamp,
+            header,
+            suppressed,
+            text=text,
+            caller_key=caller_key,
+            banner=self._banner_release,
+            reconstructed=self._reconstructing,
+        )
+
     def _open_page_alloc(
         self,
         lineno: int,
@@ -338,12 +554,13 @@ class Scanner:
         header: kp.PageAllocHeader,
         prev: str | None,
         text: str,
+        caller_key: str | None = None,
     ) -> None:
         suppressed = 0
         if prev is not None and "callbacks suppressed" in prev:
             suppressed = kp.parse_suppressed(strip_prefix(_clean(prev)).text) or 0
-        self._report = _Report(
-            "page_alloc_failure", lineno, timestamp, header, suppressed, text=text
+        self._report = self._new_report(
+            "page_alloc_failure", lineno, timestamp, header, text, caller_key, suppressed
         )
 
     def _join(self, partial: _Partial, continuation: str) -> bool:
@@ -354,7 +571,9 @@ class Scanner:
             pa = kp.parse_page_alloc(text) if "page allocation failure" in text else None
             oom = kp.parse_oom_invoked(text) if "invoked oom-killer" in text else None
             if (pa is not None and pa.complete) or (oom is not None and oom.complete):
-                joined = Stripped(head.timestamp, text, head.is_kernel, head.has_prefix)
+                joined = Stripped(
+                    head.timestamp, text, head.is_kernel, head.has_prefix, head.caller
+                )
                 saved, self._prev = self._prev, partial.prev
                 try:
                     return self._header(partial.line, joined)
@@ -372,19 +591,89 @@ class Scanner:
         if pa is not None:
             # Names cut short: the complete ones are kept (printed names mean a 4.6+
             # kernel, so decoding the hex with a guessed layout would be worse).
-            self._open_page_alloc(partial.line, partial.stripped.timestamp, pa, partial.prev, text)
+            self._open_page_alloc(
+                partial.line,
+                partial.stripped.timestamp,
+                pa,
+                partial.prev,
+                text,
+                partial.stripped.caller,
+            )
             return
         oom = kp.parse_oom_invoked(text)
         if oom is not None:
-            self._report = _Report(
-                "oom_invoked", partial.line, partial.stripped.timestamp, oom, text=text
+            self._report = self._new_report(
+                "oom_invoked",
+                partial.line,
+                partial.stripped.timestamp,
+                oom,
+                text,
+                partial.stripped.caller,
             )
 
-    def _close_report(self) -> None:
+    def _set_aside(self, new_key: str | None) -> None:
+        """Make room for a new header: park the open report when CPUs interleave.
+
+        With caller tags, another CPU's report stays open (a report of the same
+        caller is finished). Without tags, a report that printed nothing yet but
+        its header waits for its dump line; anything further along is finished.
+        """
         report = self._report
         if report is None:
             return
         self._report = None
+        tagged = report.caller_key is not None and new_key is not None
+        if (tagged and report.caller_key != new_key) or (
+            not tagged and report.caller_key is None and new_key is None and not report.context
+        ):
+            for index, parked in enumerate(self._parked):
+                if tagged and parked.caller_key == new_key:
+                    del self._parked[index]
+                    self._emit(parked)
+                    break
+            self._parked.append(report)
+            while len(self._parked) > MAX_PARKED:
+                self._emit(self._parked.pop(0))
+            return
+        if tagged:
+            for index, parked in enumerate(self._parked):
+                if parked.caller_key == new_key:
+                    del self._parked[index]
+                    self._emit(parked)
+                    break
+        self._emit(report)
+
+    def _age_parked(self) -> None:
+        """Untagged parked reports wait a few lines for their dump line, then close."""
+        if not self._parked:
+            return
+        keep: list[_Report] = []
+        for parked in self._parked:
+            parked.parked_for += 1
+            if parked.caller_key is None and (
+                parked.dump is not None or parked.parked_for > PARK_WINDOW
+            ):
+                self._emit(parked)
+            else:
+                keep.append(parked)
+        self._parked = keep
+
+    def _close_one(self, report: _Report) -> None:
+        if report is self._report:
+            self._report = None
+        elif report in self._parked:
+            self._parked.remove(report)
+        self._emit(report)
+
+    def _close_all(self) -> None:
+        """Close the open report and every parked one, in header order."""
+        reports = [*self._parked, *([self._report] if self._report is not None else [])]
+        self._parked = []
+        self._report = None
+        for report in sorted(reports, key=lambda r: r.line):
+            self._emit(report)
+
+    def _emit(self, report: _Report) -> None:
         if report.kind == "page_alloc_failure":
             assert isinstance(report.header, kp.PageAllocHeader)
             self._out.append(self._page_alloc_event(report, report.header))
@@ -396,7 +685,15 @@ class Scanner:
         pending = self._pending
         if pending is not None:
             self._pending = None
-            self._out.append(_kill_event(pending.line, pending.timestamp, pending.kill))
+            self._out.append(
+                _kill_event(
+                    pending.line,
+                    pending.timestamp,
+                    pending.kill,
+                    text=pending.text,
+                    reconstructed=pending.reconstructed,
+                )
+            )
 
     def _pending_from_prev(self) -> _Pending | None:
         """The sacrifice line right before a 'Killed process' line read while idle."""
@@ -411,7 +708,7 @@ class Scanner:
     # --- events ---------------------------------------------------------------
 
     def _era(self, report: _Report) -> str:
-        for release in (report.release, self._release_hint, self._banner_release):
+        for release in (report.release, report.banner, self._release_hint, self._banner_release):
             era = gfp.era_for_release(release)
             if era is not None:
                 return era
@@ -430,10 +727,11 @@ class Scanner:
 
     def _page_alloc_event(self, report: _Report, header: kp.PageAllocHeader) -> PageAllocFailure:
         flags, source, era = self._flags(report, header.gfp_mask, header.names)
+        dump = report.dump
         return PageAllocFailure(
             line=report.line,
             timestamp=report.timestamp,
-            process=header.process,
+            process=_process_of(report),
             order=header.order,
             gfp_mask=header.gfp_mask,
             gfp_flags=flags,
@@ -444,6 +742,13 @@ class Scanner:
             kernel_version=report.release,
             gfp_era=era,
             text=report.text,
+            kernel_release=report.release or report.banner,
+            call_trace=tuple(name for name, _ in report.frames),
+            caller=kp.first_caller(report.frames),
+            cpu=dump.cpu if dump else None,
+            pid=dump.pid if dump else None,
+            opportunistic=gfp.is_opportunistic(flags, header.gfp_mask),
+            reconstructed=report.reconstructed,
         )
 
     def _oom_event(self, report: _Report, header: kp.OomHeader) -> OomInvoked:
@@ -452,10 +757,11 @@ class Scanner:
         era = None
         if header.gfp_mask is not None:
             flags, source, era = self._flags(report, header.gfp_mask, header.names)
+        dump = report.dump
         return OomInvoked(
             line=report.line,
             timestamp=report.timestamp,
-            process=header.process,
+            process=_process_of(report),
             gfp_mask=header.gfp_mask,
             order=header.order,
             oom_score_adj=header.oom_score_adj,
@@ -469,6 +775,12 @@ class Scanner:
             context=tuple(report.context),
             buddy_lines=tuple(report.buddy),
             text=report.text,
+            kernel_release=report.release or report.banner,
+            call_trace=tuple(name for name, _ in report.frames),
+            caller=kp.first_caller(report.frames),
+            cpu=dump.cpu if dump else None,
+            pid=dump.pid if dump else None,
+            reconstructed=report.reconstructed,
         )
 
     # --- truncation ---------------------------------------------------------------
@@ -506,6 +818,14 @@ class Scanner:
         return text.count("(") > text.count(")") or text.count("[") > text.count("]")
 
 
+def _process_of(report: _Report) -> str:
+    """The header's process name, or the dump line's task when the header lost it."""
+    process = report.header.process
+    if (not process or process.startswith(("[", "<"))) and report.dump is not None:
+        return report.dump.comm
+    return process
+
+
 def _kill_event(
     line: int,
     timestamp: str | None,
@@ -514,6 +834,7 @@ def _kill_event(
     memcg: bool | None = None,
     score: int | None = None,
     text: str = "",
+    reconstructed: bool = False,
 ) -> OomKill:
     return OomKill(
         line=line,
@@ -530,15 +851,19 @@ def _kill_event(
         oom_score_adj=kill.oom_score_adj,
         score=kill.score if score is None else score,
         text=text,
+        reconstructed=reconstructed,
     )
 
 
-def _decode(raw: str | bytes) -> str:
+def _decode(raw: str | bytes | bytearray) -> str:
     """Cap the line and drop its terminator; bytes are decoded leniently."""
-    if isinstance(raw, bytes | bytearray | memoryview):
-        raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
+    if isinstance(raw, str):
+        if len(raw) > LINE_CAP:
+            raw = raw[:LINE_CAP]
+    elif len(raw) <= LINE_CAP and not isinstance(raw, memoryview):
+        raw = raw.decode("utf-8", "replace")
     else:
-        raw = raw[:LINE_CAP]
+        raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
     if raw.endswith("\n"):
         raw = raw[:-1]
     if raw.endswith("\r"):

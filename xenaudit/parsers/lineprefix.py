@@ -39,17 +39,32 @@ _FACILITY = (
     r"(?P<fac>kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7]) *:"
     r"(?P<lvl>emerg|alert|crit|err|warn|notice|info|debug) *: ?"
 )
+# "[ 1234.567890]" (some vendor kernels print "[1234.567890s]"), or dmesg -T's date.
 _STAMP = (
-    r"\[\s*(?P<uptime>\d+\.\d+)\] ?"
+    r"\[\s*(?P<uptime>\d+\.\d+)s?\] ?"
     rf"|\[(?P<human>{_WDAY} {_MONTH} [ \d]\d \d\d:\d\d:\d\d \d{{4}})\] ?"
 )
+# Who printed the line, after the stamp: CONFIG_PRINTK_CALLER's "[    C1]" (CPU,
+# from interrupt context) or "[  T123]" (task), or a vendor kernel's
+# "[pid:1361,cpu5,name]" (the task's own name then starts the message).
+_CALLER = (
+    r"\[\s*(?P<caller>[CT]\d+)\] ?"
+    r"|\[pid:(?P<vpid>\d+),cpu(?P<vcpu>\d+),[^\]\n]{0,64}\] ?"
+)
+# A file name in front, as "grep -r" or "grep -H" prints it, before a syslog date.
+_FILE = (
+    r"(?:[\w.+~-]*/[\w./+~-]*|[\w.+~-]*(?:log|messages)[\w.+~-]*):"
+    rf"(?=<\d|{_MONTH} [ \d]\d |\d{{4}}-\d\d-\d\d[T ])"
+)
 _PREFIX_RE = re.compile(
+    rf"(?:{_FILE})?"
     rf"(?:<(?P<prio0>\d{{1,3}})>)?(?:{_RFC5424}|{_WALL}|{_BARE})?(?:<(?P<prio1>\d{{1,3}})>)?"
-    rf"(?:{_FACILITY})?(?:<(?P<prio2>\d{{1,3}})>)?(?:{_STAMP})?"
+    rf"(?:{_FACILITY})?(?:<(?P<prio2>\d{{1,3}})>)?(?:{_STAMP})?(?:{_CALLER})?"
 )
 
 # journalctl -o short-monotonic: "[ 1234.567890] host kernel: text".
 _MONO_TAIL_RE = re.compile(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
+_TAG_TAIL_RE = re.compile(r"kernel: ?")
 
 
 class Stripped(NamedTuple):
@@ -65,10 +80,43 @@ class Stripped(NamedTuple):
     is_kernel: bool
     #: True when any prefix was recognised (used to spot wrapped continuation lines).
     has_prefix: bool
+    #: Who printed it, when the prefix says: "C1"/"T123" (printk caller id) or
+    #: "cpu5" (vendor task prefix). Lines of interleaved reports group by it.
+    caller: str | None = None
+
+
+# The two shapes nearly every line has (raw dmesg, and rsyslog's kern.log with the
+# dmesg stamp inside), matched first because the full pattern costs several times
+# more. A line they match gives exactly what the full pattern gives; anything that
+# might need the full pattern (a caller tag, a priority, a journal tail) falls
+# through to it.
+_NOT_MORE = r"(?!\[\s*[CT]\d+\]|\[pid:|<\d|\[\s*\d+\.\d+s?\]|\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )"
+_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)")
+_FAST_SYSLOG_RE = re.compile(
+    f"({_SYSLOG_DATE})"
+    + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+"
+    + _NOT_MORE
+)
 
 
 def strip_prefix(line: str) -> Stripped:
     """Split one line (no line terminator) into timestamp and message text."""
+    first = line[:1]
+    if first == "[":
+        fast = _FAST_DMESG_RE.match(line)
+        if fast is not None:
+            return Stripped(fast.group(1), line[fast.end() :], True, True)
+    elif first in _MONTH_INITIALS:
+        fast = _FAST_SYSLOG_RE.match(line)
+        if fast is not None:
+            return Stripped(fast.group(1), line[fast.end() :], True, True)
+    return _strip_full(line)
+
+
+_MONTH_INITIALS = frozenset("JFMASOND")
+
+
+def _strip_full(line: str) -> Stripped:
     match = _PREFIX_RE.match(line)
     # The pattern is all optional, so it always matches (possibly empty).
     assert match is not None
@@ -81,11 +129,16 @@ def strip_prefix(line: str) -> Stripped:
         wall, tag = (None if wall5 == "-" else wall5), match.group("tag5")
     is_kernel = tag is None or tag.startswith("kernel")
     text = line[end:]
-    if uptime is not None and wall is None and bare is None and " kernel" in text:
-        mono = _MONO_TAIL_RE.match(text)
+    if uptime is not None and wall is None and bare is None and "kernel" in text[:80]:
+        # journalctl -o short-monotonic ("host kernel:"), or a journal pasted into
+        # dmesg form with only the tag left ("[ 1.234567] kernel: text").
+        mono = _MONO_TAIL_RE.match(text) or _TAG_TAIL_RE.match(text)
         if mono is not None:
             text = text[mono.end() :]
-    return Stripped(wall or human or uptime, text, is_kernel, True)
+    caller, vcpu = match.group("caller", "vcpu")
+    if vcpu is not None:
+        caller = f"cpu{vcpu}"
+    return Stripped(wall or human or uptime, text, is_kernel, True, caller)
 
 
 _CUT_START_RE = re.compile(

@@ -8,27 +8,27 @@ found problems, 2 a file does not parse (nothing is written) or bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, TextIO
 
 from xenaudit.printable import printable
-from xenaudit.xlcfg import lexer
-from xenaudit.xlcfg.config import XlConfig, parse
-from xenaudit.xlcfg.editor import EditValue, Raw, set_value
-from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError
-from xenaudit.xlcfg.lint import lint
-from xenaudit.xlcfg.patch import unified_diff
+
+# Nothing of the parser is imported for --help; the editor, the linter, the diff
+# and the file-writing helpers only by the commands that use them.
+TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
+
+    from xenaudit.xlcfg.config import JsonValue, XlConfig
+    from xenaudit.xlcfg.editor import EditValue
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_UNUSABLE = 2
 
-_DECIMAL = re.compile(r"-?[0-9]+\Z")
+_DECIMAL = r"-?[0-9]+\Z"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -73,6 +73,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _read(path: str, err: TextIO) -> XlConfig | None:
+    from xenaudit.xlcfg.config import parse
+    from xenaudit.xlcfg.errors import CfgSyntaxError
+
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -97,15 +100,35 @@ def _write_text(out: TextIO, text: str) -> None:
         out.write(text)
 
 
+def show_value(value: JsonValue) -> str:
+    """`value` as ``json.dumps(value, ensure_ascii=False)`` writes it.
+
+    Numbers, plain strings and lists of them are written here; json is
+    imported only for a string that needs escapes, so that `cfg show` starts
+    faster (the tests compare the two on generated values).
+    """
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if value.isprintable() and '"' not in value and "\\" not in value:
+            return f'"{value}"'
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+    return "[" + ", ".join(show_value(item) for item in value) + "]"
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     cfg = _read(args.file, sys.stderr)
     if cfg is None:
         return EXIT_UNUSABLE
     values = cfg.settings_as_xl_reads()
     if args.json:
+        import json
+
         _write_text(sys.stdout, json.dumps(values, indent=2, ensure_ascii=False) + "\n")
     else:
-        lines = [f"{k} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in values.items()]
+        lines = [f"{k} = {show_value(v)}\n" for k, v in values.items()]
         _write_text(sys.stdout, "".join(lines))
     return EXIT_OK
 
@@ -117,12 +140,16 @@ def parse_assignment(text: str) -> tuple[str, EditValue]:
     a quoted string, another NUMBER spelling (0x.., 0..) or a list -> the
     text exactly as given, checked by the parser.
     """
+    from xenaudit.xlcfg import lexer
+    from xenaudit.xlcfg.editor import Raw
+    from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError
+
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise CfgEditError(f"expected KEY=VALUE, got {text!r}")
     value = value.strip(" \t")
-    if _DECIMAL.match(value):
+    if re.match(_DECIMAL, value):
         return key, int(value)
     if value[:1] in ("'", '"', "["):
         return key, Raw(value)
@@ -144,6 +171,8 @@ def _atomic_replace(path: str, data: bytes) -> str:
     file (never over an older backup, never through a link); owner, mode and
     extended attributes of PATH are kept. Same mechanism as `xenaudit apply`.
     """
+    from pathlib import Path
+
     from xenaudit.apply import files
     from xenaudit.apply.actionlog import iso, utc_now
 
@@ -158,6 +187,10 @@ def _atomic_replace(path: str, data: bytes) -> str:
 
 
 def _cmd_set(args: argparse.Namespace) -> int:
+    from xenaudit.xlcfg.editor import set_value
+    from xenaudit.xlcfg.errors import CfgEditError
+    from xenaudit.xlcfg.patch import unified_diff
+
     path = os.path.realpath(args.file)
     cfg = _read(path, sys.stderr)
     if cfg is None:
@@ -187,6 +220,8 @@ def _cmd_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
+    from xenaudit.xlcfg.linter import lint
+
     unusable = False
     found = False
     for path in args.files:

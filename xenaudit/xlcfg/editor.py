@@ -32,14 +32,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Final, Literal
 
 from xenaudit.xlcfg import lexer
-from xenaudit.xlcfg.config import Resolved, Scalar, XlConfig, parse, to_internal
+from xenaudit.xlcfg.config import Resolved, Scalar, XlConfig, parse, parse_text, to_internal
 from xenaudit.xlcfg.errors import CfgEditError, CfgSyntaxError
 from xenaudit.xlcfg.numbers import format_number, number_style, parse_long
 from xenaudit.xlcfg.quoting import quote
-from xenaudit.xlcfg.syntax import Assignment, Atom
+from xenaudit.xlcfg.syntax import Assignment, Atom, Value
 
 _KEY_RE: Final = re.compile(r"[a-z][._0-9a-z]*\Z")
 
@@ -88,18 +89,15 @@ def _line_start(src: str, offset: int) -> int:
 def _line_style(cfg: XlConfig, a: Assignment) -> _LineStyle | None:
     """Spacing of an assignment that starts its line, else None."""
     src = cfg.src
-    key_tok = cfg.tokens[a.key_index]
-    start = _line_start(src, key_tok.start)
-    indent = src[start : key_tok.start]
+    start = _line_start(src, a.key_start)
+    indent = src[start : a.key_start]
     if indent.strip(" \t"):
         return None
-    op_tok = cfg.tokens[a.op_index]
-    value_start = cfg.tokens[a.value.first].start
     return _LineStyle(
         indent=indent,
-        ws_before=src[key_tok.end : op_tok.start],
-        ws_after=src[op_tok.end : value_start],
-        op_column=op_tok.start - start,
+        ws_before=src[a.key_end : a.op_start],
+        ws_after=src[a.op_end : a.value.start],
+        op_column=a.op_start - start,
     )
 
 
@@ -129,8 +127,17 @@ def _render_line(key: str, value_text: str, style: _LineStyle) -> str:
     return f"{style.indent}{key}{pad}={style.ws_after}{value_text}"
 
 
+def _atoms(value: Value) -> list[Atom]:
+    if isinstance(value, Atom):
+        return [value]
+    return [atom for item in value.items for atom in _atoms(item)]
+
+
 def _dominant_quote(cfg: XlConfig) -> str:
-    counts = Counter(t.text[0] for t in cfg.tokens if t.kind == lexer.STRING)
+    """The quote most strings of the file use (every STRING token is an atom of a value)."""
+    counts = Counter(
+        atom.text[0] for a in cfg.statements for atom in _atoms(a.value) if atom.quoted
+    )
     if counts["'"] > counts['"']:
         return "'"
     return '"'
@@ -143,11 +150,11 @@ def _numbers_quoted(cfg: XlConfig) -> str | None:
     for a in cfg.statements:
         if not isinstance(a.value, Atom):
             continue
-        tok = a.value.token
-        if tok.kind == lexer.NUMBER:
+        atom = a.value
+        if atom.numeric:
             bare += 1
-        elif parse_long(tok.value)[1] is None:
-            quoted[tok.text[0]] += 1
+        elif parse_long(atom.value)[1] is None:
+            quoted[atom.text[0]] += 1
     if sum(quoted.values()) > bare:
         return quoted.most_common(1)[0][0]
     return None
@@ -155,12 +162,12 @@ def _numbers_quoted(cfg: XlConfig) -> str | None:
 
 def _render_int(value: int, like: Atom | None, cfg: XlConfig) -> str:
     if like is not None and not like.quoted:
-        style = number_style(like.token.text)
+        style = number_style(like.text)
         if value >= 0:
-            return format_number(value, style, like.token.text)
+            return format_number(value, style, like.text)
         return quote("-" + format_number(-value, style), _dominant_quote(cfg))
     if like is not None and like.quote_char is not None:
-        content = like.token.value
+        content = like.value
         if parse_long(content)[1] is None:
             style = number_style(content)
             digits = format_number(abs(value), style, content)
@@ -197,11 +204,12 @@ def _raw_resolved(raw: Raw) -> Resolved:
         cfg = parse(probe, "<value>")
     except CfgSyntaxError as e:
         raise CfgEditError(f"not a valid xl.cfg value: {raw.text!r} ({e.message})") from e
-    last = len(cfg.tokens) - 1
+    statements = cfg.statements
     if (
-        len(cfg.statements) != 1
-        or cfg.statements[0].end_index != last
-        or cfg.tokens[last].text != "\n"  # a comment would swallow the rest of the line
+        len(statements) != 1
+        # a comment would swallow the rest of the line
+        or statements[0].terminator != "\n"
+        or statements[0].terminator_end != len(probe)
     ):
         raise CfgEditError(f"not a single xl.cfg value: {raw.text!r}")
     setting = cfg.setting("k")
@@ -231,21 +239,23 @@ def _same(a: Resolved, b: Resolved) -> bool:
 
 
 def _verify(old: XlConfig, new_src: str, key: str, expected: Resolved | int | None) -> XlConfig:
+    """Parse the edited text again: only `key` may have changed, to `expected`.
+
+    Every statement of another key must come back with the same operator and
+    the same value text, in the same order (stricter than the same values).
+    """
     try:
-        new = parse(new_src.encode("latin-1"), old.filename)
+        new = parse_text(new_src, old.filename)
     except CfgSyntaxError as e:
         raise CfgEditError(f"editing {key!r} would break the file: {e}") from e
-    for other in old:
-        if other == key:
-            continue
-        before, after = old.setting(other), new.setting(other)
-        if after is None or before is None or not _same(before.value, after.value):
-            raise CfgEditError(f"editing {key!r} would change {other!r}")
-        if before.op != after.op:
-            raise CfgEditError(f"editing {key!r} would change {other!r}")
-    extra = set(new.keys()) - set(old.keys()) - {key}
-    if extra:
-        raise CfgEditError(f"editing {key!r} would add {sorted(extra)}")
+    before = [r for r in old.raw_statements if r[0] != key]
+    after = [r for r in new.raw_statements if r[0] != key]
+    if before != after:
+        b, a = next((b, a) for b, a in zip_longest(before, after) if b != a)
+        other = b[0] if b is not None else a[0]
+        if other not in old:
+            raise CfgEditError(f"editing {key!r} would add {other!r}")
+        raise CfgEditError(f"editing {key!r} would change {other!r}")
     setting = new.setting(key)
     if expected is None:
         if setting is not None:
@@ -253,34 +263,43 @@ def _verify(old: XlConfig, new_src: str, key: str, expected: Resolved | int | No
     elif setting is None:
         raise CfgEditError(f"{key!r} is not set after editing it")
     elif isinstance(expected, int):
-        got = new.read_long(key)
-        if got.value != expected:
-            raise CfgEditError(f"{key!r} reads as {got.value} instead of {expected}")
+        got = new.get_long(key)
+        if got != expected:
+            raise CfgEditError(f"{key!r} reads as {got} instead of {expected}")
     elif not _same(setting.value, expected) or setting.op != "=":
         raise CfgEditError(f"{key!r} does not read back as written")
     return new
 
 
-def _top_level_newline_after(cfg: XlConfig, index: int) -> int | None:
-    """First NEWLINE token after `index` that is not inside a list, or None at EOF."""
+def _end_of_line_after(cfg: XlConfig, a: Assignment) -> int | None:
+    """Just after the first NEWLINE token after `a`'s value that is not inside a list.
+
+    None when the file ends first.
+    """
+    if a.ends_line:
+        return a.terminator_end
+    if not a.terminator:
+        return None
+    # After ';' more statements may follow on the line, with lists across lines.
+    tokens = cfg.tokens
     depth = 0
-    for i in range(index + 1, len(cfg.tokens)):
-        kind = cfg.tokens[i].kind
+    for i in range(cfg.token_index(a.terminator_start) + 1, len(tokens)):
+        kind = tokens[i].kind
         if kind == lexer.LBRACKET:
             depth += 1
         elif kind == lexer.RBRACKET:
             depth -= 1
         elif kind == lexer.NEWLINE and depth == 0:
-            return i
+            return tokens[i].end
     return None
 
 
 def _insert_at_eof(cfg: XlConfig, line: str) -> tuple[int, int, str]:
     """Add `line` as the last line, keeping the file's final-newline convention."""
     src = cfg.src
-    if cfg.tokens and cfg.tokens[-1].kind == lexer.JUNK:
+    if cfg.ends_with_junk:
         # A stray last byte is only harmless while it stays the last byte.
-        junk = cfg.tokens[-1].start
+        junk = len(src) - 1
         before = src[:junk]
         if before == "" or before.endswith("\n"):
             return (junk, junk, line + "\n")
@@ -298,7 +317,7 @@ def _append_position(cfg: XlConfig, line: str) -> tuple[int, int, str]:
     if not src.strip(" \t\n"):
         return (0, 0, line + "\n")
     m = re.search(r"\n[ \t\n]*\Z", src)
-    if m is None or cfg.tokens[-1].kind == lexer.JUNK:
+    if m is None or cfg.ends_with_junk:
         return _insert_at_eof(cfg, line)
     pos = m.start() + 1
     return (pos, pos, line + "\n")
@@ -314,15 +333,14 @@ def _insertion(cfg: XlConfig, key: str, value: EditValue) -> tuple[int, int, str
         style = _line_style(cfg, anchor) or _file_line_style(cfg)
         line = _render_line(key, text, style)
         if rel[0] == "after":
-            nl = _top_level_newline_after(cfg, anchor.last)
-            if nl is None:
+            pos = _end_of_line_after(cfg, anchor)
+            if pos is None:
                 return _insert_at_eof(cfg, line)
-            pos = cfg.tokens[nl].end
             return (pos, pos, line + "\n")
         if _line_style(cfg, anchor) is not None:
-            pos = _line_start(cfg.src, cfg.tokens[anchor.key_index].start)
+            pos = _line_start(cfg.src, anchor.key_start)
             return (pos, pos, line + "\n")
-        pos = cfg.tokens[anchor.key_index].start
+        pos = anchor.key_start
         return (pos, pos, f"{key} = {text}; ")
     text = _render_value(value, None, cfg)
     line = _render_line(key, text, _file_line_style(cfg))
@@ -340,23 +358,18 @@ def set_value(cfg: XlConfig, key: str, value: EditValue) -> XlConfig:
     a = setting.assignment
     like = a.value if isinstance(a.value, Atom) else None
     text = _render_value(value, like, cfg)
-    start = cfg.tokens[a.value.first].start
-    end = cfg.tokens[a.value.last].end
-    edits = [(start, end, text)]
+    edits = [(a.value.start, a.value.end, text)]
     if a.op == "+=":
-        op = cfg.tokens[a.op_index]
-        edits.append((op.start, op.end, "="))
+        edits.append((a.op_start, a.op_end, "="))
     return _verify(cfg, _apply(cfg.src, edits), key, expected)
 
 
 def _removal(cfg: XlConfig, a: Assignment) -> tuple[int, int, str]:
     src = cfg.src
-    tokens = cfg.tokens
-    start = tokens[a.key_index].start
+    start = a.key_start
     line_start = _line_start(src, start)
     alone_before = not src[line_start:start].strip(" \t")
-    end_tok = tokens[a.end_index] if a.end_index is not None else None
-    if end_tok is None:
+    if not a.terminator:
         if alone_before:
             # The last line has no newline: drop the (bare) newline before it
             # too, so that the file still ends without one.
@@ -367,18 +380,19 @@ def _removal(cfg: XlConfig, a: Assignment) -> tuple[int, int, str]:
             return (line_start, len(src), "")
         ws = len(src[:start]) - len(src[:start].rstrip(" \t"))
         return (start - ws, len(src), "")
-    if end_tok.kind == lexer.NEWLINE:
+    if a.ends_line:
         if alone_before:
-            return (line_start, end_tok.end, "")
+            return (line_start, a.terminator_end, "")
         ws = len(src[:start]) - len(src[:start].rstrip(" \t"))
-        return (start - ws, tokens[a.last].end, "")
+        return (start - ws, a.value.end, "")
     # terminated by ';'
-    after = end_tok.end
+    after = a.terminator_end
     rest_end = after
     while rest_end < len(src) and src[rest_end] in " \t":
         rest_end += 1
-    assert a.end_index is not None
-    nxt = next((t for t in tokens[a.end_index + 1 :] if t.kind != lexer.WS), None)
+    tokens = cfg.tokens
+    following = tokens[cfg.token_index(a.terminator_start) + 1 :]
+    nxt = next((t for t in following if t.kind != lexer.WS), None)
     if alone_before and nxt is not None and nxt.kind == lexer.NEWLINE:
         return (line_start, nxt.end, "")
     if alone_before and nxt is None:

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Final
 
 from xenaudit.xlcfg.errors import CfgSyntaxError
 from xenaudit.xlcfg.quoting import dequote
+
+TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
+if TYPE_CHECKING:
+    from typing import Final
 
 WS: Final = "ws"
 IDENT: Final = "ident"
@@ -47,8 +50,8 @@ SEMICOLON: Final = ";"
 
 TRIVIA: Final = frozenset({WS, JUNK})
 
-_TOKEN_RE = re.compile(
-    r"""
+# Compiled on first use (re keeps it): most files never need the token list.
+_TOKEN_PATTERN = r"""
     (?P<ws>[ \t]+)
   | (?P<ident>[a-z][._0-9a-z]*)
   | (?P<number>[0-9][0-9a-fx]*)
@@ -56,13 +59,11 @@ _TOKEN_RE = re.compile(
   | (?P<string>'(?:[^'\\\n]|\\[^\n])*'|"(?:[^"\\\n]|\\[^\n])*")
   | (?P<op>\+=|[=,\[\];])
   | (?P<junk>[\s\S])
-    """,
-    re.VERBOSE,
-)
+    """
 
 # Characters after which libxlutil adds its "looks like Python" warning.
 _PYTHONISH: Final = frozenset("+-.():")
-_BLANK_OR_NL: Final = re.compile(r"[ \t\n]")
+_BLANK_OR_NL: Final = r"[ \t\n]"
 
 
 class Token:
@@ -126,7 +127,7 @@ def tokenize(src: str, filename: str = "<string>") -> list[Token]:
     append = tokens.append
     likely_python = False
     last = len(src) - 1
-    for m in _TOKEN_RE.finditer(src):
+    for m in re.finditer(_TOKEN_PATTERN, src, re.VERBOSE):
         kind = m.lastgroup
         text = m.group()
         start = m.start()
@@ -149,7 +150,7 @@ def tokenize(src: str, filename: str = "<string>") -> list[Token]:
             if text in _PYTHONISH:
                 likely_python = True
             if start != last:
-                follow = _BLANK_OR_NL.search(src, start + 1)
+                follow = re.compile(_BLANK_OR_NL).search(src, start + 1)
                 near = src[start : follow.start() if follow else len(src)]
                 message = "lexical error"
                 if likely_python:

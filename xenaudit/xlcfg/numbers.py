@@ -9,8 +9,12 @@ quoted strings; trailing characters (even one blank) are not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
+if TYPE_CHECKING:
+    from typing import Literal
+
+    NumberStyle = Literal["dec", "hex", "oct"]
+    LongProblem = Literal["range", "invalid"]
 
 LONG_MIN = -(2**63)
 LONG_MAX = 2**63 - 1
@@ -20,17 +24,32 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _DEC = frozenset("0123456789")
 _OCT = frozenset("01234567")
 
-NumberStyle = Literal["dec", "hex", "oct"]
 
-
-@dataclass(frozen=True, slots=True)
 class StrtolResult:
     """What strtol made of a text: value, where it stopped, and overflow."""
 
-    value: int
-    end: int  # index of the first character not consumed (0: nothing parsed)
-    overflow: bool
-    style: NumberStyle
+    __slots__ = ("end", "overflow", "style", "value")
+
+    def __init__(self, value: int, end: int, overflow: bool, style: NumberStyle) -> None:
+        self.value = value
+        self.end = end  # index of the first character not consumed (0: nothing parsed)
+        self.overflow = overflow
+        self.style = style
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StrtolResult):
+            return NotImplemented
+        return (self.value, self.end, self.overflow, self.style) == (
+            other.value,
+            other.end,
+            other.overflow,
+            other.style,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StrtolResult({self.value}, {self.end}, {self.overflow}, {self.style!r})"
 
 
 def strtol(text: str) -> StrtolResult:
@@ -58,7 +77,10 @@ def strtol(text: str) -> StrtolResult:
     if i == start:
         # "0x" with no hex digit after it: glibc parses the "0" and stops.
         return StrtolResult(0, 0, False, "dec")
-    magnitude = int(text[start:i], base)
+    digits_text = text[start:i].lstrip("0")
+    # More than 22 digits overflow in any base; int() would even refuse a long
+    # decimal text (Python's limit on the digits of an int read from a str).
+    magnitude = LONG_MAX + 2 if len(digits_text) > 22 else int(digits_text or "0", base)
     value = -magnitude if negative else magnitude
     if value > LONG_MAX:
         return StrtolResult(LONG_MAX, i, True, style)
@@ -67,14 +89,16 @@ def strtol(text: str) -> StrtolResult:
     return StrtolResult(value, i, False, style)
 
 
-LongProblem = Literal["range", "invalid"]
-
-
 def parse_long(text: str) -> tuple[int | None, LongProblem | None]:
     """Read a whole atom as xlu_cfg_get_long does: ``(value, None)`` or ``(None, why)``.
 
     Overflow is checked before trailing junk, as in the C code (errno first).
     """
+    if text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
+        # plain decimal, the usual case
+        if len(text) > 19 or int(text) > LONG_MAX:
+            return None, "range"
+        return int(text), None
     r = strtol(text)
     if r.overflow:
         return None, "range"

@@ -18,7 +18,9 @@ Sources, read for this list:
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
+if TYPE_CHECKING:
+    from typing import Final
 
 
 def _words(text: str) -> frozenset[str]:

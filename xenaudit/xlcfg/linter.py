@@ -58,7 +58,7 @@ class LintProblem:
 
 
 def _at(cfg: XlConfig, a: Assignment, code: str, severity: Severity, message: str) -> LintProblem:
-    line, column = cfg.token_position(a.key_index)
+    line, column = cfg.position(a.key_start)
     return LintProblem(line, column, code, severity, message)
 
 
@@ -82,7 +82,7 @@ def _key_problems(cfg: XlConfig) -> list[LintProblem]:
         history = setting.assignments
         for i, a in enumerate(history[:-1]):
             if any(b.op == "=" for b in history[i + 1 :]):
-                line, _ = cfg.token_position(winner.key_index)
+                line, _ = cfg.position(winner.key_start)
                 out.append(
                     _at(cfg, a, "overridden", "info", f"`{key}' is set again on line {line}")
                 )
