@@ -9,14 +9,16 @@ a scan is. Two interchangeable finders return the same hits:
 * the fallback runs ``bytes.find`` once per marker (CPython's two-way search with
   a skip table) and merges the results.
 
-The fallback is used when Hyperscan cannot be imported (no wheel for the platform,
-or a CPU without the instructions it needs); results are identical, which the
-tests check by running both.
+The fallback is used when Hyperscan cannot be imported (no wheel for the platform)
+or the CPU lacks the instructions it needs (checked in /proc/cpuinfo first, because
+Hyperscan dies with SIGILL there rather than raising); results are identical,
+which the tests check by running both.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +43,36 @@ def find_with_bytes(buf: Any, begin: int, end: int) -> list[Hit]:
     return hits
 
 
+#: CPU flags Hyperscan's x86 code assumes. Without them it does not raise: it dies with
+#: SIGILL in compile (seen in a Dom0 on QEMU's qemu64 CPU, which has SSE3 but no SSSE3),
+#: taking the whole audit with it. Old Opteron (K10) hosts lack SSSE3 too.
+X86_FLAGS_NEEDED = frozenset({"ssse3", "sse4_1", "sse4_2", "popcnt"})
+
+
+def cpu_can_run_hyperscan(cpuinfo: str | None, machine: str) -> bool:
+    """Whether this CPU has what Hyperscan needs (non-x86 builds check themselves)."""
+    if machine.lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    if cpuinfo is None:
+        return False
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "flags":
+            return set(value.split()) >= X86_FLAGS_NEEDED
+    return False
+
+
+def _read_cpuinfo() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            return handle.read(1 << 20)
+    except OSError:
+        return None
+
+
 def _hyperscan_finder() -> Finder | None:
+    if not cpu_can_run_hyperscan(_read_cpuinfo(), platform.machine()):
+        return None
     try:
         import hyperscan
     except Exception:  # not installed, or the CPU lacks what it needs
