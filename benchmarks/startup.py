@@ -54,6 +54,14 @@ ARGPARSE = (
 )
 
 
+def checkout_script(repo: str) -> list[str]:
+    """What the console script runs, with the xenaudit of another checkout."""
+    code = (
+        f"import sys; sys.path.insert(0, {repo!r}); from xenaudit.cli import main; sys.exit(main())"
+    )
+    return [sys.executable, "-c", code]
+
+
 def console_script() -> list[str] | None:
     """The console script next to this interpreter, or None when not installed."""
     script = Path(sys.executable).parent / "xenaudit"
@@ -98,6 +106,13 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=30, help="runs of each command (default 30)")
+    ap.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        help="also time the commands with the xenaudit of this checkout (repeatable: "
+        "before/after figures in one run)",
+    )
     args = ap.parse_args(argv)
     script = console_script()
     if script is None:
@@ -112,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         *commands(script),
         ("python -c 'import importlib.metadata'", metadata),
     ]
+    for repo in args.repo:
+        name = Path(repo).name
+        rows += [
+            (f"[{name}] {label}", cmd)
+            for label, cmd in commands(checkout_script(repo))
+            if not label.startswith("python -m")
+        ]
     walls: dict[str, list[float]] = {label: [] for label, _ in rows}
     cpus: dict[str, list[float]] = {label: [] for label, _ in rows}
     with tempfile.TemporaryDirectory(prefix="xenaudit-pyc-") as pycache:
@@ -144,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         wall, low, cpu = median(walls[label]), min(walls[label]), median(cpus[label])
         ratios = (wall / base_wall, low / base_min, cpu / base_cpu)
         mark = ""
-        if label.startswith(("xenaudit", "python -m")):
+        if label.startswith(("xenaudit", "python -m", "[")):
             worst = max(worst, ratios[0])
             mark = "" if ratios[0] <= TARGET else "  over target"
         print(

@@ -93,6 +93,10 @@ def _own(modules: set[str]) -> set[str]:
             ("xenaudit.apply", "xenaudit.apply.cli", "xenaudit.apply.defaults"),
         ),
         (("cfg", "--help"), ("xenaudit.xlcfg", "xenaudit.xlcfg.cli")),
+        (
+            ("merge", "--help"),
+            ("xenaudit.fleet", "xenaudit.fleet.cli", "xenaudit.fleet.defaults"),
+        ),
         (("cfg", "show", "--help"), ("xenaudit.xlcfg", "xenaudit.xlcfg.cli")),
     ],
 )

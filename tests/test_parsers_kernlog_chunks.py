@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from xenaudit.logscan import parallel as logscan_parallel
-from xenaudit.parsers.kernlog import ChunkScan, iter_kernlog_chunks, parse_kernlog
+from xenaudit.parsers.kernlog import (
+    ChunkScan,
+    iter_kernlog_chunks,
+    iter_kernlog_events,
+    parse_kernlog,
+)
 from xenaudit.parsers.kernscan import Scanner
 
 NOISE = [
@@ -44,6 +49,9 @@ def test_any_block_size_gives_the_line_by_line_result(corpus, size: int) -> None
     assert len(expected.events) > 50
     blocks = [data[i : i + size] for i in range(0, len(data), size)]
     assert tuple(iter_kernlog_chunks(blocks)) == expected.events
+    if size == 1 << 20:  # and each line fed on its own, through the general path
+        lines = data.split(b"\n")[:-1]
+        assert tuple(iter_kernlog_events(line + b"\n" for line in lines)) == expected.events
 
 
 def _regions(data: bytes, cuts: list[int], warmup: int):

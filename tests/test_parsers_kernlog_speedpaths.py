@@ -1,8 +1,9 @@
 """The fast paths give exactly what the thorough ones give.
 
-Marker finding (Hyperscan or bytes.find), the common-shape prefix matchers, the
-dense-log counting and the capped event list are each checked against the plain
-path on real lines and on fuzzed mixtures. Bounded: a few hundred examples each.
+Marker finding and line counting (StringZilla or the bytes methods), the
+common-shape prefix matchers, the dense-log counting and the capped event list
+are each checked against the plain path on real lines and on fuzzed mixtures.
+Bounded: a few hundred examples each.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from hypothesis import strategies as st
 
 from tests.test_parsers_fuzz import PIECES, REAL, mixture
 from xenaudit.parsers import gfp, markers
-from xenaudit.parsers.kernlog import EventKeeper, parse_kernlog
+from xenaudit.parsers.kernlog import (
+    EventKeeper,
+    ScanSummary,
+    iter_kernlog_chunks,
+    iter_kernlog_events,
+    parse_kernlog,
+)
+from xenaudit.parsers.kernpatterns import MARKERS_BYTES
 from xenaudit.parsers.lineprefix import _strip_full, strip_prefix
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -57,8 +65,31 @@ def test_both_marker_finders_find_the_same(text: str) -> None:
         assert markers.find_with_bytes(raw, 3, len(raw) - 2) == native(raw, 3, len(raw) - 2)
 
 
+def test_the_finders_agree_across_search_windows() -> None:
+    """The SIMD finder searches one window at a time: a marker lying across a window
+    edge is found once, and newline counts over any range are those of bytes.count."""
+    noise = bytes(b"noise\n" * (3 * markers.WINDOW // 6))
+    native, count = markers.finder(), markers.counter()
+    edge = markers.WINDOW
+    for marker in MARKERS_BYTES:
+        for inside in sorted({0, 1, len(marker) // 2, len(marker) - 1, len(marker)}):
+            buf = bytearray(noise)
+            at = edge - inside  # this many bytes of the marker lie before the edge
+            buf[at : at + len(marker)] = marker
+            buf[2 * edge - 1 : 2 * edge - 1 + len(marker)] = marker
+            raw = bytes(buf)
+            expected = markers.find_with_bytes(raw, 0, len(raw))
+            assert [hit[0] for hit in expected] == [at, 2 * edge - 1]
+            assert native(raw, 0, len(raw)) == expected
+            assert native(buf, at + 1, len(raw)) == expected[1:]
+            assert markers.find_hits(raw) == expected
+    for begin, end in ((7, len(noise) - 5), (edge - 3, 2 * edge + 9), (5, 5)):
+        assert count(noise, begin, end) == noise.count(b"\n", begin, end)
+        assert markers.count_lines(noise, begin, end) == noise.count(b"\n", begin, end)
+
+
 def test_the_finder_is_named() -> None:
-    assert markers.finder_name() in ("hyperscan", "bytes.find")
+    assert markers.finder_name() in ("stringzilla", "bytes.find")
 
 
 storm = st.lists(
@@ -93,6 +124,23 @@ def test_capped_parse_counts_exactly_and_keeps_the_edges(
     for event in full.events:
         keeper.add(event)
     assert [(e.kind, e.line) for e in capped.events] == [(e.kind, e.line) for e in keeper.events()]
+
+
+@FUZZ
+@given(st.one_of(mixture, real_storm.map("\n".join), storm.map("\n".join)))
+def test_the_block_driver_matches_the_line_by_line_scanner(text: str) -> None:
+    """The block driver feeds report lines through the scanner's plain-line shortcut;
+    fed one by one, every line takes the general path. Same events, same summary."""
+    raw = text.encode("utf-8", "surrogatepass")
+    lines = raw.split(b"\n")
+    by_line, by_block = ScanSummary(), ScanSummary()
+    expected = tuple(
+        iter_kernlog_events(
+            [line + b"\n" for line in lines[:-1]] + [lines[-1]], summary=by_line
+        )
+    )
+    assert tuple(iter_kernlog_chunks([raw], summary=by_block)) == expected
+    assert by_block == by_line
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ import secrets
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 _DEFAULT_FILE_MODE = 0o666
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -305,3 +306,37 @@ def prepare_output_folder(path: str | os.PathLike[str], force: bool = False) -> 
             f"{folder} is not empty; give a new folder (or --force to write into it)"
         )
     return None
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary file object whose content replaces `path` only when the block ends cleanly.
+
+    For outputs written piece by piece (a fleet report streamed from many
+    inputs) that should not be held in memory whole. Same guarantees as
+    `atomic_write_bytes` without `root`: the temporary file is created new
+    beside `path` and renamed over it, so a link at `path` is replaced, not
+    followed.
+    """
+    path = Path(path)
+    name = path.name
+    if "/" in name or name in ("", ".", ".."):
+        raise UnsafePathError(path, "is not a plain file name")
+    with open_folder(path.parent, follow_root=True) as dir_fd:
+        final_mode = _target_mode(dir_fd, name, mode)
+        tmp = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fchmod(handle.fileno(), final_mode)
+                os.fsync(handle.fileno())
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        with contextlib.suppress(OSError):
+            os.fsync(dir_fd)

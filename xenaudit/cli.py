@@ -47,6 +47,7 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
         "xenaudit.apply.cli",
         "apply a reviewed report's cfg changes (and, with --live, running memory)",
     ),
+    "merge": ("xenaudit.fleet.cli", "join report folders from many Dom0s into one fleet report"),
 }
 
 #: Where a Dom0's inventory lives when -i is not given.

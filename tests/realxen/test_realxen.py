@@ -10,6 +10,7 @@ allocation failure).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 import xenaudit
 from tests.realxen import scenario
 from tests.realxen.machine import RealXen, read_fleet
+from xenaudit.parsers.kernpatterns import MARKERS_BYTES
 
 pytestmark = [pytest.mark.realxen, pytest.mark.slow]
 
@@ -46,6 +48,37 @@ def test_xenaudit_in_dom0_is_the_wheel_of_this_checkout(realxen: RealXen) -> Non
     assert where.stdout.startswith("/opt/xenaudit/lib/python3.11/site-packages/xenaudit/")
     # Offline install: Dom0 has no route out of the emulated machine.
     assert realxen.run("ip route get 1.1.1.1", check=False).returncode != 0
+
+
+CPU_CHECK = """
+import json
+from xenaudit.parsers import markers
+from xenaudit.parsers.kernpatterns import MARKERS_BYTES
+
+line = b"<4>[ 12.5] kernel: " + b" ".join(MARKERS_BYTES) + b"\\n"
+buf = (b"x" * 80 + b"\\n") * 50_000 + line * 300
+fast = markers.backend()
+print(json.dumps({
+    "name": fast.name,
+    "same_hits": fast.find(buf, 0, len(buf)) == markers.BYTES.find(buf, 0, len(buf)),
+    "lines": fast.count(buf, 0, len(buf)),
+    "hits": len(fast.find(buf, 0, len(buf))),
+}))
+"""
+
+
+def test_the_kernel_log_scanner_runs_on_the_emulated_cpu(realxen: RealXen) -> None:
+    """QEMU's qemu64 CPU has SSE3 but no SSSE3 or later, like old Opteron hosts:
+    a SIMD library built for newer CPUs dies there with SIGILL rather than raising.
+    StringZilla picks its code at run time, so it must load and agree with bytes.find."""
+    flags = realxen.run("grep -m1 '^flags' /proc/cpuinfo").stdout.split()
+    assert "ssse3" not in flags  # otherwise this test proves nothing
+    out = realxen.run("/opt/xenaudit/bin/python -", stdin=CPU_CHECK.encode()).stdout
+    result = json.loads(out)
+    assert result["name"] == "stringzilla"
+    assert result["same_hits"] is True
+    assert result["lines"] == 50_300
+    assert result["hits"] == 300 * len(MARKERS_BYTES)
 
 
 def test_the_hypervisor_is_xen_4_17_with_pv_guests(first: scenario.FirstAudit) -> None:

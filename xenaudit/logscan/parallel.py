@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
+from xenaudit.logscan.blocks import MIN_REGION, read_blocks
 from xenaudit.parsers import kernpatterns as kp
-from xenaudit.parsers.interface import KernelEvent
+from xenaudit.parsers.kernevents import KernelEvent
 from xenaudit.parsers.kernlog import ChunkScan, ScanSummary
 from xenaudit.parsers.kernscan import HEAD_LINES, Scanner
 from xenaudit.parsers.lineprefix import strip_prefix
 
 #: Bytes read before a region so that the scanner's state has settled by its start.
 WARMUP = 4 << 20
-#: Below this much per worker, starting processes costs more than it saves.
-MIN_REGION = 24 << 20
-BLOCK = 8 << 20
+BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -48,25 +45,6 @@ class _Result:
     line_at_stop: int
     truncated: bool
     first_line_cut: bool
-
-
-def read_blocks(stream: Any, size: int) -> Iterator[bytes | bytearray]:
-    """Blocks of a binary stream read into one reused buffer.
-
-    A fresh block per read would make the kernel hand out and zero new pages for
-    every block, which costs as much as scanning it. The consumer must be done
-    with a block before asking for the next (ChunkScan copies what it carries).
-    """
-    readinto = getattr(stream, "readinto", None)
-    if readinto is None:
-        yield from iter(lambda: stream.read(size), b"")
-        return
-    buffer = bytearray(size)
-    while True:
-        n = readinto(buffer)
-        if not n:
-            return
-        yield buffer if n == size else buffer[:n]
 
 
 def default_workers(size: int) -> int:

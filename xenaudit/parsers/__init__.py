@@ -10,7 +10,10 @@ that ``xenaudit logscan`` starts without importing every parser.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     "free_kib_at_least_order": "buddyinfo",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from xenaudit.parsers.interface import (
+from xenaudit.parsers.kernevents import (
     BalloonMessage,
     KernelEvent,
     KernelLog,
@@ -12,6 +10,10 @@ from xenaudit.parsers.interface import (
     OomKill,
     PageAllocFailure,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def event_to_json(event: KernelEvent, file: str) -> dict[str, Any]:

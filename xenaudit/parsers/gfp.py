@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 #: Bit layouts, oldest first. Boundaries are the releases that reshuffled bits.
 ERAS: tuple[str, ...] = ("pre-4.4", "4.4", "4.10", "4.16", "4.20", "6.3")
@@ -304,31 +303,38 @@ _COMPOSITES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 }
 
 
-@dataclass(frozen=True)
 class _Table:
-    bits: Mapping[int, str]
-    #: (name, mask) sorted so that composites with more bits are tried first.
-    composites: tuple[tuple[str, int], ...]
+    __slots__ = ("bits", "composites")
+
+    def __init__(self, bits: Mapping[int, str], composites: tuple[tuple[str, int], ...]) -> None:
+        self.bits = bits
+        #: (name, mask) sorted so that composites with more bits are tried first.
+        self.composites = composites
 
 
-def _build_tables() -> dict[str, _Table]:
-    tables: dict[str, _Table] = {}
-    for era in ERAS:
-        bits = _BITS[era]
-        by_name = {name: value for value, name in bits.items()}
-        comps: list[tuple[str, int]] = []
-        for name, parts in _COMPOSITES[era]:
-            mask = 0
-            for part in parts:
-                mask |= by_name[part]
-            comps.append((name, mask))
-        # Stable sort: most bits first, the declaration order breaks ties.
-        comps.sort(key=lambda item: -bin(item[1]).count("1"))
-        tables[era] = _Table(bits=bits, composites=tuple(comps))
-    return tables
+def _build_table(era: str) -> _Table:
+    bits = _BITS[era]
+    by_name = {name: value for value, name in bits.items()}
+    comps: list[tuple[str, int]] = []
+    for name, parts in _COMPOSITES[era]:
+        mask = 0
+        for part in parts:
+            mask |= by_name[part]
+        comps.append((name, mask))
+    # Stable sort: most bits first, the declaration order breaks ties.
+    comps.sort(key=lambda item: -bin(item[1]).count("1"))
+    return _Table(bits=bits, composites=tuple(comps))
 
 
-_TABLES = _build_tables()
+#: Tables by era, built when an era is first decoded.
+_TABLES: dict[str, _Table] = {}
+
+
+def _table(era: str) -> _Table:
+    table = _TABLES.get(era)
+    if table is None:
+        table = _TABLES[era] = _build_table(era)
+    return table
 
 
 def era_for_version(major: int, minor: int) -> str:
@@ -373,7 +379,7 @@ def parse_mask(text: str) -> int | None:
 
 def decode_mask(mask: int, era: str = DEFAULT_ERA) -> tuple[str, ...]:
     """Composite names (greedy, largest first) followed by every set bit's own name."""
-    table = _TABLES.get(era, _TABLES[DEFAULT_ERA])
+    table = _table(era if era in _BITS else DEFAULT_ERA)
     names: list[str] = []
     rest = mask
     for name, comp in table.composites:

@@ -28,14 +28,12 @@ Parsing a log never raises: whatever cannot be understood is skipped.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from xenaudit.parsers import gfp
 from xenaudit.parsers import kernpatterns as kp
-from xenaudit.parsers.interface import (
+from xenaudit.parsers.kernevents import (
     BalloonMessage,
     EventCounts,
     KernelEvent,
@@ -52,8 +50,9 @@ from xenaudit.parsers.kernscan import (
     _glue_at,
     _kill_event,
 )
+from xenaudit.parsers.lazyre import lazy
 from xenaudit.parsers.lineprefix import strip_prefix
-from xenaudit.parsers.markers import find_hits
+from xenaudit.parsers.markers import count_lines, find_hits, line_counter
 
 __all__ = [
     "DEFAULT_KEEP_PER_KIND",
@@ -74,12 +73,24 @@ DEFAULT_KEEP_PER_KIND = 10
 _EDGE_MARGIN = 2
 
 
-@dataclass
 class ScanSummary:
     """Filled in when a streaming scan ends (the iterator is exhausted)."""
 
-    lines_read: int = 0
-    truncated: bool = False
+    __slots__ = ("lines_read", "truncated")
+
+    def __init__(self, lines_read: int = 0, truncated: bool = False) -> None:
+        self.lines_read = lines_read
+        self.truncated = truncated
+
+    def __repr__(self) -> str:
+        return f"ScanSummary(lines_read={self.lines_read}, truncated={self.truncated})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ScanSummary):
+            return NotImplemented
+        return (self.lines_read, self.truncated) == (other.lines_read, other.truncated)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
 
 def parse_kernlog(
@@ -241,11 +252,11 @@ def _scan_edges(
 
     line_pos = 0
     line_no = 0  # newlines before line_pos
-    count = buf.count
+    count = line_counter(buf)
     observe = light.observe
     built = light.built
     for index, (start, _which, _pos) in enumerate(starts):
-        line_no += count(b"\n", line_pos, start)
+        line_no += count(line_pos, start)
         line_pos = start
         banner = light.banner
         try:
@@ -282,7 +293,7 @@ def _scan_edges(
         for event in scan.run([buf[origin:next_start]]):
             keeper.keep_event(event)
     keeper.add_counts(**light.counts)
-    summary.lines_read = buf.count(b"\n") + (0 if buf.endswith(b"\n") or not buf else 1)
+    summary.lines_read = count_lines(buf) + (0 if buf.endswith(b"\n") or not buf else 1)
     summary.truncated = _looks_truncated(buf, kernel_release)
     return True
 
@@ -528,7 +539,7 @@ class _LightCounter:
         n["opportunistic"] += opportunistic
 
 
-_DUMP_RELEASE_RE = re.compile(
+_DUMP_RELEASE_RE = lazy(
     rb"(?:CPU: \d+ +PID: \d+ +Comm: |Pid: \d+, comm: )[^\n]*?"
     rb"(?:Not tainted|Tainted:[A-Z -]*?)\s+(\d+\.\d+[\w.+~-]*)"
 )
@@ -680,7 +691,7 @@ class ChunkScan:
         """Scan the whole lines buf[begin:end]; buf[0] would be at file offset ``base``."""
         scanner = self.scanner
         find = buf.find
-        count = buf.count
+        count = line_counter(buf, end - begin)
         known = self.known_hits
         if known is not None and known[0] is buf:
             hits = known[1]  # found already by the caller over this very buffer
@@ -702,6 +713,13 @@ class ChunkScan:
                     self._stopped = True
                     break
             if scanner.busy or lineno < scanner.head_lines:
+                if not regional or (self.line_at_emit is not None and self.stop_at is None):
+                    # Every line until the report closes, in one call (nothing left to
+                    # mark: the region's start is behind and it has no end).
+                    pos, lineno, events = scanner.feed_busy(buf, pos, end, lineno)
+                    if events:
+                        yield from events
+                    continue
                 nl = find(b"\n", pos, end)
                 lineno += 1
                 done = scanner.feed(lineno, buf[pos:nl])
@@ -724,7 +742,7 @@ class ChunkScan:
                     lineno = stop
                     self._stopped = True
                     break
-            skipped = count(b"\n", pos, start)
+            skipped = count(pos, start)
             if skipped:
                 prev_start = max(pos, buf.rfind(b"\n", pos, start - 1) + 1)
                 scanner.note_prev(buf[prev_start : start - 1])
@@ -750,12 +768,12 @@ class ChunkScan:
         """
         emit_rel = self.emit_from - base
         if self.line_at_emit is None and pos <= emit_rel <= upto:
-            self.line_at_emit = lineno + buf.count(b"\n", pos, emit_rel)
+            self.line_at_emit = lineno + count_lines(buf, pos, emit_rel)
         if self.stop_at is None or self.line_at_stop is not None:
             return None
         stop_rel = self.stop_at - base
         if pos <= stop_rel <= upto:
-            self.line_at_stop = lineno + buf.count(b"\n", pos, stop_rel)
+            self.line_at_stop = lineno + count_lines(buf, pos, stop_rel)
             if not self.scanner.busy:
                 return self.line_at_stop
         return None

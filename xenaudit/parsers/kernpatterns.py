@@ -8,7 +8,8 @@ lines that passed a cheap substring test (see MARKERS), so they may be thorough.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from xenaudit.parsers.lazyre import lazy
 
 #: Substrings that every event header contains. A line without any of them can be
 #: skipped unseen, which is what makes scanning large logs fast; they are as long
@@ -49,24 +50,36 @@ def has_marker(line: str) -> bool:
 # "<comm>: page allocation failure. order:3, mode:0x8020"              (2.6.x, RHEL 6)
 # "<comm>: page allocation failure: order:2, mode:0x2080020(GFP_ATOMIC)" (4.6+)
 # "<comm>: page allocation failure: order:0, mode:0xa20(GFP_ATOMIC), nodemask=(null),cpuset=/,..."
-_PA_RE = re.compile(r"\s*(?P<proc>.*?):? page allocation failure[.:,]? *order: *(?P<order>\d+)")
-_MODE_RE = re.compile(
+_PA_RE = lazy(r"\s*(?P<proc>.*?):? page allocation failure[.:,]? *order: *(?P<order>\d+)")
+_MODE_RE = lazy(
     r"\s*,? *mode: *(?P<mask>0x[0-9a-fA-F]+)(?P<paren>\((?P<names>[^)]*)(?P<close>\))?)?"
 )
 
 
-@dataclass(frozen=True, slots=True)
 class PageAllocHeader:
-    process: str
-    order: int
-    #: The mode as printed ("0x20"), or "" when the line was cut before it.
-    gfp_mask: str
-    #: Names printed in parentheses (only the complete ones when the line was cut),
-    #: or None when the kernel printed none.
-    names: str | None
-    #: False when the line stops early (cut or wrapped): a continuation may complete it.
-    complete: bool
-    nodemask: bool
+    """What a failure's header line says (a record of the scanner's, not a result)."""
+
+    __slots__ = ("complete", "gfp_mask", "names", "nodemask", "order", "process")
+
+    def __init__(
+        self,
+        process: str,
+        order: int,
+        gfp_mask: str,
+        names: str | None,
+        complete: bool,
+        nodemask: bool,
+    ) -> None:
+        self.process = process
+        self.order = order
+        #: The mode as printed ("0x20"), or "" when the line was cut before it.
+        self.gfp_mask = gfp_mask
+        #: Names printed in parentheses (only the complete ones when the line was cut),
+        #: or None when the kernel printed none.
+        self.names = names
+        #: False when the line stops early (cut or wrapped): a continuation may complete it.
+        self.complete = complete
+        self.nodemask = nodemask
 
 
 def parse_page_alloc(text: str) -> PageAllocHeader | None:
@@ -96,19 +109,32 @@ def parse_page_alloc(text: str) -> PageAllocHeader | None:
 # "<comm> invoked oom-killer: gfp_mask=0x15000c0(GFP_KERNEL_ACCOUNT), nodemask=(null), order=0,
 #  oom_score_adj=0"                                                                (4.x)
 # "<comm> invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0" (5.x+)
-_OOM_RE = re.compile(r"\s*(?P<proc>.*?) ?invoked oom-killer: *(?P<args>.*)$")
-_KV_RE = re.compile(r"(?P<key>\w+)=(?P<value>\(null\)|[^,\s(]*)(?:\((?P<names>[^)]*)\))?")
+_OOM_RE = lazy(r"\s*(?P<proc>.*?) ?invoked oom-killer: *(?P<args>.*)$")
+_KV_RE = lazy(r"(?P<key>\w+)=(?P<value>\(null\)|[^,\s(]*)(?:\((?P<names>[^)]*)\))?")
 
 
-@dataclass(frozen=True, slots=True)
 class OomHeader:
-    process: str
-    gfp_mask: str | None
-    names: str | None
-    order: int | None
-    oom_score_adj: int | None
-    oom_adj: int | None
-    complete: bool
+    """What an "invoked oom-killer" line says."""
+
+    __slots__ = ("complete", "gfp_mask", "names", "oom_adj", "oom_score_adj", "order", "process")
+
+    def __init__(
+        self,
+        process: str,
+        gfp_mask: str | None,
+        names: str | None,
+        order: int | None,
+        oom_score_adj: int | None,
+        oom_adj: int | None,
+        complete: bool,
+    ) -> None:
+        self.process = process
+        self.gfp_mask = gfp_mask
+        self.names = names
+        self.order = order
+        self.oom_score_adj = oom_score_adj
+        self.oom_adj = oom_adj
+        self.complete = complete
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -158,32 +184,61 @@ def parse_oom_invoked(text: str) -> OomHeader | None:
 # "Killed process 1234 (foo) vsz:1234kB, anon-rss:..., file-rss:..."             (2.6.3x)
 # The name may hold parentheses ("((resolved))"): it ends at the ")" before a space,
 # a comma or the end of the line.
-_KILLED_RE = re.compile(
+_KILLED_RE = lazy(
     r"(?P<head>.*?)Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? "
     r"\((?P<name>.*?)\)(?=[ ,.]|$)(?P<rest>.*)$"
 )
 # The tail is optional: 2.6.2x-3x printed "kill process N (x) score S or a child",
 # some builds "kill process N (x)" alone.
-_KILL_RE = re.compile(
+_KILL_RE = lazy(
     r"(?P<head>.*?)[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\)"
     r"(?:(?= |$)(?: score (?P<score>-?\d+)(?: or (?:sacrifice child|a child))?)?)"
 )
-_FIELD_RE = re.compile(r"(?P<key>[A-Za-z_-]+):\s?(?P<value>-?\d+)(?P<kb>kB)?")
+_FIELD_RE = lazy(r"(?P<key>[A-Za-z_-]+):\s?(?P<value>-?\d+)(?P<kb>kB)?")
 
 
-@dataclass(frozen=True, slots=True)
 class KillLine:
-    pid: int
-    name: str
-    memcg: bool
-    total_vm_kib: int | None = None
-    anon_rss_kib: int | None = None
-    file_rss_kib: int | None = None
-    shmem_rss_kib: int | None = None
-    uid: int | None = None
-    pgtables_kib: int | None = None
-    oom_score_adj: int | None = None
-    score: int | None = None
+    """What a "Killed process" (or "Kill process ... sacrifice child") line says."""
+
+    __slots__ = (
+        "anon_rss_kib",
+        "file_rss_kib",
+        "memcg",
+        "name",
+        "oom_score_adj",
+        "pgtables_kib",
+        "pid",
+        "score",
+        "shmem_rss_kib",
+        "total_vm_kib",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        pid: int,
+        name: str,
+        memcg: bool,
+        total_vm_kib: int | None = None,
+        anon_rss_kib: int | None = None,
+        file_rss_kib: int | None = None,
+        shmem_rss_kib: int | None = None,
+        uid: int | None = None,
+        pgtables_kib: int | None = None,
+        oom_score_adj: int | None = None,
+        score: int | None = None,
+    ) -> None:
+        self.pid = pid
+        self.name = name
+        self.memcg = memcg
+        self.total_vm_kib = total_vm_kib
+        self.anon_rss_kib = anon_rss_kib
+        self.file_rss_kib = file_rss_kib
+        self.shmem_rss_kib = shmem_rss_kib
+        self.uid = uid
+        self.pgtables_kib = pgtables_kib
+        self.oom_score_adj = oom_score_adj
+        self.score = score
 
 
 def parse_killed(text: str) -> KillLine | None:
@@ -229,7 +284,7 @@ def parse_kill_sacrifice(text: str) -> KillLine | None:
 
 # --- Xen balloon ------------------------------------------------------------------
 
-_BALLOON_RE = re.compile(r"\s*xen[:/_-]balloon: ?(?P<msg>.*?)\s*$")
+_BALLOON_RE = lazy(r"\s*xen[:/_-]balloon: ?(?P<msg>.*?)\s*$")
 
 
 def parse_balloon(text: str) -> str | None:
@@ -239,7 +294,7 @@ def parse_balloon(text: str) -> str | None:
 
 # --- neighbours of a report -----------------------------------------------------
 
-_SUPPRESSED_RE = re.compile(r"\s*(?P<func>\S+): (?P<n>\d+) callbacks suppressed")
+_SUPPRESSED_RE = lazy(r"\s*(?P<func>\S+): (?P<n>\d+) callbacks suppressed")
 
 
 def parse_suppressed(text: str) -> int | None:
@@ -250,11 +305,11 @@ def parse_suppressed(text: str) -> int | None:
     return int(match["n"])
 
 
-_DUMP_VERSION_RE = re.compile(
+_DUMP_VERSION_RE = lazy(
     r"\s*(?:CPU: \d+ .*?(?:PID|Comm)|Pid: \d+, comm: ).*?"
     r"(?:Not tainted|Tainted:[A-Z -]*?)\s+(?P<release>\d+\.\d+[\w.+~-]*)"
 )
-_BANNER_RE = re.compile(r"\s*Linux version (?P<release>\d+\.\d+[\w.+~-]*)")
+_BANNER_RE = lazy(r"\s*Linux version (?P<release>\d+\.\d+[\w.+~-]*)")
 
 
 def dump_release(text: str) -> str | None:
@@ -268,21 +323,23 @@ def banner_release(text: str) -> str | None:
     return None if match is None else match["release"]
 
 
-@dataclass(frozen=True, slots=True)
 class DumpLine:
     """The "who was running" line of a report: CPU, PID, task name, kernel release."""
 
-    cpu: int | None
-    pid: int
-    comm: str
-    release: str | None
+    __slots__ = ("comm", "cpu", "pid", "release")
+
+    def __init__(self, cpu: int | None, pid: int, comm: str, release: str | None) -> None:
+        self.cpu = cpu
+        self.pid = pid
+        self.comm = comm
+        self.release = release
 
 
 # "CPU: 1 PID: 0 Comm: swapper/1 Not tainted 4.4.0-21-generic #37-Ubuntu" (3.10+),
 # "CPU: 18 PID: 7127 Comm: java Kdump: loaded Tainted: G W O 4.18.0-147.el8 #1",
 # "Pid: 0, comm: swapper Not tainted 2.6.32-573.7.1.el6.x86_64 #1" (before 3.10).
 # The task name may hold spaces ("CPU 0/KVM"); it ends where the taint part starts.
-_DUMP_RE = re.compile(
+_DUMP_RE = lazy(
     r"\s*(?:CPU: (?P<cpu>\d+) +PID: (?P<pid>\d+) +Comm: |Pid: (?P<opid>\d+), comm: )"
     r"(?P<comm>.{1,16}?)(?: +(?:Kdump: \S+ +)?(?:Not\b|Tainted:|Tai)|\s*$)"
 )
@@ -307,7 +364,7 @@ def parse_dump_line(text: str) -> DumpLine | None:
 # " [<ffffffff8112c207>] ? __alloc_pages_nodemask+0x757/0x8d0", " dump_stack+0x6d/0x8b",
 # "[<c0013f0c>] (unwind_backtrace+0x0/0xf0) from [<...>] (...)" (ARM), ppc's
 # "[c0000001cb163640] [c000000001035754] dump_stack+0xe8/0x164 (unreliable)".
-_FRAME_RE = re.compile(
+_FRAME_RE = lazy(
     r"(?:^|[\s\](])(?P<unsure>\? )?(?P<fn>[A-Za-z_][\w.$]*)\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+"
 )
 
@@ -333,7 +390,7 @@ def trace_function(text: str) -> tuple[str, bool] | None:
 
 # Helpers between the real requester and the page allocator: page and slab
 # allocators, vmalloc, generic socket-buffer allocation, and the warning itself.
-_ALLOCATOR_RE = re.compile(
+_ALLOCATOR_RE = lazy(
     r"_*(?:alloc_pages|get_free_pages|get_zeroed_page|alloc_page\b|alloc_pages_\w+"
     r"|folio_alloc|vmalloc|kvmalloc|kmalloc|kmem_cache_alloc|kmem_getpages|cache_grow"
     r"|fallback_alloc|cache_alloc|new_slab|allocate_slab|slab_alloc|alloc_slab"
@@ -368,7 +425,7 @@ def is_old_dump_line(text: str) -> bool:
 
 # --- report continuation ------------------------------------------------------------
 
-_CONTINUATION_RE = re.compile(
+_CONTINUATION_RE = lazy(
     r"""
     \s|$
   | Call\ [Tt]race | <(?:/?(?:IRQ|NMI|TASK|SOFTIRQ)|EOI)> | \[< | \(unwind | Exception\ stack
@@ -396,7 +453,7 @@ def is_continuation(text: str) -> bool:
     return any(s in text for s in _CONTINUATION_SUBSTRINGS)
 
 
-_BUDDY_RE = re.compile(
+_BUDDY_RE = lazy(
     r"\s*(?:Node \d+ )?(?:DMA32|DMA|Normal|HighMem|Movable|Device)\w*: *\d+\*\d+kB"
 )
 

@@ -24,21 +24,22 @@ are split first.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-
 from xenaudit.parsers import gfp
 from xenaudit.parsers import kernpatterns as kp
-from xenaudit.parsers.interface import (
+from xenaudit.parsers.kernevents import (
     BalloonMessage,
-    GfpFlagsSource,
     KernelEvent,
     LogLine,
     OomInvoked,
     OomKill,
     PageAllocFailure,
 )
+from xenaudit.parsers.lazyre import lazy
 from xenaudit.parsers.lineprefix import Stripped, looks_like_cut_start, strip_prefix
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
+if TYPE_CHECKING:
+    from xenaudit.parsers.kernevents import GfpFlagsSource
 
 #: Longest line looked at; the rest of a longer line is ignored (logs do contain
 #: megabyte-long garbage lines, and regexes must stay linear).
@@ -62,7 +63,7 @@ TRACE_CAP = 64
 
 # A second message glued into a line: a dmesg stamp, or an OOM message right
 # after a non-blank character ("(trashapplet)Out of memory: kill process ...").
-_GLUE_RE = re.compile(r"\[\s*\d+\.\d{6}s?\]|<[0-7]>\[|Out of memory: |Killed process \d")
+_GLUE_RE = lazy(r"\[\s*\d+\.\d{6}s?\]|<[0-7]>\[|Out of memory: |Killed process \d")
 
 
 def _glue_at(text: str) -> int:
@@ -85,64 +86,115 @@ def _glue_at(text: str) -> int:
         start = at + 1  # "Out of memory: Killed process": one message
 
 
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_ANSI_RE = lazy(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _NO_EVENTS: tuple[KernelEvent, ...] = ()
 
 
-@dataclass
 class _Report:
-    """A page-allocation-failure or OOM report whose context is still being read."""
+    """A page-allocation-failure or OOM report whose context is still being read.
 
-    kind: str  # "page_alloc_failure" or "oom_invoked"
-    line: int
-    timestamp: str | None
-    header: kp.PageAllocHeader | kp.OomHeader
-    suppressed: int = 0
-    context: list[LogLine] = field(default_factory=list)
-    buddy: list[str] = field(default_factory=list)
-    gap: list[LogLine] = field(default_factory=list)
-    span: int = 0
-    release: str | None = None
-    old_dump: bool = False
-    constraint: str | None = None
-    memcg: bool = False
-    #: The header's message text as the kernel printed it (line prefix removed).
-    text: str = ""
-    #: printk caller id or vendor CPU tag of the header line, when printed.
-    caller_key: str | None = None
-    dump: kp.DumpLine | None = None
-    frames: list[tuple[str, bool]] = field(default_factory=list)
-    #: The last "Linux version" seen before the header.
-    banner: str | None = None
-    reconstructed: bool = False
-    #: Lines waited while parked behind a newer report (untagged interleaving).
-    parked_for: int = 0
+    Scanner state, not a result: a plain slotted class (quick to define and to touch).
+    """
+
+    __slots__ = (
+        "banner",
+        "buddy",
+        "caller_key",
+        "constraint",
+        "context",
+        "dump",
+        "frames",
+        "gap",
+        "header",
+        "kind",
+        "line",
+        "memcg",
+        "old_dump",
+        "parked_for",
+        "reconstructed",
+        "release",
+        "span",
+        "suppressed",
+        "text",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        line: int,
+        timestamp: str | None,
+        header: kp.PageAllocHeader | kp.OomHeader,
+        suppressed: int = 0,
+        *,
+        text: str = "",
+        caller_key: str | None = None,
+        banner: str | None = None,
+        reconstructed: bool = False,
+    ) -> None:
+        self.kind = kind  # "page_alloc_failure" or "oom_invoked"
+        self.line = line
+        self.timestamp = timestamp
+        self.header = header
+        self.suppressed = suppressed
+        self.context: list[LogLine] = []
+        self.buddy: list[str] = []
+        self.gap: list[LogLine] = []
+        self.span = 0
+        self.release: str | None = None
+        self.old_dump = False
+        self.constraint: str | None = None
+        self.memcg = False
+        #: The header's message text as the kernel printed it (line prefix removed).
+        self.text = text
+        #: printk caller id or vendor CPU tag of the header line, when printed.
+        self.caller_key = caller_key
+        self.dump: kp.DumpLine | None = None
+        self.frames: list[tuple[str, bool]] = []
+        #: The last "Linux version" seen before the header.
+        self.banner = banner
+        self.reconstructed = reconstructed
+        #: Lines waited while parked behind a newer report (untagged interleaving).
+        self.parked_for = 0
 
 
-@dataclass
 class _Partial:
     """A header line that stopped early; the next, unprefixed line may complete it."""
 
-    line: int
-    stripped: Stripped
-    prev: str | None
+    __slots__ = ("line", "prev", "stripped")
+
+    def __init__(self, line: int, stripped: Stripped, prev: str | None) -> None:
+        self.line = line
+        self.stripped = stripped
+        self.prev = prev
 
 
-@dataclass
 class _Pending:
     """'Kill process N (x) score S or sacrifice child', waiting for its 'Killed process'."""
 
-    line: int
-    timestamp: str | None
-    kill: kp.KillLine
-    waited: int = 0
-    text: str = ""
-    reconstructed: bool = False
-    #: The last line counted in ``waited``.
-    counted_to: int = 0
+    __slots__ = ("counted_to", "kill", "line", "reconstructed", "text", "timestamp", "waited")
+
+    def __init__(
+        self,
+        line: int,
+        timestamp: str | None,
+        kill: kp.KillLine,
+        *,
+        text: str = "",
+        reconstructed: bool = False,
+        counted_to: int = 0,
+    ) -> None:
+        self.line = line
+        self.timestamp = timestamp
+        self.kill = kill
+        self.waited = 0
+        self.text = text
+        self.reconstructed = reconstructed
+        #: The last line counted in ``waited``.
+        self.counted_to = counted_to
 
 
-_CONSTRAINT_RE = re.compile(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
+_CONSTRAINT_RE = lazy(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
 
 
 class Scanner:
@@ -200,6 +252,72 @@ class Scanner:
     def note_prev(self, raw: str | bytes | bytearray) -> None:
         """Remember a line that was skipped, when it is the one just before a marker line."""
         self._prev = _decode(raw)
+
+    def feed_busy(
+        self, buf: bytes | bytearray, pos: int, end: int, lineno: int
+    ) -> tuple[int, int, list[KernelEvent]]:
+        """Feed the whole lines of buf[pos:end] one by one for as long as each must be
+        fed (a report is open, or in the head lines), as ``feed`` would be called for
+        them. Returns the offset and line count where it stopped, and the events."""
+        events: list[KernelEvent] = []
+        find = buf.find
+        head = self.head_lines
+        process = self._process
+        while pos < end and (
+            self._report is not None
+            or self._partial is not None
+            or self._pending is not None
+            or self._parked
+            or lineno < head
+        ):
+            nl = find(b"\n", pos, end)
+            if nl < 0:
+                nl = end
+            lineno += 1
+            if nl - pos <= LINE_CAP:  # what _decode does, for a line without its "\n"
+                line = buf[pos:nl].decode("utf-8", "replace")
+                if line[-1:] == "\r":
+                    line = line[:-1]
+            else:
+                line = _decode(buf[pos:nl])
+            pos = nl + 1
+            self.lines_seen = lineno
+            report = self._report
+            if (
+                report is not None
+                and lineno > 2
+                and not self._parked
+                and self._partial is None
+                and self._pending is None
+                and "\x00" not in line
+                and "\x1b" not in line
+                and "\r" not in line
+            ):
+                # The common case inside a report: one untagged report open and a plain
+                # line. What _process would do, without its general steps: a line that
+                # needs any of them (a tag, a glued message, a header) goes there.
+                stripped = strip_prefix(line)
+                text = stripped.text
+                if (
+                    stripped.is_kernel
+                    and stripped.caller is None
+                    and not (len(text) > 8 and _glue_at(text))
+                    and "Linux version " not in text
+                    and not kp.has_marker(text)
+                ):
+                    self._add_line(report, lineno, stripped.timestamp, text)
+                    self._prev = line
+                    if self._out:
+                        events += self._release()
+                    continue
+            elif lineno > head and not self.busy and not kp.has_marker(line):
+                self._prev = line
+                continue
+            process(lineno, line)
+            self._prev = line
+            if self._out:
+                events += self._release()
+        return pos, lineno, events
 
     def feed(
         self, lineno: int, raw: str | bytes | bytearray
@@ -430,23 +548,25 @@ class Scanner:
             report = self._route(stripped)
         else:
             report = self._report  # the common case: one report, untagged lines
-        if report is None:
-            return
+        if report is not None:
+            self._add_line(report, lineno, stripped.timestamp, text)
+
+    def _add_line(self, report: _Report, lineno: int, timestamp: str | None, text: str) -> None:
+        """A line (not a header) that belongs to ``report``: context, facts, or a gap."""
         report.span += 1
         if not text.strip():
             return
-        entry = LogLine(lineno, stripped.timestamp, text.rstrip())
         if kp.is_continuation(text):
             if report.gap:
                 self._add_context(report, report.gap)
                 report.gap = []
             if len(report.context) < CONTEXT_CAP:
-                report.context.append(entry)
-            if "*" in text and kp.is_buddy_line(entry.text):
-                report.buddy.append(entry.text.strip())
+                report.context.append(LogLine(lineno, timestamp, text.rstrip()))
+            if "*" in text and kp.is_buddy_line(text):
+                report.buddy.append(text.strip())
             self._note_facts(report, text)
         else:
-            report.gap.append(entry)
+            report.gap.append(LogLine(lineno, timestamp, text.rstrip()))
             if len(report.gap) > GAP_TOLERANCE:
                 report.gap = []
                 self._close_one(report)
@@ -857,18 +977,21 @@ def _kill_event(
 
 def _decode(raw: str | bytes | bytearray) -> str:
     """Cap the line and drop its terminator; bytes are decoded leniently."""
-    if isinstance(raw, str):
-        if len(raw) > LINE_CAP:
-            raw = raw[:LINE_CAP]
+    if isinstance(raw, bytes | bytearray) and len(raw) <= LINE_CAP:  # from the block driver
+        line = raw.decode("utf-8", "replace")
+    elif isinstance(raw, str):
+        line = raw[:LINE_CAP] if len(raw) > LINE_CAP else raw
     elif len(raw) <= LINE_CAP and not isinstance(raw, memoryview):
-        raw = raw.decode("utf-8", "replace")
+        line = raw.decode("utf-8", "replace")
     else:
-        raw = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
-    if raw.endswith("\n"):
-        raw = raw[:-1]
-    if raw.endswith("\r"):
-        raw = raw[:-1]
-    return raw
+        line = bytes(raw[:LINE_CAP]).decode("utf-8", "replace")
+    last = line[-1:]
+    if last == "\n" or last == "\r":
+        if last == "\n":
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+    return line
 
 
 def _clean(line: str) -> str:

@@ -14,7 +14,13 @@ first one printed is kept: it is the wall clock when there is one.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections import namedtuple
+
+from xenaudit.parsers.lazyre import lazy
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
@@ -56,33 +62,44 @@ _FILE = (
     r"(?:[\w.+~-]*/[\w./+~-]*|[\w.+~-]*(?:log|messages)[\w.+~-]*):"
     rf"(?=<\d|{_MONTH} [ \d]\d |\d{{4}}-\d\d-\d\d[T ])"
 )
-_PREFIX_RE = re.compile(
+_PREFIX_RE = lazy(
     rf"(?:{_FILE})?"
     rf"(?:<(?P<prio0>\d{{1,3}})>)?(?:{_RFC5424}|{_WALL}|{_BARE})?(?:<(?P<prio1>\d{{1,3}})>)?"
     rf"(?:{_FACILITY})?(?:<(?P<prio2>\d{{1,3}})>)?(?:{_STAMP})?(?:{_CALLER})?"
 )
 
 # journalctl -o short-monotonic: "[ 1234.567890] host kernel: text".
-_MONO_TAIL_RE = re.compile(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
-_TAG_TAIL_RE = re.compile(r"kernel: ?")
+_MONO_TAIL_RE = lazy(r"(?P<host>\S+) (?P<tag>kernel)(?:\[\d+\])?: ?")
+_TAG_TAIL_RE = lazy(r"kernel: ?")
 
 
-class Stripped(NamedTuple):
-    """A line split into its prefix facts and the kernel message text.
+if TYPE_CHECKING:
+
+    class Stripped(NamedTuple):
+        """A line split into its prefix facts and the kernel message text."""
+
+        timestamp: str | None
+        text: str
+        is_kernel: bool
+        has_prefix: bool
+        caller: str | None = None
+
+else:
+    # The same named tuple, made without importing typing (start-up of small scans).
+    Stripped = namedtuple(
+        "Stripped", ("timestamp", "text", "is_kernel", "has_prefix", "caller"), defaults=(None,)
+    )
+    Stripped.__doc__ = """A line split into its prefix facts and the kernel message text.
+
+    ``timestamp`` as printed; ``text`` the message; ``is_kernel`` False for syslog or
+    journal lines whose tag is not the kernel's (daemons); ``has_prefix`` True when
+    any prefix was recognised (used to spot wrapped continuation lines); ``caller``
+    who printed it, when the prefix says: "C1"/"T123" (printk caller id) or "cpu5"
+    (vendor task prefix), by which lines of interleaved reports group.
 
     A named tuple rather than a frozen dataclass: one is built per line read, and
     tuples are several times cheaper to create.
     """
-
-    timestamp: str | None
-    text: str
-    #: False for syslog/journal lines whose tag is not the kernel's (daemons).
-    is_kernel: bool
-    #: True when any prefix was recognised (used to spot wrapped continuation lines).
-    has_prefix: bool
-    #: Who printed it, when the prefix says: "C1"/"T123" (printk caller id) or
-    #: "cpu5" (vendor task prefix). Lines of interleaved reports group by it.
-    caller: str | None = None
 
 
 # The two shapes nearly every line has (raw dmesg, and rsyslog's kern.log with the
@@ -91,8 +108,8 @@ class Stripped(NamedTuple):
 # might need the full pattern (a caller tag, a priority, a journal tail) falls
 # through to it.
 _NOT_MORE = r"(?!\[\s*[CT]\d+\]|\[pid:|<\d|\[\s*\d+\.\d+s?\]|\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )"
-_FAST_DMESG_RE = re.compile(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)")
-_FAST_SYSLOG_RE = re.compile(
+_FAST_DMESG_RE = lazy(r"\[\s*(\d+\.\d+)\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)")
+_FAST_SYSLOG_RE = lazy(
     f"({_SYSLOG_DATE})"
     + r" [^\s\[<]\S* kernel: ?+(?:\[\s*\d+\.\d+\] ?+)?+"
     + _NOT_MORE
@@ -105,12 +122,16 @@ def strip_prefix(line: str) -> Stripped:
     if first == "[":
         fast = _FAST_DMESG_RE.match(line)
         if fast is not None:
-            return Stripped(fast.group(1), line[fast.end() :], True, True)
+            return _new(Stripped, (fast.group(1), line[fast.end() :], True, True, None))
     elif first in _MONTH_INITIALS:
         fast = _FAST_SYSLOG_RE.match(line)
         if fast is not None:
-            return Stripped(fast.group(1), line[fast.end() :], True, True)
+            return _new(Stripped, (fast.group(1), line[fast.end() :], True, True, None))
     return _strip_full(line)
+
+
+#: Builds a Stripped from a complete tuple without the generated __new__'s call.
+_new = tuple.__new__
 
 
 _MONTH_INITIALS = frozenset("JFMASOND")
@@ -141,7 +162,7 @@ def _strip_full(line: str) -> Stripped:
     return Stripped(wall or human or uptime, text, is_kernel, True, caller)
 
 
-_CUT_START_RE = re.compile(
+_CUT_START_RE = lazy(
     r"""
     [\d.]*\d\]\s                              # "...567890] text": inside a dmesg stamp
   | [a-z]{1,2}\ [ \d]\d\ \d\d:\d\d:\d\d\ \S+\ \S+:   # "ov 25 10:00:00 host kernel:"
