@@ -329,8 +329,6 @@ class Burst:
     recovered_after_s: float
     audit_rc: int
     report: dict[str, Any]
-    #: Balloon target during the flood (cfg: BURST_MEMORY_MIB).
-    squeezed_to_mib: int
 
     @property
     def failure_lines(self) -> list[str]:
@@ -350,38 +348,9 @@ FLOOD_DATAGRAMS = 200_000
 RXHOG_SECONDS = 75
 
 
-#: The burst guest's cfg memory (scripts/realxen/fleet.tsv).
-BURST_MEMORY_MIB = 128
-#: Free memory the flood has to fill before atomic allocations fail. The flood's rate
-#: depends on how busy the host running QEMU is (about 200 datagrams a second on a
-#: loaded 2-core host, a page each): filling all of a fresh guest's 90-odd free MiB
-#: took 20-35 s on a quiet host and did not finish in 45 s on a loaded one.
-FREE_LEFT_MIB = 24
-
-
-def _leave_little_free(machine: RealXen, name: str) -> int:
-    """Balloon the guest down until about FREE_LEFT_MIB is available; returns the target.
-
-    The balloon takes pages away from the guest as Xen does it in production (no
-    process holds them, so nothing is OOM-killed and the failure report shows a
-    guest with little free memory, not one full of anonymous pages)."""
-    available_kib = int(machine.guest(name, "grep MemAvailable /proc/meminfo").split()[1])
-    take_mib = max(0, available_kib // 1024 - FREE_LEFT_MIB)
-    target_mib = BURST_MEMORY_MIB - take_mib
-    machine.run(f"xl mem-set {name} {target_mib}m")
-    node = "/sys/devices/system/xen_memory/xen_memory0/info/current_kb"
-    deadline = time.monotonic() + 60
-    while int(machine.guest(name, f"cat {node}").split()[0]) > (target_mib + 4) * 1024:
-        if time.monotonic() > deadline:
-            raise machine.error(f"{name}'s balloon did not reach {target_mib} MiB in 60 s")
-        time.sleep(2)
-    return target_mib
-
-
 def burst(machine: RealXen, ip: str) -> Burst:
-    """A 128 MiB guest with a tiny atomic reserve, ballooned down to leave little free:
-    a socket that never reads fills memory with received datagrams while ICMP echo
-    replies (GFP_ATOMIC, in softirq) need pages."""
+    """A 128 MiB guest with a tiny atomic reserve: a socket that never reads fills memory
+    with received datagrams while ICMP echo replies (GFP_ATOMIC, in softirq) need pages."""
     create_and_wait(machine, "/var/lib/realxen/lab/burst.cfg", "burst")
     machine.guest(
         "burst",
@@ -390,7 +359,6 @@ def burst(machine: RealXen, ip: str) -> Burst:
         f"(setsid rxhog 9999 400 {RXHOG_SECONDS} >/tmp/rxhog.log 2>&1 &); sleep 1; "
         "cat /tmp/rxhog.log",
     )
-    squeezed_to_mib = _leave_little_free(machine, "burst")
     uptime = float(machine.guest("burst", "cat /proc/uptime").split()[0])
     flood = machine.run(
         f"(ping -f -s 1200 -w {FLOOD_SECONDS + 5} {ip} > /tmp/ping.log 2>&1 &); "
@@ -404,13 +372,12 @@ def burst(machine: RealXen, ip: str) -> Burst:
             raise machine.error("burst did not answer SSH again within 300 s of the flood")
         time.sleep(5)
     recovered = time.monotonic() - started
-    machine.run(f"xl mem-set burst {BURST_MEMORY_MIB}m")  # back to its cfg before the audit
     ping = machine.run("sleep 6; tail -n 3 /tmp/ping.log", check=False).stdout
     dmesg = machine.guest("burst", "dmesg")
     out = f"{REPORTS}/burst"
     audit = machine.run(f"xenaudit audit -i {INVENTORY} -o {out}", timeout_s=900, check=False)
     report = json.loads(machine.run(f"cat {out}/report.json").stdout)
-    return Burst(uptime, flood, ping, dmesg, recovered, audit.returncode, report, squeezed_to_mib)
+    return Burst(uptime, flood, ping, dmesg, recovered, audit.returncode, report)
 
 
 # --- recordings for the fast tests ----------------------------------------------------
