@@ -152,4 +152,8 @@ def burst(realxen: RealXen, undone: scenario.Undone, workdir: Path) -> scenario.
     result = scenario.burst(realxen, read_fleet()["burst"].ip)
     _timed("page allocation failure attempt", started)
     scenario.capture(realxen, ["burst"], workdir / "recordings", hypervisor=False)
+    if result.failure_lines:  # the audit that saw it, for the fast tests to replay
+        scenario.fetch_folder(
+            realxen, f"{REPORTS}/burst/snapshots", workdir / "recordings" / "burst-audit-snapshots"
+        )
     return result
