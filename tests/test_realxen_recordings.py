@@ -184,3 +184,31 @@ def test_audit_of_the_recorded_host_counts_the_shut_off_domain(
     assert names["parked"]["config"]["path"].endswith("etc-xen/parked.cfg")
     entries = {e["domain"]: e for e in report["hosts"][0]["plan"]["entries"]}
     assert entries["parked"]["current_mib"] == 384
+
+
+def test_replaying_the_real_burst_audit_names_the_atomic_reserve(tmp_path: Path) -> None:
+    """The audit Dom0 ran right after a real GFP_ATOMIC failure: the cause is the tiny
+    atomic reserve (vm.min_free_kbytes = 128), and the report quotes the kernel's line."""
+    out = tmp_path / "replay"
+    main(
+        [
+            "audit",
+            "--from-snapshots",
+            str(REAL / "burst-audit-snapshots"),
+            "-o",
+            str(out),
+            "-q",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    report = json.loads((out / "report.json").read_text())
+    burst = next(d for d in report["domains"] if d["name"] == "burst")
+    findings = {f["code"]: f for f in burst["findings"]}
+    assert "atomic_reserve" in findings, burst["diagnosis"]
+    log = (REAL / "burst-audit-snapshots" / "burst" / "kernlog").read_text()
+    first = next(line for line in log.splitlines() if "page allocation failure" in line)
+    message = first.split("] ", 1)[1]
+    assert any(message in e["text"] for e in findings["atomic_reserve"]["evidence"])
+    sysvm = (REAL / "burst-audit-snapshots" / "burst" / "sysvm").read_text()
+    assert "min_free_kbytes=128\n" in sysvm

@@ -462,6 +462,8 @@ Files (commands run on Dom0):
 - guests/burst/: the same after its page allocation failures (order-0 GFP_ATOMIC)
 - audit-snapshots/: the snapshots folder of the `xenaudit audit` run in Dom0
   (replayed with --from-snapshots)
+- burst-audit-snapshots/: the snapshots of the audit run after burst's failures
+  (recorded only when a flood provoked one)
 """
 
 
