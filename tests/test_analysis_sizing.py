@@ -207,13 +207,13 @@ def test_estimated_memavailable_lowers_confidence() -> None:
 
 def test_implausible_reservation_is_capped() -> None:
     # cfg 4096 but the guest shows 1000 MiB (e.g. mismatched numbers): kernels keep a few
-    # percent, so the reservation is capped at 5% of 4096 + 16 MiB = 220 MiB, and the
+    # percent, so the reservation is capped at 5% of 4096 + 64 MiB = 268 MiB, and the
     # night's numbers are suspect (they size nothing down).
     item = case(facts(1000 * MIB, 200 * MIB), memory_mib=4096)
     assessment = analyzer.assess(item)
     rec = assessment.recommendation
     assert rec is not None
-    assert any("capped at 220 MiB" in r and "suspect" in r for r in rec.reasons)
+    assert any("capped at 268 MiB" in r and "suspect" in r for r in rec.reasons)
     assert any(f.code == "damaged_read" for f in assessment.findings)
 
 

@@ -51,6 +51,7 @@ from xenaudit.errors import name_once
 from xenaudit.formats.interface import FORMAT_NAMES, FormatError, write_formats
 from xenaudit.hypervisor.cfgfind import CfgIndex
 from xenaudit.hypervisor.cfgmirror import MirrorError, mirror_cfg_dir
+from xenaudit.hypervisor.cfgonly import cfg_only_names, shutoff_domain
 from xenaudit.hypervisor.drift import drift
 from xenaudit.hypervisor.factory import read_hosts
 from xenaudit.hypervisor.interface import Domain, HostView
@@ -353,6 +354,10 @@ def _domains_and_cfgs(
             if loaded.facts.error is None:
                 drifted = drift(domain, loaded.facts.memory_mib, loaded.facts.maxmem_mib)
             pending.append((spec.name, domain, loaded, drifted))
+        if view.backend == "xl":
+            pending.extend(
+                _cfg_only(inventory, spec, view, cfg_root, index, replay_cfgs, cfg_store)
+            )
         reachable = [
             d.name
             for d in view.guests
@@ -368,6 +373,34 @@ def _domains_and_cfgs(
     errors.extend(cfg_store.errors)
 
     return pending, targets, not_collected
+
+
+def _cfg_only(
+    inventory: Inventory,
+    spec: HypervisorSpec,
+    view: HostView,
+    cfg_root: Path,
+    index: CfgIndex,
+    replay_cfgs: CfgReplay | None,
+    cfg_store: CfgStore,
+) -> list[_Pending]:
+    """Shut-off domains of an xl host: cfgs whose name xl does not list (see cfgonly)."""
+    listed = {d.name for d in view.domains}
+    if replay_cfgs is not None:
+        names = sorted(set(replay_cfgs.domains(spec.name)) - listed)
+    else:
+        names = cfg_only_names(index, listed)
+    found: list[_Pending] = []
+    for name in names:
+        override = inventory.override(name, spec.name)
+        if replay_cfgs is not None:
+            loaded = replay_cfgs.load(spec.name, name, spec.cfg_dir, override.cfg_path)
+        else:
+            loaded = load_config(name, spec, override, cfg_root, index)
+        if loaded.data is not None and loaded.facts.path:
+            cfg_store.save(spec.name, name, loaded.facts.path, loaded.data)
+        found.append((spec.name, shutoff_domain(name, loaded.facts), loaded, ()))
+    return found
 
 
 def _not_collected_because(domain: Domain, skip: bool) -> str | None:

@@ -196,6 +196,11 @@ class CfgReplay:
         else:
             self.error = f"{index_file}: the cfg index is not a JSON object"
 
+    def domains(self, host: str) -> list[str]:
+        """The domains of `host` whose cfg the earlier run saved."""
+        hosts = self.index.get(host)
+        return sorted(hosts) if isinstance(hosts, dict) else []
+
     def load(
         self,
         host: str,

@@ -89,11 +89,13 @@ def _current_mib(item: DomainInput | None, domain: Domain) -> int | None:
 
 
 def _dom0_mib(host: HostView) -> tuple[int, str | None]:
+    # Rounded up: libxl reports Dom0's target 1 KiB below dom0_mem (786431 KiB for
+    # dom0_mem=768M on Xen 4.17), and the plan must not count Dom0 a MiB short.
     dom0 = host.dom0
     if dom0 is not None:
         for kib in (dom0.target_kib, dom0.current_kib):
             if kib is not None:
-                return kib // 1024, None
+                return -(-kib // 1024), None
     if host.dom0_mem_kib is not None:
         return host.dom0_mem_kib // 1024, None
     return 0, "Dom0's memory is unknown and counted as 0 MiB: the plan is optimistic"

@@ -9,9 +9,13 @@ What xl and libxl do (tools/xl/xl_mem.c, tools/libs/light/libxl_mem.c):
   balloon target. libxl refuses a target above `memory/static-max` in
   xenstore, which is the maxmem the domain booted with, and it pins the
   hypervisor's hard ceiling to the new target.
-- `xl mem-max NAME SIZE` (libxl_domain_setmaxmem) only moves the hypervisor's
-  hard ceiling. It refuses a ceiling below the current target and does not
-  touch `static-max`, so it never lets a target pass the boot-time maximum.
+- `xl mem-max NAME SIZE` (libxl_domain_setmaxmem) moves the hypervisor's hard
+  ceiling and `memory/static-max` with it. It refuses a ceiling below the
+  current target. xl then accepts a target up to the new maximum, but a
+  running PV guest cannot populate memory beyond what it booted with: on Xen
+  4.17 with a 6.1 guest, `mem-max 320m` then `mem-set 320m` on a domain booted
+  with maxmem 256 leaves the guest's balloon at 256 MiB with a 320 MiB target
+  (the real-Xen suite checks this).
 
 Hence: a new target is capped at the boot-time maximum (the rest waits for a
 restart of the domain); when maxmem grows, mem-max runs first so the

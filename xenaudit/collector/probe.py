@@ -39,9 +39,10 @@ Read-only by construction: the script creates no files, runs no interactive
 shell (so no history), and every external command gets `</dev/null`. Slow
 commands run under coreutils `timeout` when it exists, so a hung `dmesg` does
 not outlive the collector's own timeout on the guest. Busybox guests are
-handled where cheap: their `ps` lacks `--sort`, and `timeout` is probed
-once. `sudo -n` is tried only when a source is unreadable and at most once,
-because a refused sudo is logged (and sometimes mailed) on the guest.
+handled where cheap: their `ps` lacks `--sort` (its whole list is sent, in pid
+order), and `timeout` is probed once. `sudo -n` is tried only when a source is
+unreadable and at most once, because a refused sudo is logged (and sometimes
+mailed) on the guest.
 """
 
 from __future__ import annotations
@@ -161,9 +162,10 @@ if [ -d "$X" ]; then b balloon ok; kv "$X/target_kb" "$X/info/current_kb"; e bal
 else b balloon missing; e balloon 0; fi
 if command -v ps >/dev/null; then
   b ps ok
-  # procps first (sorted by RSS); busybox ps knows neither -e nor --sort.
+  # procps first (sorted by RSS). busybox ps knows neither -e nor --sort, and lists by
+  # pid (kernel threads first): keep its whole list, the analysis sorts it by RSS.
   P=$($T ps -eo pid,comm,rss,vsz --sort=-rss | head -n 30)
-  if [ -z "$P" ]; then P=$($T ps -o pid,comm,rss,vsz | head -n 30); fi
+  if [ -z "$P" ]; then P=$($T ps -o pid,comm,rss,vsz | head -n 2000); fi
   if [ -n "$P" ]; then printf '%s\n' "$P"; e ps 0; else e ps 1; fi
 else b ps missing; e ps 0; fi
 f slabinfo /proc/slabinfo

@@ -123,9 +123,13 @@ class CfgIndex:
 
     def matches(self, domain_name: str) -> dict[Path, Path]:
         """Real path -> the entry found for it, of every file declaring `domain_name`."""
+        return self.declared().get(domain_name, {})
+
+    def declared(self) -> dict[str, dict[Path, Path]]:
+        """Every declared name -> {real path: the entry found for it}."""
         if self._names is None:
             self._names = self._build()
-        return self._names.get(domain_name, {})
+        return self._names
 
     def _build(self) -> dict[str, dict[Path, Path]]:
         names: dict[str, dict[Path, Path]] = {}

@@ -141,10 +141,28 @@ def _domain_entry(
     }
 
 
+def _shutoff_entry(
+    name: str, spec: HypervisorSpec, override: DomainOverride, index: CfgIndex
+) -> dict[str, Any]:
+    """A domain xl does not list because it only exists as a cfg (see cfgonly)."""
+    from xenaudit.analysis.interface import ConfigFacts
+    from xenaudit.cfgfiles import read_config
+    from xenaudit.hypervisor.cfgfind import find_cfg
+    from xenaudit.hypervisor.cfgonly import shutoff_domain
+
+    cfg_path, note = find_cfg(name, spec, override, index=index)
+    if cfg_path is None:
+        facts = ConfigFacts(None, None, None, None, error=note)
+    else:
+        facts = read_config(cfg_path, str(cfg_path)).facts
+    return _domain_entry(shutoff_domain(name, facts), spec, override, index, "xl")
+
+
 def _host_entry(
     spec: HypervisorSpec, view: HostView | None, error: str | None, overrides: OverrideLookup
 ) -> dict[str, Any]:
     from xenaudit.hypervisor.cfgfind import CfgIndex
+    from xenaudit.hypervisor.cfgonly import cfg_only_names
 
     domains = []
     if view is not None:
@@ -153,6 +171,12 @@ def _host_entry(
             _domain_entry(d, spec, overrides(d.name, spec.name), index, view.backend)
             for d in view.guests
         ]
+        if view.backend == "xl":
+            listed = {d.name for d in view.domains}
+            domains += [
+                _shutoff_entry(name, spec, overrides(name, spec.name), index)
+                for name in cfg_only_names(index, listed)
+            ]
     return {
         "name": spec.name,
         "total_memory_kib": view.total_memory_kib if view else None,

@@ -1,0 +1,159 @@
+"""Fixtures of the real-Xen suite: one machine per run, and the fleet's story in order.
+
+The machine (QEMU with Xen 4.17, Dom0 and three DomUs) is booted once for the
+package and stopped when its last test is done, so it never runs beside the rest
+of the suite. Each later step is a fixture that needs the one before it, so a
+single selected test still gets everything it depends on.
+
+A failing test gets the serial console's tail and Dom0's `xl dmesg` in its report.
+Setting XENAUDIT_REALXEN_RECORD=DIR copies the raw recordings of the run to DIR
+(that is how tests/fake_xl/recordings/realxen_4.17 was made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.realxen import scenario
+from tests.realxen.install import REPORTS, build_wheels, install
+from tests.realxen.machine import (
+    RealXen,
+    build_images,
+    environment_problem,
+    read_fleet,
+)
+
+_RUNNING: list[RealXen] = []
+TIMINGS: dict[str, float] = {}
+QEMU_RSS_MIB: list[int] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and _RUNNING and item.get_closest_marker("realxen"):
+        report.sections.append(
+            ("real Xen: serial console and Dom0's xl dmesg", _RUNNING[-1].diagnostics())
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TIMINGS:
+        listed = ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items())
+        terminalreporter.write_line(f"real Xen timings: {listed}")
+    if QEMU_RSS_MIB:
+        terminalreporter.write_line(f"real Xen: QEMU resident memory {QEMU_RSS_MIB[-1]} MiB")
+
+
+def _timed(name: str, started: float) -> None:
+    TIMINGS[name] = time.monotonic() - started
+
+
+@pytest.fixture(scope="package")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("realxen")
+
+
+@pytest.fixture(scope="package")
+def realxen(workdir: Path) -> Iterator[RealXen]:
+    """Images built (or found cached), QEMU booted, DomUs up, xenaudit installed in Dom0."""
+    problem = environment_problem()
+    if problem:
+        pytest.fail(problem)
+    started = time.monotonic()
+    images = build_images(workdir / "build.log")
+    _timed("build", started)
+    started = time.monotonic()
+    wheels = build_wheels(workdir / "wheels")
+    _timed("wheels", started)
+    machine = RealXen(images, workdir / "vm")
+    _RUNNING.append(machine)
+    try:
+        started = time.monotonic()
+        machine.boot()
+        _timed("boot to Dom0 ssh", started)
+        started = time.monotonic()
+        boot = [g.name for g in read_fleet().values() if g.start == "boot"]
+        machine.wait_for_guests(boot)
+        _timed("DomUs up", started)
+        started = time.monotonic()
+        install(machine, wheels)
+        _timed("install", started)
+        yield machine
+    finally:
+        rss = machine.qemu_rss_mib()
+        if rss is not None:
+            QEMU_RSS_MIB.append(rss)
+        machine.stop()
+        _RUNNING.remove(machine)
+        (workdir / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
+        record = os.environ.get("XENAUDIT_REALXEN_RECORD")
+        recordings = workdir / "recordings"
+        if record and recordings.is_dir():
+            shutil.rmtree(record, ignore_errors=True)
+            shutil.copytree(recordings, record)
+
+
+@pytest.fixture(scope="package")
+def first(realxen: RealXen, workdir: Path) -> scenario.FirstAudit:
+    started = time.monotonic()
+    result = scenario.first_audit(realxen)
+    _timed("first audit", started)
+    started = time.monotonic()
+    recordings = workdir / "recordings"
+    scenario.capture(realxen, ["healthy", "squeezed", "drifted"], recordings)
+    scenario.fetch_folder(realxen, f"{REPORTS}/first/snapshots", recordings / "audit-snapshots")
+    _timed("recordings", started)
+    return result
+
+
+@pytest.fixture(scope="package")
+def applied(realxen: RealXen, first: scenario.FirstAudit) -> scenario.LiveApply:
+    started = time.monotonic()
+    result = scenario.live_apply(realxen, first)
+    rec = first.report_domain("squeezed")["recommendation"]
+    result.beyond_boot_max = scenario.probe_beyond_boot_max(
+        realxen, rec["maxmem_mib"], rec["memory_mib"]
+    )
+    _timed("apply --live", started)
+    return result
+
+
+@pytest.fixture(scope="package")
+def recreated(realxen: RealXen, applied: scenario.LiveApply) -> scenario.Recreated:
+    started = time.monotonic()
+    result = scenario.recreate(realxen)
+    _timed("shutdown + create", started)
+    return result
+
+
+@pytest.fixture(scope="package")
+def undone(
+    realxen: RealXen, first: scenario.FirstAudit, recreated: scenario.Recreated
+) -> scenario.Undone:
+    started = time.monotonic()
+    result = scenario.undo(realxen, first)
+    _timed("apply --undo", started)
+    return result
+
+
+@pytest.fixture(scope="package")
+def burst(realxen: RealXen, undone: scenario.Undone, workdir: Path) -> scenario.Burst:
+    """Last: the flood may leave the burst guest in any state."""
+    started = time.monotonic()
+    result = scenario.burst(realxen, read_fleet()["burst"].ip)
+    _timed("page allocation failure attempt", started)
+    scenario.capture(realxen, ["burst"], workdir / "recordings", hypervisor=False)
+    if result.failure_lines:  # the audit that saw it, for the fast tests to replay
+        scenario.fetch_folder(
+            realxen, f"{REPORTS}/burst/snapshots", workdir / "recordings" / "burst-audit-snapshots"
+        )
+    return result
