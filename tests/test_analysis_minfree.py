@@ -104,3 +104,14 @@ def test_highmem_is_not_low_memory() -> None:
     without = minfree.suggest(total, None, (3, 10))
     assert with_high is not None and without is not None
     assert with_high.kernel_default_kib < without.kernel_default_kib
+
+
+def test_a_reserve_set_far_below_the_formula_comes_back_at_least_to_the_default() -> None:
+    # The real-Xen burst guest: 80 MiB MemTotal, vm.min_free_kbytes = 128 set by hand.
+    total = 82060
+    default = minfree.kernel_default_kib(total, (6, 1))
+    assert default == 1145
+    got = minfree.suggest(total, 128, (6, 1))
+    assert got is not None
+    assert default <= got.suggested_kib <= 0.05 * total
+    assert any("far below the formula's 1145 kB" in r for r in got.reasons)

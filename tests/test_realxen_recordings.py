@@ -212,3 +212,7 @@ def test_replaying_the_real_burst_audit_names_the_atomic_reserve(tmp_path: Path)
     assert any(message in e["text"] for e in findings["atomic_reserve"]["evidence"])
     sysvm = (REAL / "burst-audit-snapshots" / "burst" / "sysvm").read_text()
     assert "min_free_kbytes=128\n" in sysvm
+    # Answered live: the reserve back to at least the kernel's own default, memory kept.
+    assert burst["min_free"]["current_kib"] == 128
+    assert burst["min_free"]["suggested_kib"] >= 1145
+    assert burst["recommendation"]["change"] == "none"

@@ -103,7 +103,9 @@ def suggest(
     raised = running > default_now * RAISED_FACTOR
     base = default_now if raised else running
     ceiling = min(int(lowmem * MAX_SHARE) // GRANULE_KIB * GRANULE_KIB, HARD_CEILING_KIB)
-    wanted = max(GROWTH * base, math.ceil(size * MIN_SHARE))
+    # A reserve set by hand far below the formula (128 kB is the kernel's own lower
+    # clamp) comes back at least to what the kernel would pick by itself.
+    wanted = max(GROWTH * base, math.ceil(size * MIN_SHARE), default)
     proposed = min(math.ceil(wanted / GRANULE_KIB) * GRANULE_KIB, ceiling)
     if proposed <= max(running, default):
         return None
@@ -133,6 +135,12 @@ def suggest(
         reasons.append(
             f"the guest runs with {current_kib} kB, about the formula's {default_now} kB"
         )
+    elif GROWTH * current_kib < default_now:
+        reasons.append(
+            f"the guest runs with {current_kib} kB, far below the formula's {default_now} kB: "
+            "set by hand (a sysctl.d file or a tuning guide), and too small a reserve for "
+            "atomic bursts; the proposal restores at least the kernel's own default"
+        )
     elif current_kib < default_now:
         reasons.append(
             f"the guest runs with {current_kib} kB, below the formula's {default_now} kB "
@@ -143,8 +151,9 @@ def suggest(
     reasons.append(
         f"proposed {proposed} kB = {share:.1f}% of its {round(size / 1024)} MiB: "
         f"{GROWTH}× {'the formula' if raised else 'the reserve it runs with'}, at least "
-        f"{MIN_SHARE:.0%} of memory, at most {MAX_SHARE:.0%} of low memory (the ceiling the "
-        f"kernel's own hugepage tuning uses; on 32-bit guests HighMem does not count) and "
+        f"the kernel default and {MIN_SHARE:.0%} of memory, at most {MAX_SHARE:.0%} of low "
+        "memory (the ceiling the kernel's own hugepage tuning uses; on 32-bit guests HighMem "
+        "does not count) and "
         f"never above {HARD_CEILING_KIB} kB (the kernel's largest default)"
     )
     reasons.append(
