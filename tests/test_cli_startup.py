@@ -143,6 +143,13 @@ def test_cfg_show_loads_the_reader_only(tmp_path: Path) -> None:
     assert _loaded(added, STDLIB_NOT_FOR_HELP) == []
 
 
+def test_cfg_show_json_writes_plain_values_without_json(tmp_path: Path) -> None:
+    cfg = corpus_dir() / "xlcfg_xen_xlexample.hvm"
+    added = _modules(tmp_path, "cfg", "show", "--json", str(cfg))
+    assert "xenaudit.xlcfg.config" in _own(added)
+    assert _loaded(added, STDLIB_NOT_FOR_HELP) == []
+
+
 def test_cfg_show_json_output_is_unchanged_by_lazy_imports(tmp_path: Path) -> None:
     cfg = corpus_dir() / "xlcfg_xen_xlexample.hvm"
     result = subprocess.run(
