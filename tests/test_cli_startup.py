@@ -173,6 +173,7 @@ def test_logscan_loads_the_kernel_log_parser_only(tmp_path: Path) -> None:
     assert _loaded(added, (*HEAVY, "xenaudit.hypervisor", "xenaudit.xlcfg")) == []
     assert _loaded(added, ("multiprocessing", "concurrent")) == [], "only for large files"
     assert _loaded(added, ("shutil", "bz2", "lzma")) == []
+    assert _loaded(added, ("quopri",)) == [], "only for logs pasted from mail"
 
 
 @pytest.mark.parametrize("columns", [None, "100", "0", "-3", "wide", "41"])
