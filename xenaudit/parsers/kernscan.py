@@ -223,8 +223,10 @@ _MARKER_WORDS = (
 # marker ("balloon") are kept out by the block's own checks. Other task lines (names
 # with blanks) are read one by one.
 _TASK_TEXT = r"\[ {0,16}\d{1,10}\][ \d-]{0,1000} [\w.()/@~#%,=!&^$-]{1,64}"
-_TASK_LINE_RE = lazy(block_pattern(_TASK_TEXT))
-_TASK_RUN_RE = lazy(f"(?:{block_pattern(_TASK_TEXT)})+")
+_TASK_RE = lazy(_TASK_TEXT)
+# Every line from a line start: a task line gives its stamp, date and text, any other
+# line three empty strings (the run ends there).
+_TASK_LINES_RE = lazy(f"(?<![^\\n])(?:{block_pattern(_TASK_TEXT)}|[^\\n]*+\\n)")
 
 
 class _Block:
@@ -451,10 +453,11 @@ class Scanner:
             uptime, date, message = m.group(1, 2, 3)
             if len(message) > 8 and _glue_at(message):
                 break
-            if message[:1] == "[" and block.tasks_ok:
-                run = _TASK_RUN_RE.match(text, p, block.safe_to)
-                if run is not None:
-                    last, lineno = self._add_tasks(report, text, p, run.end(), lineno)
+            if message[:1] == "[" and block.tasks_ok and _TASK_RE.fullmatch(message):
+                items = _TASK_LINES_RE.findall(text, p, block.safe_to)
+                run = next((at for at, item in enumerate(items) if not item[2]), len(items))
+                if run:
+                    last, lineno = self._add_tasks(report, text, p, items[:run], lineno)
                     p = text.find("\n", last) + 1
                     if self._out:
                         events += self._release()
@@ -475,12 +478,11 @@ class Scanner:
         return base + p, lineno
 
     def _add_tasks(
-        self, report: _Report, text: str, start: int, stop: int, lineno: int
+        self, report: _Report, text: str, start: int, items: list[tuple[str, str, str]], lineno: int
     ) -> tuple[int, int]:
-        """Add the task-list lines text[start:stop] to ``report`` as _add_line would, one
-        by one, and close it at its span limit. Returns where the last line fed starts
-        and the line count."""
-        items = _TASK_LINE_RE.findall(text, start, stop)
+        """Add the task-list lines from text[start] on (``items``: stamp, date and text
+        of each) to ``report`` as _add_line would, one by one, and close it at its span
+        limit. Returns where the last line fed starts and the line count."""
         limit = CONTEXT_CAP if report.kind == "page_alloc_failure" else OOM_SPAN_CAP
         count = min(len(items), limit - report.span)
         if report.gap:
@@ -499,11 +501,8 @@ class Scanner:
         lineno += count
         self.lines_seen = lineno
         last = start
-        if count < len(items):
-            for _ in range(count - 1):
-                last = text.find("\n", last) + 1
-        else:
-            last = max(start, text.rfind("\n", start, stop - 1) + 1)
+        for _ in range(count - 1):
+            last = text.find("\n", last) + 1
         if report.span >= limit:
             self._close_one(report)
         return last, lineno
