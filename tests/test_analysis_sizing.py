@@ -104,6 +104,32 @@ def test_floor_and_min_memory_are_respected() -> None:
     assert rec.memory_mib == 320  # the domain's own minimum, on the 64 MiB grid
 
 
+def test_the_floor_alone_never_makes_an_increase() -> None:
+    # A 128 MiB appliance using 30 MiB: below floor_mib (256), but nothing says it needs more.
+    small = case(facts(110 * MIB, 80 * MIB), memory_mib=128)
+    rec = analyzer.assess(small).recommendation
+    assert rec is not None
+    assert rec.change == "none" and rec.memory_mib == 128
+    assert any("below floor_mib (256 MiB) but covers the need" in r for r in rec.reasons)
+    # The domain's own minimum is the admin's explicit wish: it does raise it.
+    pinned = case(
+        facts(110 * MIB, 80 * MIB),
+        memory_mib=128,
+        override=DomainOverride("web", min_memory_mib=256),
+    )
+    rec = analyzer.assess(pinned).recommendation
+    assert rec is not None and rec.change == "increase" and rec.memory_mib == 256
+
+
+def test_a_real_increase_below_the_floor_goes_to_the_floor() -> None:
+    # 128 MiB with 4% available: pressure, so an increase; the floor sizes it.
+    short = case(facts(110 * MIB, 4 * MIB), memory_mib=128)
+    rec = analyzer.assess(short).recommendation
+    assert rec is not None and rec.change == "increase"
+    assert rec.memory_mib == 256
+    assert any("raised to the floor of 256 MiB" in r for r in rec.reasons)
+
+
 def test_a_floor_close_to_the_current_size_keeps_it() -> None:
     pinned = case(
         facts(490 * MIB, 450 * MIB),

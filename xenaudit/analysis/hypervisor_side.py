@@ -128,7 +128,8 @@ def _size_from_tools(
         f"free memory was below {thresholds.available_warning_pct:.0f}% on each of the last "
         f"{MIN_TOOLS_NIGHTS} nights",
     ]
-    if proposal < floor:
+    own_min = item.override.min_memory_mib or 0
+    if proposal < floor and not (proposal <= memory < floor and memory >= own_min):
         proposal = round_up_to_step(floor, thresholds.step_mib)
         reasons.append(f"raised to the floor of {floor} MiB")
     if proposal <= memory:

@@ -20,7 +20,9 @@ The rule, in the order the reasons quote it:
    with plenty available are answered by live sysctls, see advice.py);
 7. an unresolved finding keeps the recommendation of the night it was new;
 8. never below floor_mib nor the domain's min_memory_mib; an increase is at
-   least max(64 MiB, 5%) of the current size, so a restart is worth it.
+   least max(64 MiB, 5%) of the current size, so a restart is worth it. A
+   guest already below floor_mib whose need fits is kept: the floor alone
+   never makes an increase (a domain's own min_memory_mib does).
 
 Memory is held (no increase) when more cannot help: unreclaimable slab that
 is a leak, or OOM kills whose own reports show fragmentation or a zone
@@ -470,10 +472,18 @@ def size(item: DomainInput, s: Signals, d: Diagnosis) -> Sizing:
                 f"keeps the {kept} MiB recommended on {unresolved.since} at least: "
                 + unresolved.describe()
             )
-    floor = max(t.floor_mib, item.override.min_memory_mib or 0)
+    own_min = item.override.min_memory_mib or 0
+    floor = max(t.floor_mib, own_min)
     if proposal < floor:
-        proposal = round_up_to_step(floor, t.step_mib)
-        reasons.append(f"raised to the floor of {floor} MiB (on the {t.step_mib} MiB grid)")
+        if proposal <= current < floor and current >= own_min:
+            reasons.append(
+                f"{current} MiB is below floor_mib ({t.floor_mib} MiB) but covers the need: "
+                "the floor bounds decreases and sizes increases, it never makes one"
+            )
+            proposal = current
+        else:
+            proposal = round_up_to_step(floor, t.step_mib)
+            reasons.append(f"raised to the floor of {floor} MiB (on the {t.step_mib} MiB grid)")
     if d.hold_reason is not None and proposal > current:
         reasons.append(
             f"keep {current} MiB although {proposal} MiB would cover the need: {d.hold_reason}"
