@@ -10,6 +10,7 @@ before anyone notices a slow start.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -48,8 +49,19 @@ HEAVY = (
 )
 
 #: Standard-library modules that cost a noticeable share of a start and that
-#: the argument parser and the cfg reader do without.
-STDLIB_NOT_FOR_HELP = ("dataclasses", "typing", "pathlib", "inspect", "tempfile", "json")
+#: the argument parser and the cfg reader do without (shutil, with zlib, bz2 and
+#: lzma, is what argparse's help formatter imports for the terminal width).
+STDLIB_NOT_FOR_HELP = (
+    "dataclasses",
+    "typing",
+    "pathlib",
+    "inspect",
+    "tempfile",
+    "json",
+    "shutil",
+    "bz2",
+    "lzma",
+)
 
 
 def _modules(tmp_path: Path, *argv: str) -> set[str]:
@@ -131,6 +143,13 @@ def test_cfg_show_loads_the_reader_only(tmp_path: Path) -> None:
     assert _loaded(added, STDLIB_NOT_FOR_HELP) == []
 
 
+def test_cfg_show_json_writes_plain_values_without_json(tmp_path: Path) -> None:
+    cfg = corpus_dir() / "xlcfg_xen_xlexample.hvm"
+    added = _modules(tmp_path, "cfg", "show", "--json", str(cfg))
+    assert "xenaudit.xlcfg.config" in _own(added)
+    assert _loaded(added, STDLIB_NOT_FOR_HELP) == []
+
+
 def test_cfg_show_json_output_is_unchanged_by_lazy_imports(tmp_path: Path) -> None:
     cfg = corpus_dir() / "xlcfg_xen_xlexample.hvm"
     result = subprocess.run(
@@ -153,3 +172,26 @@ def test_logscan_loads_the_kernel_log_parser_only(tmp_path: Path) -> None:
     }
     assert _loaded(added, (*HEAVY, "xenaudit.hypervisor", "xenaudit.xlcfg")) == []
     assert _loaded(added, ("multiprocessing", "concurrent")) == [], "only for large files"
+    assert _loaded(added, ("shutil", "bz2", "lzma")) == []
+    assert _loaded(added, ("quopri",)) == [], "only for logs pasted from mail"
+
+
+@pytest.mark.parametrize("columns", [None, "100", "0", "-3", "wide", "41"])
+def test_help_is_as_wide_as_argparse_makes_it(
+    monkeypatch: pytest.MonkeyPatch, columns: str | None
+) -> None:
+    """The width the parser finds without shutil is the one shutil finds."""
+    import shutil
+
+    from xenaudit.cli import _terminal_columns, build_parser
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns
+    ours = build_parser("cfg").format_help()
+    monkeypatch.setattr(
+        "xenaudit.cli._Parser._get_formatter", argparse.ArgumentParser._get_formatter
+    )
+    assert ours == build_parser("cfg").format_help()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.test_xlcfg_parse import REPO_ROOT
 from xenaudit.xlcfg import parse
-from xenaudit.xlcfg.cli import add_parser, main, show_value
+from xenaudit.xlcfg.cli import add_parser, main, show_json, show_value
 
 needs_patch = pytest.mark.skipif(shutil.which("patch") is None, reason="patch(1) not installed")
 
@@ -78,6 +78,22 @@ def test_show_json_numbers_lists_and_plus(
 )
 def test_show_writes_values_as_json_does(value: object) -> None:
     assert show_value(value) == json.dumps(value, ensure_ascii=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text() | st.sampled_from(["caf\udce9", 'a"b', "\\", "\n"]),
+        st.recursive(
+            st.integers() | st.text() | st.sampled_from(["caf\udce9", 'a"b', "\\", "\n"]),
+            lambda inner: st.lists(inner, max_size=4),
+            max_leaves=8,
+        ),
+        max_size=5,
+    )
+)
+def test_show_json_writes_settings_as_json_does(values: dict[str, object]) -> None:
+    assert show_json(values) == json.dumps(values, indent=2, ensure_ascii=False)  # type: ignore[arg-type]
 
 
 def test_show_plain(windows: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,13 +59,38 @@ AUDIT_HELP = "run the whole audit and write the report"
 ALL_FORMATS: tuple[str, ...] = ("patches", "json", "csv", "html", "prom")
 
 
+def _terminal_columns() -> int:
+    """The terminal's width as shutil.get_terminal_size() finds it: $COLUMNS when it is
+    a positive number, else the size of the terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, without the import of shutil (and with it zlib, bz2 and lzma)
+    that its help formatter makes for the terminal width, on every add_argument: the
+    width is found as shutil finds it, with os alone. Subparsers are of this class too."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        width = _terminal_columns() - 2  # what HelpFormatter subtracts from shutil's
+        return self.formatter_class(prog=self.prog, width=width)  # type: ignore[call-arg]
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser, importing only `command`'s stage module (none for None).
 
     The other commands get a placeholder with their one-line help, which is all
     the top-level --help shows of them (and a placeholder is never parsed with).
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="xenaudit",
         description="Audit the memory sizing of Xen guests from Dom0: read what each guest "
         "saw, explain shortages, and propose sized xl.cfg changes.",

@@ -9,8 +9,9 @@ are marked ``reconstructed``.
 
 from __future__ import annotations
 
-import quopri
 import re
+
+from xenaudit.parsers.lazyre import lazy
 
 #: Only this much of a file is looked at to decide whether it is a mail.
 SNIFF_BYTES = 1 << 18
@@ -19,7 +20,8 @@ MAX_MAIL_BYTES = 64 << 20
 
 _QUOTE_RE = re.compile(rb"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
 _QP_SIGN_RE = re.compile(rb"=(?:3D|20|09|A0|[0-9A-F]{2}(?==[0-9A-F]{2}))|=\r?\n")
-_LOG_PREFIX_RE = re.compile(
+# Only restoring a mail needs these (quopri too); sniffing every log does not.
+_LOG_PREFIX_RE = lazy(
     r"^(?:\S*:)?(?:<\d{1,3}>)?"
     r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT|\[\s*\d+\.\d+)"
 )
@@ -42,6 +44,8 @@ def unmail(data: bytes) -> str:
         # Quote markers come before the soft line breaks' continuation, so strip them
         # line by line first, then decode.
         data = _QUOTE_RE.sub(b"", data)
+        import quopri
+
         data = quopri.decodestring(data)
     else:
         data = _QUOTE_RE.sub(b"", data)

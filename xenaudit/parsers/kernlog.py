@@ -18,7 +18,10 @@ lone ``\\r`` inside a line does not start a new line number.
 kind (a guest may print millions) while counting all of them exactly. When a log
 holds far more reports than are kept, each marker line is counted from its own
 line (and, for a hex-only GFP mask, the dump line after it), and only the kept
-reports are read line by line. Time then grows with the number of reports, not
+reports are read line by line (a run of failure headers with nothing between
+them but report lines is counted at once: one pattern over their lines joined
+gives the texts, and each different header is parsed and categorised once).
+Time then grows with the number of reports, not
 their length, and memory with the cap. Lines only the line-by-line scanner
 reads right (glued messages, wrapped headers, carriage returns) send the whole
 log down the ordinary path; property tests hold both paths to the same result.
@@ -28,7 +31,7 @@ Parsing a log never raises: whatever cannot be understood is skipped.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 
 from xenaudit.parsers import gfp
@@ -42,7 +45,7 @@ from xenaudit.parsers.kernevents import (
     OomKill,
     PageAllocFailure,
 )
-from xenaudit.parsers.kernpatterns import MARKERS_BYTES
+from xenaudit.parsers.kernpatterns import M_PAGE_ALLOC, MARKERS_BYTES
 from xenaudit.parsers.kernscan import (
     LINE_CAP,
     PENDING_KILL_WINDOW,
@@ -51,7 +54,7 @@ from xenaudit.parsers.kernscan import (
     _kill_event,
 )
 from xenaudit.parsers.lazyre import lazy
-from xenaudit.parsers.lineprefix import strip_prefix
+from xenaudit.parsers.lineprefix import JOINED_TEXTS_RE, strip_prefix
 from xenaudit.parsers.markers import count_lines, find_hits, line_counter
 
 __all__ = [
@@ -221,16 +224,16 @@ def _scan_edges(
     """
     assert keeper.keep is not None
     quota = keeper.keep + _EDGE_MARGIN
-    totals: dict[int, int] = {}
     starts: list[tuple[int, int, int]] = []  # (line start, marker, first hit offset)
+    append = starts.append
+    rfind = buf.rfind
     last_start = -1
     for pos, which in hits:
-        start = _line_start(buf, pos)
-        if start == last_start:
-            continue
-        last_start = start
-        starts.append((start, which, pos))
-        totals[which] = totals.get(which, 0) + 1
+        start = rfind(b"\n", 0, pos) + 1
+        if start != last_start:
+            last_start = start
+            append((start, which, pos))
+    totals = Counter([which for _, which, _ in starts])
     if not any(n > 2 * quota for n in totals.values()) or b"\r" in buf:
         return False  # few reports; or carriage returns, which split lines in two
     light = _LightCounter(buf, kernel_release, None)
@@ -255,7 +258,33 @@ def _scan_edges(
     count = line_counter(buf)
     observe = light.observe
     built = light.built
-    for index, (start, _which, _pos) in enumerate(starts):
+    n_starts = len(starts)
+    index = 0
+    found: KernelEvent | str | None = None
+    while index < n_starts:
+        if found == "page_alloc_failure" and starts[index][1] == M_PAGE_ALLOC:
+            # A run of failure headers after a failure header: counted together.
+            stop = index + 1
+            while stop < n_starts and starts[stop][1] == M_PAGE_ALLOC:
+                stop += 1
+            try:
+                counted = light.count_run(starts, index, stop)
+            except _NotPlain:
+                return False
+            if counted:
+                banner = light.banner
+                head = first.setdefault("page_alloc_failure", [])
+                wanted = [*range(index, min(stop, index + keep_n - len(head)))]
+                wanted += range(max(wanted[-1] + 1 if wanted else index, stop - keep_n), stop)
+                for at in wanted:
+                    start = starts[at][0]
+                    line_no += count(line_pos, start)
+                    line_pos = start
+                    next_start = starts[at + 1][0] if at + 1 < n_starts else len(buf)
+                    remember("page_alloc_failure", at, (start, next_start, line_no, banner))
+                index = stop
+                continue
+        start = starts[index][0]
         line_no += count(line_pos, start)
         line_pos = start
         banner = light.banner
@@ -267,13 +296,12 @@ def _scan_edges(
             for order, event in built:  # victim choices that no kill line followed
                 remember(event.kind, order, event)
             built.clear()
-        if found is None:
-            continue
         if isinstance(found, str):
-            next_start = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
+            next_start = starts[index + 1][0] if index + 1 < n_starts else len(buf)
             remember(found, index, (start, next_start, line_no, banner))
         elif found is not None:
             remember(found.kind, index, found)
+        index += 1
     light.finish()
     for order, event in light.built:
         remember(event.kind, order, event)
@@ -361,6 +389,8 @@ class _LightCounter:
         self._headers: dict[str, kp.PageAllocHeader] = {}
         self._releases: dict[bytes, str | None] = {}
         self._era_cache: dict[tuple[str, str | None, str], tuple[bool, bool]] = {}
+        #: Headers with printed flag names: their count category, whatever the kernel.
+        self._fixed: dict[kp.PageAllocHeader, tuple[str, bool]] = {}
 
     def observe(
         self, index: int, starts: list[tuple[int, int, int]], lineno: int
@@ -377,23 +407,31 @@ class _LightCounter:
         raw = buf[start : min(stop, start + LINE_CAP)].decode("utf-8", "replace")
         stripped = strip_prefix(raw)
         text = stripped.text
-        if _glue_at(text) or not stripped.is_kernel or "\x00" in raw or "\x1b" in raw:
+        if not stripped.is_kernel or "\x00" in raw or "\x1b" in raw:
             raise _NotPlain
-        next_pos = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
+        header = self._headers.get(text)  # a storm repeats the same few headers
+        if header is not None:
+            # Read before: a complete header, and not glued (that depends on the text).
+            if self._pending is not None:
+                self._expire_pending(lineno)
+            self._header_line()
+            self._page_alloc(header, stop, starts, index, start)
+            return "page_alloc_failure"
+        if _glue_at(text):
+            raise _NotPlain
         self._expire_pending(lineno)
         if "page allocation failure" in text:
-            header = self._headers.get(text)  # a storm repeats the same header
+            header = kp.parse_page_alloc(text)
             if header is None:
-                header = kp.parse_page_alloc(text)
-                if header is None:
-                    return None
-                if len(self._headers) < 4096:
-                    self._headers[text] = header
+                return None
             if not header.complete:
                 raise _NotPlain  # a wrapped header: the next line may complete it
+            if len(self._headers) < 4096:
+                self._headers[text] = header
             self._header_line()
-            self._page_alloc(header, stop, next_pos, start)
+            self._page_alloc(header, stop, starts, index, start)
             return "page_alloc_failure"
+        next_pos = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
         if "invoked oom-killer" in text:
             oom = kp.parse_oom_invoked(text)
             if oom is not None and not oom.complete:
@@ -481,35 +519,146 @@ class _LightCounter:
     def finish(self) -> None:
         self._flush_pending()
 
-    def _page_alloc(self, header: kp.PageAllocHeader, stop: int, next_pos: int, start: int) -> None:
+    def count_run(self, starts: list[tuple[int, int, int]], begin: int, stop: int) -> bool:
+        """Count the page-allocation-failure marker lines starts[begin:stop] at once, as
+        observe would one by one right after another failure header (so nothing is
+        pending). The texts of all the lines come from one pattern over the lines
+        joined, and each different header is parsed once. False (nothing counted)
+        when some line is not a plain, known shape: observe then reads them.
+        """
+        buf = self.buf
+        find = buf.find
+        run = starts[begin:stop]
+        ends = [find(b"\n", pos) for _, _, pos in run]
+        if -1 in ends:
+            return False  # the last line, unterminated
+        pieces = [buf[start:end] for (start, _, _), end in zip(run, ends, strict=True)]
+        if max(map(len, pieces)) > LINE_CAP:
+            return False
+        joined = b"\n".join(pieces)
+        if b"\x00" in joined or b"\x1b" in joined:
+            raise _NotPlain
+        texts = JOINED_TEXTS_RE.findall("\n" + joined.decode("utf-8", "replace"))
+        if len(texts) != stop - begin:
+            return False  # a line with another prefix: observe reads each
+        tally = Counter(texts)
+        headers = self._headers
+        known: dict[str, kp.PageAllocHeader] = {}
+        for text in tally:
+            header = headers.get(text)
+            if header is None:
+                if _glue_at(text):
+                    raise _NotPlain
+                if "page allocation failure" not in text:
+                    return False
+                header = kp.parse_page_alloc(text)
+                if header is None:
+                    return False
+                if not header.complete:
+                    raise _NotPlain
+                if len(headers) < 4096:
+                    headers[text] = header
+            known[text] = header
+        # Everything is known: count. "N callbacks suppressed" just before a header.
+        n = self.counts
+        first_start = starts[begin][0]
+        lookup = buf.rfind(b"\n", 0, first_start - 1) + 1 if first_start > 0 else 0
+        starts_here = {start for start, _, _ in run}
+        at = find(b"callbacks suppressed", lookup, starts[stop - 1][0])
+        while at >= 0:
+            line_end = find(b"\n", at)
+            if line_end + 1 in starts_here:
+                prev_start = buf.rfind(b"\n", 0, at) + 1
+                prev = buf[prev_start:line_end].decode("utf-8", "replace")
+                n["page_alloc_suppressed"] += kp.parse_suppressed(strip_prefix(prev).text) or 0
+            at = find(b"callbacks suppressed", line_end + 1, starts[stop - 1][0])
+        n["page_alloc_failures"] += stop - begin
+        fixed = self._fixed
+        hex_only: set[str] = set()
+        for text, times in tally.items():
+            header = known[text]
+            settled = fixed.get(header)
+            if settled is None and header.names is not None:
+                settled = self._category(header, None)
+            if settled is None:
+                hex_only.add(text)
+                continue
+            category, opportunistic = settled
+            n[category] += times
+            n["opportunistic"] += opportunistic * times
+        if hex_only:
+            # The era of a hex-only mask comes from each report's own dump line.
+            for offset, text in enumerate(texts):
+                if text in hex_only:
+                    header = known[text]
+                    release = None
+                    if header.gfp_mask:
+                        at = begin + offset + 1
+                        next_pos = starts[at][0] if at < len(starts) else len(buf)
+                        release = self._release_after(ends[offset], next_pos)
+                    category, opportunistic = self._category(header, release)
+                    n[category] += 1
+                    n["opportunistic"] += opportunistic
+        return True
+
+    def _page_alloc(
+        self,
+        header: kp.PageAllocHeader,
+        stop: int,
+        starts: list[tuple[int, int, int]],
+        index: int,
+        start: int,
+    ) -> None:
         n = self.counts
         n["page_alloc_failures"] += 1
-        prev_start = _line_start(self.buf, max(0, start - 1)) if start > 0 else 0
-        if start > 0 and self.buf.find(b"callbacks suppressed", prev_start, start) >= 0:
-            prev = self.buf[prev_start : start - 1].decode("utf-8", "replace")
-            n["page_alloc_suppressed"] += kp.parse_suppressed(strip_prefix(prev).text) or 0
-        release = None
         buf = self.buf
+        if start > 0:
+            prev_start = buf.rfind(b"\n", 0, start - 1) + 1
+            if buf.find(b"callbacks suppressed", prev_start, start) >= 0:
+                prev = buf[prev_start : start - 1].decode("utf-8", "replace")
+                n["page_alloc_suppressed"] += kp.parse_suppressed(strip_prefix(prev).text) or 0
+        fixed = self._fixed.get(header)
+        if fixed is not None:  # printed names: the category does not depend on the kernel
+            category, opportunistic = fixed
+            n[category] += 1
+            n["opportunistic"] += opportunistic
+            return
+        release = None
         if header.names is None and header.gfp_mask:
-            # Only a hex mask: the era comes from the report's own dump line.
-            comm = buf.find(b"omm: ", stop, min(next_pos, stop + _DUMP_NEAR))
-            if comm >= 0:
-                line_start = buf.rfind(b"\n", 0, comm) + 1
-                line_end = buf.find(b"\n", comm)
-                line_end = len(buf) if line_end < 0 else line_end
-                # Every report of one boot names the same kernel after "tainted":
-                # the line from just before the first "ainted" decides the release
-                # (no earlier "ainted" can), so it is the key, pid and task aside.
-                taint = buf.find(b"ainted", comm, line_end)
-                tail = buf[max(comm, taint - 5) : line_end] if taint >= 0 else None
-                if tail is not None and tail in self._releases:
-                    release = self._releases[tail]
-                else:
-                    match = _DUMP_RELEASE_RE.search(buf, line_start, line_end)
-                    if match is not None:
-                        release = match.group(1).decode("ascii", "replace")
-                    if tail is not None and len(self._releases) < 256:
-                        self._releases[tail] = release
+            next_pos = starts[index + 1][0] if index + 1 < len(starts) else len(buf)
+            release = self._release_after(stop, next_pos)
+        category, opportunistic = self._category(header, release)
+        n[category] += 1
+        n["opportunistic"] += opportunistic
+
+    def _release_after(self, stop: int, next_pos: int) -> str | None:
+        """The release named by the dump line of the report whose header ends at
+        ``stop`` (searched up to ``next_pos``, the next marker line)."""
+        buf = self.buf
+        release = None
+        comm = buf.find(b"omm: ", stop, min(next_pos, stop + _DUMP_NEAR))
+        if comm >= 0:
+            line_start = buf.rfind(b"\n", 0, comm) + 1
+            line_end = buf.find(b"\n", comm)
+            line_end = len(buf) if line_end < 0 else line_end
+            # Every report of one boot names the same kernel after "tainted":
+            # the line from just before the first "ainted" decides the release
+            # (no earlier "ainted" can), so it is the key, pid and task aside.
+            taint = buf.find(b"ainted", comm, line_end)
+            tail = buf[max(comm, taint - 5) : line_end] if taint >= 0 else None
+            if tail is not None and tail in self._releases:
+                release = self._releases[tail]
+            else:
+                match = _DUMP_RELEASE_RE.search(buf, line_start, line_end)
+                if match is not None:
+                    release = match.group(1).decode("ascii", "replace")
+                if tail is not None and len(self._releases) < 256:
+                    self._releases[tail] = release
+        return release
+
+    def _category(self, header: kp.PageAllocHeader, release: str | None) -> tuple[str, bool]:
+        """The count a failure goes to (high order, atomic or reclaiming order 0), and
+        whether it was opportunistic, for the kernel ``release`` wrote it."""
         era = self._eras.get(release) if release is not None else None
         if era is None:
             era = gfp.era_for_release(release) or gfp.era_for_release(self.banner)
@@ -531,12 +680,14 @@ class _LightCounter:
             self._era_cache[key] = cached
         atomic, opportunistic = cached
         if header.order >= 1:
-            n["high_order"] += 1
+            category = "high_order"
         elif atomic:
-            n["atomic_order0"] += 1
+            category = "atomic_order0"
         else:
-            n["reclaim_order0"] += 1
-        n["opportunistic"] += opportunistic
+            category = "reclaim_order0"
+        if header.names is not None and len(self._fixed) < 4096:
+            self._fixed[header] = (category, opportunistic)
+        return category, opportunistic
 
 
 _DUMP_RELEASE_RE = lazy(

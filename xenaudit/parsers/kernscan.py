@@ -9,7 +9,9 @@ the result: both drivers call exactly the same methods for every line that can
 matter.
 
 Once a header opens a report (page allocation failure or OOM), every line is
-fed until the report closes: at the next header, after a few lines that do not
+fed until the report closes (the block driver reads the plain lines of a report
+as one string, each with one pattern, and a run of OOM task-list lines with one
+pattern for all; see Scanner._feed_block): at the next header, after a few lines that do not
 look like report lines (other CPUs may interleave a line or two), or at a cap.
 
 On multi-vCPU guests several CPUs report at once. When lines name who printed
@@ -35,7 +37,13 @@ from xenaudit.parsers.kernevents import (
     PageAllocFailure,
 )
 from xenaudit.parsers.lazyre import lazy
-from xenaudit.parsers.lineprefix import Stripped, looks_like_cut_start, strip_prefix
+from xenaudit.parsers.lineprefix import (
+    BLOCK_LINE_RE,
+    Stripped,
+    block_pattern,
+    looks_like_cut_start,
+    strip_prefix,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
 if TYPE_CHECKING:
@@ -196,6 +204,79 @@ class _Pending:
 
 _CONSTRAINT_RE = lazy(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
 
+#: Bytes decoded at a time by the block reader (Scanner._feed_block).
+BLOCK_BYTES = 1 << 14
+#: What kp.has_marker looks for, found in a block at once.
+_MARKER_WORDS = (
+    "page allocation failure",
+    "invoked oom-killer",
+    "Killed process",
+    "ill process",
+    "balloon",
+    "Linux version ",
+)
+# A line of an OOM report's task list ("[  1234]   0  1234  56789  1234  ...  0 nginx"),
+# in a form whose every line _add_line would take as a plain continuation and in which
+# no fact (_note_facts), buddy list, glued message or over-long line can appear: digits
+# and blanks, then a name without blanks, colons, "+", "*", "<" or brackets. The names
+# of hostile guests that could still spell a fact ("mem_cgroup_out_of_memory") or a
+# marker ("balloon") are kept out by the block's own checks. Other task lines (names
+# with blanks) are read one by one.
+_TASK_TEXT = r"\[ {0,16}\d{1,10}\][ \d-]{0,1000} [\w.()/@~#%,=!&^$-]{1,64}"
+_TASK_RE = lazy(_TASK_TEXT)
+# Every line from a line start: a task line gives its stamp, date and text, any other
+# line three empty strings (the run ends there).
+_TASK_LINES_RE = lazy(f"(?<![^\\n])(?:{block_pattern(_TASK_TEXT)}|[^\\n]*+\\n)")
+
+
+class _Block:
+    """Whole lines of the buffer, decoded at once for the block reader.
+
+    Only stretches that are ASCII without NUL, ESC or carriage returns are used (the
+    offsets of text and bytes agree, and no line needs cleaning); ``safe_to`` ends
+    the lines known to hold no marker, up to the next line that does.
+    """
+
+    __slots__ = ("end", "safe_to", "start", "tasks_ok", "text", "unusable_to")
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.start = self.end = self.safe_to = 0
+        self.tasks_ok = False
+        #: Offsets before this are read line by line (a block there could not be used).
+        self.unusable_to = 0
+
+    def load(self, buf: bytes | bytearray, pos: int, end: int) -> bool:
+        """Decode the whole lines from ``pos`` (a line start); False when unusable."""
+        self.text = None
+        stop = end if end - pos <= BLOCK_BYTES else buf.rfind(b"\n", pos, pos + BLOCK_BYTES) + 1
+        if stop <= pos:  # one line longer than a block
+            nl = buf.find(b"\n", pos, end)
+            self.unusable_to = end if nl < 0 else nl + 1
+            return False
+        chunk = buf[pos:stop]
+        if not chunk.isascii() or b"\x00" in chunk or b"\x1b" in chunk or b"\r" in chunk:
+            self.unusable_to = stop
+            return False
+        self.text = chunk.decode("ascii")
+        self.start, self.end = pos, stop
+        self.tasks_ok = "mem_cgroup_out_of_memory" not in self.text
+        return self.advance(0)
+
+    def advance(self, p: int) -> bool:
+        """Find the next line from text offset ``p`` (a line start) that holds a marker;
+        False when it is the line at ``p``."""
+        text = self.text
+        assert text is not None
+        first = len(text)
+        find = text.find
+        for word in _MARKER_WORDS:
+            at = find(word, p, first + len(word) - 1)
+            if at >= 0:
+                first = at
+        self.safe_to = len(text) if first == len(text) else text.rfind("\n", 0, first) + 1
+        return self.safe_to > p
+
 
 class Scanner:
     """Feed lines, collect events. Not thread-safe; one per log."""
@@ -263,6 +344,7 @@ class Scanner:
         find = buf.find
         head = self.head_lines
         process = self._process
+        block = _Block()
         while pos < end and (
             self._report is not None
             or self._partial is not None
@@ -270,6 +352,18 @@ class Scanner:
             or self._parked
             or lineno < head
         ):
+            if (
+                self._report is not None
+                and lineno >= 2
+                and not self._parked
+                and self._partial is None
+                and self._pending is None
+                and pos >= block.unusable_to
+            ):
+                at, lineno = self._feed_block(block, buf, pos, end, lineno, events)
+                if at > pos:
+                    pos = at
+                    continue
             nl = find(b"\n", pos, end)
             if nl < 0:
                 nl = end
@@ -318,6 +412,100 @@ class Scanner:
             if self._out:
                 events += self._release()
         return pos, lineno, events
+
+    def _feed_block(
+        self,
+        block: _Block,
+        buf: bytes | bytearray,
+        pos: int,
+        end: int,
+        lineno: int,
+        events: list[KernelEvent],
+    ) -> tuple[int, int]:
+        """Feed the plain lines from buf[pos] on to the one open report, as feed_busy's
+        plain-line shortcut would, reading a stretch of them as one string: one pattern
+        per line gives prefix and text, and one per run of OOM task-list lines gives
+        them all. Returns the offset and line count where it stopped (the first line
+        that needs the general path, or the report's end)."""
+        text = block.text
+        if text is None or not block.start <= pos < block.end:
+            if not block.load(buf, pos, end):
+                return pos, lineno
+            text = block.text
+            assert text is not None
+        base = block.start
+        p = pos - base
+        n = len(text)
+        report = self._report
+        assert report is not None
+        match_line = BLOCK_LINE_RE.match
+        add_line = self._add_line
+        last = -1  # start of the last line fed (in text)
+        while p < n:
+            if p >= block.safe_to and not block.advance(p):
+                break
+            m = match_line(text, p)
+            if m is None:
+                break
+            q = m.end()
+            if q > block.safe_to or q - p > LINE_CAP + 1:
+                break
+            uptime, date, message = m.group(1, 2, 3)
+            if len(message) > 8 and _glue_at(message):
+                break
+            if message[:1] == "[" and block.tasks_ok and _TASK_RE.fullmatch(message):
+                items = _TASK_LINES_RE.findall(text, p, block.safe_to)
+                run = next((at for at, item in enumerate(items) if not item[2]), len(items))
+                if run:
+                    last, lineno = self._add_tasks(report, text, p, items[:run], lineno)
+                    p = text.find("\n", last) + 1
+                    if self._out:
+                        events += self._release()
+                    if self._report is not report:
+                        break
+                    continue
+            lineno += 1
+            self.lines_seen = lineno
+            add_line(report, lineno, uptime if uptime is not None else date, message)
+            last = p
+            p = q
+            if self._out:
+                events += self._release()
+            if self._report is not report:
+                break
+        if last >= 0:
+            self._prev = text[last : text.find("\n", last)]
+        return base + p, lineno
+
+    def _add_tasks(
+        self, report: _Report, text: str, start: int, items: list[tuple[str, str, str]], lineno: int
+    ) -> tuple[int, int]:
+        """Add the task-list lines from text[start] on (``items``: stamp, date and text
+        of each) to ``report`` as _add_line would, one by one, and close it at its span
+        limit. Returns where the last line fed starts and the line count."""
+        limit = CONTEXT_CAP if report.kind == "page_alloc_failure" else OOM_SPAN_CAP
+        count = min(len(items), limit - report.span)
+        if report.gap:
+            self._add_context(report, report.gap)
+            report.gap = []
+        context = report.context
+        room = min(count, CONTEXT_CAP - len(context))
+        if room > 0:
+            context.extend(
+                [
+                    LogLine(lineno + 1 + i, uptime or date, message)
+                    for i, (uptime, date, message) in enumerate(items[:room])
+                ]
+            )
+        report.span += count
+        lineno += count
+        self.lines_seen = lineno
+        last = start
+        for _ in range(count - 1):
+            last = text.find("\n", last) + 1
+        if report.span >= limit:
+            self._close_one(report)
+        return last, lineno
 
     def feed(
         self, lineno: int, raw: str | bytes | bytearray

@@ -114,6 +114,38 @@ _FAST_SYSLOG_RE = lazy(
 )
 
 
+# The same two shapes for a run of lines held in one string (the block reader in
+# kernscan): matched at a line start, a line they match gives the timestamp and text
+# that strip_prefix gives for it alone. Blanks that the one-line forms match with
+# "\s" exclude the newline here, and the host is bounded, so a match never reaches
+# into the next line; a line they do not match is read alone. Groups: the dmesg
+# stamp, the syslog date, the text (without its newline).
+_BLOCK_PREFIX = (
+    r"(?:\[[^\S\n]{0,32}(\d{1,20}\.\d{1,20})\] ?+" + _NOT_MORE + r"(?!\S+ kernel|kernel:)"
+    rf"|({_SYSLOG_DATE}) [^\s\[<]\S{{0,255}} kernel: ?+"
+    r"(?:\[[^\S\n]{0,32}\d{1,20}\.\d{1,20}\] ?+)?+" + _NOT_MORE + ")"
+)
+#: One line of a block, newline included.
+BLOCK_LINE_RE = lazy(_BLOCK_PREFIX + r"([^\n]*)\n")
+
+
+#: Lines joined with "\n" and preceded by one, whole: ``findall`` gives the text of
+#: every line the block prefix matches (a line it does not match gives nothing).
+JOINED_TEXTS_RE = lazy(
+    "\n"
+    + _BLOCK_PREFIX.replace("(\\d{1,20}\\.", "(?:\\d{1,20}\\.", 1).replace(
+        "|((?:Jan", "|(?:(?:Jan", 1
+    )
+    + r"([^\n]*)"
+)
+
+
+def block_pattern(text: str) -> str:
+    """A pattern for one block line whose message matches ``text`` (groups as in
+    BLOCK_LINE_RE; ``text`` must not match a newline)."""
+    return _BLOCK_PREFIX + f"({text})\n"
+
+
 def strip_prefix(line: str) -> Stripped:
     """Split one line (no line terminator) into timestamp and message text."""
     first = line[:1]

@@ -118,15 +118,30 @@ def show_value(value: JsonValue) -> str:
     return "[" + ", ".join(show_value(item) for item in value) + "]"
 
 
+def show_json(values: dict[str, JsonValue]) -> str:
+    """`values` as ``json.dumps(values, indent=2, ensure_ascii=False)`` writes them,
+    built from show_value (json is imported only for strings that need escapes)."""
+
+    def nested(value: JsonValue, indent: str) -> str:
+        if not isinstance(value, list) or not value:
+            return show_value(value)
+        inner = indent + "  "
+        items = ",\n".join(inner + nested(item, inner) for item in value)
+        return f"[\n{items}\n{indent}]"
+
+    if not values:
+        return "{}"
+    items = ",\n".join(f"  {show_value(k)}: {nested(v, '  ')}" for k, v in values.items())
+    return "{\n" + items + "\n}"
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     cfg = _read(args.file, sys.stderr)
     if cfg is None:
         return EXIT_UNUSABLE
     values = cfg.settings_as_xl_reads()
     if args.json:
-        import json
-
-        _write_text(sys.stdout, json.dumps(values, indent=2, ensure_ascii=False) + "\n")
+        _write_text(sys.stdout, show_json(values) + "\n")
     else:
         lines = [f"{k} = {show_value(v)}\n" for k, v in values.items()]
         _write_text(sys.stdout, "".join(lines))
