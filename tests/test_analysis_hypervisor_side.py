@@ -256,3 +256,11 @@ def test_xenballoond_meminfo_counts_as_guest_tools(tmp_path: Path) -> None:
     shortage = next(f for f in assessment.findings if f.code == "shortage")
     assert shortage.severity == "critical"  # 4% free
     assert any("MemFree + Buffers + Cached" in e.text for e in shortage.evidence)
+
+
+def test_drift_between_cfg_and_live_target_is_reported_from_dom0() -> None:
+    drifted = replace(item("web"), drift=("memory: cfg 1024 MiB, live target 768 MiB",))
+    assessment = analyzer.assess(drifted)
+    drift = next(f for f in assessment.findings if f.code == "drift")
+    assert drift.evidence[0].text == "memory: cfg 1024 MiB, live target 768 MiB"
+    assert "drift" not in codes(analyzer.assess(item("web")))

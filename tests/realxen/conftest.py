@@ -116,6 +116,14 @@ def first(realxen: RealXen, workdir: Path) -> scenario.FirstAudit:
 
 
 @pytest.fixture(scope="package")
+def from_dom0(realxen: RealXen, first: scenario.FirstAudit) -> scenario.FromDom0:
+    started = time.monotonic()
+    result = scenario.audit_from_dom0(realxen)
+    _timed("audit from Dom0 alone", started)
+    return result
+
+
+@pytest.fixture(scope="package")
 def applied(realxen: RealXen, first: scenario.FirstAudit) -> scenario.LiveApply:
     started = time.monotonic()
     result = scenario.live_apply(realxen, first)

@@ -317,6 +317,58 @@ def undo(machine: RealXen, first: FirstAudit) -> Undone:
     )
 
 
+# --- judged from Dom0 alone ---------------------------------------------------------
+
+#: An inventory like the nightly one, but every domain judged from the hypervisor side.
+DOM0_ONLY_INVENTORY = "/etc/xenaudit/dom0-only.toml"
+DOM0_ONLY_STATE = "/var/lib/xenaudit-dom0-only"
+#: Where drifted's balloon is moved for this audit (first_audit left it at 192 MiB).
+MOVED_TO_MIB = 160
+
+
+@dataclass
+class FromDom0:
+    rc: int
+    output: str
+    report: dict[str, Any]
+    truth: HypervisorTruth
+    #: Guest files in the snapshots folder (there should be none: nobody logged in).
+    guest_files: str
+
+    def report_domain(self, name: str) -> dict[str, Any]:
+        return next(d for d in self.report["domains"] if d["name"] == name)
+
+
+def audit_from_dom0(machine: RealXen) -> FromDom0:
+    """The hypervisor-side collector against the real Xen: drifted's balloon is moved
+    once more with `xl mem-set` and observed from xenstore and xentop alone."""
+    nightly = machine.run(f"cat {INVENTORY}").stdout
+    text = nightly.replace(
+        'state_dir = "/var/lib/xenaudit"',
+        f'state_dir = "{DOM0_ONLY_STATE}"\ncollect = "hypervisor"',
+        1,
+    )
+    if text == nightly:
+        raise machine.error(f"{INVENTORY} has no state_dir line to replace")
+    machine.put(text.encode(), DOM0_ONLY_INVENTORY, mode="0640")
+    machine.run(f"xl mem-set drifted {MOVED_TO_MIB}m")
+    wait_balloon(machine, "drifted", MOVED_TO_MIB)
+    wait_stable_free_memory(machine)
+    out = f"{REPORTS}/from-dom0"
+    try:
+        audit = machine.run(
+            f"xenaudit audit -i {DOM0_ONLY_INVENTORY} -o {out}", timeout_s=900, check=False
+        )
+        truth = read_truth(machine)
+    finally:
+        machine.run("xl mem-set drifted 192m")
+    report = json.loads(machine.run(f"cat {out}/report.json").stdout)
+    files = machine.run(
+        f"cd {out}/snapshots && find . -type f ! -path './_*' | sort", check=False
+    ).stdout
+    return FromDom0(audit.returncode, audit.stdout + audit.stderr, report, truth, files)
+
+
 # --- a real page allocation failure ---------------------------------------------------
 
 

@@ -215,6 +215,42 @@ def test_largest_processes_come_from_the_whole_busybox_process_list(
     assert top[0]["rss_kib"] >= 24 * 1024
 
 
+def _held_mib(texts: list[str]) -> float:
+    held = next(t for t in texts if t.startswith("holds "))
+    found = re.match(r"holds ([\d,.]+) (MiB|GiB)", held)
+    assert found, held
+    value = float(found[1].replace(",", ""))
+    return value * 1024 if found[2] == "GiB" else value
+
+
+def test_judged_from_dom0_alone_the_moved_balloon_is_seen(from_dom0: scenario.FromDom0) -> None:
+    assert from_dom0.rc in (0, 1), from_dom0.output[-3000:]
+    domid = from_dom0.truth.domains["drifted"]["domid"]
+    assert from_dom0.truth.memory_node(domid, "target") == scenario.MOVED_TO_MIB * 1024
+    drifted = from_dom0.report_domain("drifted")
+    assert drifted["collection"]["status"] == "skipped"
+    findings = {f["code"]: f for f in drifted["findings"]}
+    texts = [e["text"] for e in findings["hypervisor_side"]["evidence"]]
+    assert f"target {scenario.MOVED_TO_MIB} MiB (xenstore memory/target)" in texts
+    # xentop's MEM(k) is what the guest holds: the balloon driver reached the target.
+    assert abs(_held_mib(texts) - scenario.MOVED_TO_MIB) <= 1, texts
+    assert "control/feature-balloon = 1" in texts  # Linux's balloon driver announced itself
+    assert "balloon_stuck" not in findings
+    drift = " ".join(e["text"] for e in findings["drift"]["evidence"])
+    assert f"{scenario.MOVED_TO_MIB} MiB" in drift and "256 MiB" in drift
+    # From Dom0 alone memory is never lowered, and nothing here sizes it up.
+    assert drifted["recommendation"] is None or drifted["recommendation"]["change"] != "decrease"
+
+
+def test_judged_from_dom0_alone_no_guest_is_logged_into(from_dom0: scenario.FromDom0) -> None:
+    for name in RUNNING:
+        entry = from_dom0.report_domain(name)
+        assert entry["collection"]["status"] == "skipped", (name, entry["collection"])
+        assert "hypervisor_side" in {f["code"] for f in entry["findings"]}, name
+    files = from_dom0.guest_files.split()
+    assert not [f for f in files if f.endswith(("/meminfo", "/kernlog"))], files
+
+
 def test_apply_live_changes_the_real_target_and_maxmem(
     first: scenario.FirstAudit, applied: scenario.LiveApply
 ) -> None:

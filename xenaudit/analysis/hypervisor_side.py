@@ -51,6 +51,7 @@ from xenaudit.analysis.interface import (
     Severity,
     severity_rank,
 )
+from xenaudit.analysis.risks import drift_finding
 from xenaudit.analysis.units import kib_to_mib, kib_to_mib_up, round_up_to_step
 from xenaudit.hypervisor.interface import HostView
 
@@ -225,6 +226,9 @@ def assess(item: DomainInput, run_at: str = "tonight") -> Assessment:
     pod = pod_risk(item, t)
     if pod is not None:
         findings.append(pod)
+    drift = drift_finding(item)  # cfg against the live target: Dom0 sees both
+    if drift is not None:
+        findings.append(drift)
     if item.config is not None and item.config.error:
         findings.append(
             Finding(
