@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.replaying import replay_audit, report_of
 from xenaudit.cli import main
 from xenaudit.demo import FLEET_DIR
 
@@ -192,20 +193,8 @@ def test_replay_from_snapshots_gives_the_same_verdicts(
 ) -> None:
     out, _ = demo_out
     again = tmp_path / "again"
-    code = main(
-        [
-            "audit",
-            "--from-snapshots",
-            str(out / "snapshots"),
-            "-o",
-            str(again),
-            "-q",
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
-    assert code == 3
-    replayed = json.loads((again / "report.json").read_text())
+    assert replay_audit(out / "snapshots", again, tmp_path / "state") == 3
+    replayed = report_of(again)
     assert {d["name"] for d in replayed["domains"]} == FLEET_DOMAINS
     for name in ("web-frontend", "db-primary", "cache-node"):
         first, second = domain(demo_json, name), domain(replayed, name)

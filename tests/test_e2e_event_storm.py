@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.replaying import replay_audit, report_of
 from tests.test_inventory import write
-from xenaudit.cli import main
 from xenaudit.demo import FLEET_DIR
 from xenaudit.inventory.interface import InventoryError
 from xenaudit.inventory.toml import load_inventory
@@ -34,19 +33,8 @@ def test_a_storm_is_counted_exactly_and_quoted_in_part(tmp_path: Path) -> None:
     before = log.read_text()
     log.write_text(before + _storm(400))
     out = tmp_path / "out"
-    main(
-        [
-            "audit",
-            "--from-snapshots",
-            str(fleet),
-            "-o",
-            str(out),
-            "-q",
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
-    report = json.loads((out / "report.json").read_text())
+    replay_audit(fleet, out, tmp_path / "state")
+    report = report_of(out)
     cache = next(d for d in report["domains"] if d["name"] == "cache-node")
     counts = cache["event_counts"]
     plain = parse_guest({"kernlog": before}, keep_events=None).kernlog

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from xenaudit.cli import main
+from tests.replaying import replay_audit, report_of
 from xenaudit.demo import FLEET_DIR
 
 PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -14,19 +13,8 @@ PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 def replay(tmp_path: Path, fleet: Path) -> tuple[int, dict, str]:
     out = tmp_path / "out"
-    code = main(
-        [
-            "audit",
-            "--from-snapshots",
-            str(fleet),
-            "-o",
-            str(out),
-            "-q",
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
-    return code, json.loads((out / "report.json").read_text()), (out / "report.html").read_text()
+    code = replay_audit(fleet, out, tmp_path / "state")
+    return code, report_of(out), (out / "report.html").read_text()
 
 
 def test_garbage_and_payloads_are_contained(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_xl.support import RECORDINGS, copy_recording, use_fake_xl
+from tests.replaying import replay_audit, report_of
 from xenaudit.cli import main
 from xenaudit.hypervisor.xl import XlSource
 from xenaudit.inventory.interface import HypervisorSpec
@@ -137,20 +138,8 @@ def test_real_atomic_page_allocation_failure_is_parsed() -> None:
 
 def test_replaying_the_real_audit_gives_its_verdicts(tmp_path: Path) -> None:
     out = tmp_path / "replay"
-    code = main(
-        [
-            "audit",
-            "--from-snapshots",
-            str(REAL / "audit-snapshots"),
-            "-o",
-            str(out),
-            "-q",
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
-    assert code == 1
-    report = json.loads((out / "report.json").read_text())
+    assert replay_audit(REAL / "audit-snapshots", out, tmp_path / "state") == 1
+    report = report_of(out)
     by_name = {d["name"]: d for d in report["domains"]}
     assert set(by_name) == {*GUESTS, "parked"}
     squeezed = by_name["squeezed"]
@@ -190,19 +179,8 @@ def test_replaying_the_real_burst_audit_names_the_atomic_reserve(tmp_path: Path)
     """The audit Dom0 ran right after a real GFP_ATOMIC failure: the cause is the tiny
     atomic reserve (vm.min_free_kbytes = 128), and the report quotes the kernel's line."""
     out = tmp_path / "replay"
-    main(
-        [
-            "audit",
-            "--from-snapshots",
-            str(REAL / "burst-audit-snapshots"),
-            "-o",
-            str(out),
-            "-q",
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
-    report = json.loads((out / "report.json").read_text())
+    replay_audit(REAL / "burst-audit-snapshots", out, tmp_path / "state")
+    report = report_of(out)
     burst = next(d for d in report["domains"] if d["name"] == "burst")
     findings = {f["code"]: f for f in burst["findings"]}
     assert "atomic_reserve" in findings, burst["diagnosis"]

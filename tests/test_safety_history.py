@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+from tests.replaying import replay_audit as replay
 from xenaudit.analysis.history import HistoryStore
 from xenaudit.cli import main
 from xenaudit.demo import FLEET_DIR
@@ -23,11 +24,6 @@ def dated_fleet(tmp_path: Path, name: str, collected_at: str) -> Path:
         meta["collected_at"] = collected_at
         meta_file.write_text(json.dumps(meta))
     return fleet
-
-
-def replay(fleet: Path, out: Path, state: Path, *extra: str) -> int:
-    args = ["audit", "--from-snapshots", str(fleet), "-o", str(out), "-q"]
-    return main([*args, "--state-dir", str(state), *extra])
 
 
 def nights(state: Path) -> int:
