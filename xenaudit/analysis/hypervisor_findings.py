@@ -167,7 +167,9 @@ def balloon_findings(item: DomainInput, t: Tonight) -> list[Finding]:
             True: "its balloon driver announced itself (control/feature-balloon = 1) but "
             "did not give the memory back",
             False: "control/feature-balloon is not 1",
-            None: "no balloon driver announced itself in xenstore",
+            None: "no balloon driver announced itself in xenstore (only the Windows PV "
+            "drivers and XenServer/XCP-ng guest agents write control/feature-balloon; "
+            "Linux's own driver never does, so this does not prove there is none)",
         }[t.feature_balloon]
         return [
             Finding(
