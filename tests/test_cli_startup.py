@@ -104,12 +104,15 @@ def _own(modules: set[str]) -> set[str]:
             ("apply", "--help"),
             ("xenaudit.apply", "xenaudit.apply.cli", "xenaudit.apply.defaults"),
         ),
-        (("cfg", "--help"), ("xenaudit.xlcfg", "xenaudit.xlcfg.cli")),
+        (("cfg", "--help"), ("xenaudit.xlcfg", "xenaudit.lazyexports", "xenaudit.xlcfg.cli")),
         (
             ("merge", "--help"),
             ("xenaudit.fleet", "xenaudit.fleet.cli", "xenaudit.fleet.defaults"),
         ),
-        (("cfg", "show", "--help"), ("xenaudit.xlcfg", "xenaudit.xlcfg.cli")),
+        (
+            ("cfg", "show", "--help"),
+            ("xenaudit.xlcfg", "xenaudit.lazyexports", "xenaudit.xlcfg.cli"),
+        ),
     ],
 )
 def test_help_and_version_load_only_the_parser(
@@ -129,6 +132,7 @@ def test_cfg_show_loads_the_reader_only(tmp_path: Path) -> None:
     assert own <= {
         "xenaudit",
         "xenaudit.cli",
+        "xenaudit.lazyexports",
         "xenaudit.xlcfg",
         "xenaudit.xlcfg.cli",
         "xenaudit.xlcfg.config",
@@ -169,6 +173,7 @@ def test_logscan_loads_the_kernel_log_parser_only(tmp_path: Path) -> None:
     assert {m for m in own if not m.startswith(("xenaudit.parsers", "xenaudit.logscan"))} == {
         "xenaudit",
         "xenaudit.cli",
+        "xenaudit.lazyexports",
     }
     assert _loaded(added, (*HEAVY, "xenaudit.hypervisor", "xenaudit.xlcfg")) == []
     assert _loaded(added, ("multiprocessing", "concurrent")) == [], "only for large files"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.localssh import free_port
 from tests.standin import PROBE_USER, Fleet, GuestSpec, host_has_psi
 from tests.standin import content as fixture
-from tests.standin.fleet import free_port
 from xenaudit.collector.interface import GuestSnapshot
 from xenaudit.collector.ssh import SshCollector
 from xenaudit.collector.stream import ProbeStream

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.fake_xl.support import use_fake_xl
+from tests.localssh import free_port
 from tests.standin import content
 from tests.standin.dom0s import xl_recordings as standin_xl_recordings
-from tests.standin.fleet import Fleet, GuestSpec, free_port
+from tests.standin.fleet import Fleet, GuestSpec
 from xenaudit.cli import main
 
 pytestmark = pytest.mark.sshd

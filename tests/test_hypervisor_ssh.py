@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.fake_xl.standin_dom0 import StandinDom0, StandinDom0Error, standin_dom0
 from tests.fake_xl.support import FAKE_XL_BIN, RECORDINGS, use_fake_xl
+from tests.localssh import free_port, keygen
 from xenaudit.hypervisor.interface import HypervisorError
 from xenaudit.hypervisor.xl import XlSource
 from xenaudit.inventory.interface import HypervisorSpec, SshSettings
@@ -36,71 +34,18 @@ pytestmark = [
 FAKE_XL = str(FAKE_XL_BIN / "xl")
 
 
-@dataclass(frozen=True)
-class Sshd:
-    port: int
-    directory: Path
-    client_key: Path
-    host_public_key: str  # "ssh-ed25519 AAAA..."
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-
-
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    directory = tmp_path_factory.mktemp("sshd")
-    _keygen(directory / "hostkey")
-    _keygen(directory / "clientkey")
-    shutil.copy(directory / "clientkey.pub", directory / "authorized_keys")
-    port = _free_port()
-    (directory / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {directory}/hostkey\n"
-        f"PidFile {directory}/sshd.pid\nAuthorizedKeysFile {directory}/authorized_keys\n"
-        "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-        "PrintMotd no\nPrintLastLog no\n"
-        f"SetEnv XENAUDIT_FAKE_XL_DIR={RECORDINGS / 'host_a'}\n"
-    )
-    script = (
-        "mount -t tmpfs -o mode=0755 tmpfs /run/sshd 2>/dev/null "
-        "|| { mkdir -p /run/sshd && mount -t tmpfs -o mode=0755 tmpfs /run/sshd; }; "
-        f"exec /usr/sbin/sshd -D -e -f {directory}/sshd_config"
-    )
-    log = (directory / "sshd.log").open("w")
-    server = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.skip(f"sshd did not start: {(directory / 'sshd.log').read_text()}")
-            time.sleep(0.1)
-    public = " ".join((directory / "hostkey.pub").read_text().split()[:2])
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandinDom0]:
     try:
-        yield Sshd(port, directory, directory / "clientkey", public)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+        with standin_dom0(tmp_path_factory.mktemp("sshd"), RECORDINGS / "host_a") as dom0:
+            yield dom0
+    except StandinDom0Error as exc:
+        pytest.skip(str(exc))
 
 
-def _settings(sshd: Sshd, tmp_path: Path, known: str | None, **changes: object) -> SshSettings:
+def _settings(
+    sshd: StandinDom0, tmp_path: Path, known: str | None, **changes: object
+) -> SshSettings:
     known_hosts = tmp_path / "known_hosts"
     if known is not None:
         known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {known}\n")
@@ -115,14 +60,14 @@ def _settings(sshd: Sshd, tmp_path: Path, known: str | None, **changes: object) 
     return SshSettings(**fields)  # type: ignore[arg-type]
 
 
-def _remote(sshd: Sshd, xl_command: str = FAKE_XL) -> HypervisorSpec:
+def _remote(sshd: StandinDom0, xl_command: str = FAKE_XL) -> HypervisorSpec:
     return HypervisorSpec(
         name="dom0r", ssh_host="127.0.0.1", ssh_port=sshd.port, xl_command=xl_command
     )
 
 
 def test_xl_over_ssh_reads_what_xl_here_reads(
-    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sshd: StandinDom0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     remote = XlSource(_remote(sshd), _settings(sshd, tmp_path, sshd.host_public_key)).read()
     use_fake_xl(monkeypatch, RECORDINGS / "host_a")
@@ -132,14 +77,14 @@ def test_xl_over_ssh_reads_what_xl_here_reads(
         assert remote.raw[name] == local.raw[name]
 
 
-def test_unknown_host_key_is_refused_by_default(sshd: Sshd, tmp_path: Path) -> None:
+def test_unknown_host_key_is_refused_by_default(sshd: StandinDom0, tmp_path: Path) -> None:
     with pytest.raises(HypervisorError) as caught:
         XlSource(_remote(sshd), _settings(sshd, tmp_path, known=None)).read()
     assert caught.value.host == "dom0r" and caught.value.source == "ssh"
     assert "not known" in caught.value.message and "accept-new" in caught.value.message
 
 
-def test_accept_new_records_the_key_for_next_time(sshd: Sshd, tmp_path: Path) -> None:
+def test_accept_new_records_the_key_for_next_time(sshd: StandinDom0, tmp_path: Path) -> None:
     settings = _settings(sshd, tmp_path, known=None, host_key_policy="accept-new")
     XlSource(_remote(sshd), settings).read()
     recorded = (tmp_path / "own" / "known_hosts").read_text()
@@ -148,15 +93,17 @@ def test_accept_new_records_the_key_for_next_time(sshd: Sshd, tmp_path: Path) ->
     assert XlSource(_remote(sshd), strict_again).read().guests
 
 
-def test_changed_host_key_is_refused_even_with_accept_new(sshd: Sshd, tmp_path: Path) -> None:
-    _keygen(tmp_path / "impostor")
+def test_changed_host_key_is_refused_even_with_accept_new(
+    sshd: StandinDom0, tmp_path: Path
+) -> None:
+    keygen(tmp_path / "impostor")
     other = " ".join((tmp_path / "impostor.pub").read_text().split()[:2])
     settings = _settings(sshd, tmp_path, known=other, host_key_policy="accept-new")
     with pytest.raises(HypervisorError, match="CHANGED"):
         XlSource(_remote(sshd), settings).read()
 
 
-def test_xl_missing_on_the_remote_dom0(sshd: Sshd, tmp_path: Path) -> None:
+def test_xl_missing_on_the_remote_dom0(sshd: StandinDom0, tmp_path: Path) -> None:
     spec = _remote(sshd, xl_command="/nonexistent/bin/xl")
     with pytest.raises(HypervisorError) as caught:
         XlSource(spec, _settings(sshd, tmp_path, sshd.host_public_key)).read()
@@ -165,14 +112,14 @@ def test_xl_missing_on_the_remote_dom0(sshd: Sshd, tmp_path: Path) -> None:
 
 
 def test_nobody_listening(tmp_path: Path) -> None:
-    spec = HypervisorSpec(name="dom0x", ssh_host="127.0.0.1", ssh_port=_free_port())
+    spec = HypervisorSpec(name="dom0x", ssh_host="127.0.0.1", ssh_port=free_port())
     settings = SshSettings(known_hosts=str(tmp_path / "k"), ssh_config=None, connect_timeout_s=5)
     with pytest.raises(HypervisorError) as caught:
         XlSource(spec, settings).read()
     assert caught.value.source == "ssh" and "cannot connect" in caught.value.message
 
 
-def test_audit_of_a_remote_dom0_reads_its_cfgs_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
+def test_audit_of_a_remote_dom0_reads_its_cfgs_over_ssh(sshd: StandinDom0, tmp_path: Path) -> None:
     """The cfg folder is read on the Dom0 (here: the same disk, reached over SSH)."""
     import json
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fake_xl.support import FAKE_XL_BIN
+from tests.localssh import free_port, keygen
 
 
 class StandinDom0Error(Exception):
@@ -35,16 +36,6 @@ class StandinDom0:
 
     def known_hosts_line(self) -> str:
         return f"[127.0.0.1]:{self.port} {self.host_public_key}\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
 def available() -> str | None:
@@ -66,10 +57,10 @@ def standin_dom0(directory: Path, recordings: Path) -> Iterator[StandinDom0]:
     why = available()
     if why is not None:
         raise StandinDom0Error(why)
-    _keygen(directory / "hostkey")
-    _keygen(directory / "clientkey")
+    keygen(directory / "hostkey")
+    keygen(directory / "clientkey")
     shutil.copy(directory / "clientkey.pub", directory / "authorized_keys")
-    port = _free_port()
+    port = free_port()
     log_calls = directory / "calls.log"
     (directory / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {directory}/hostkey\n"

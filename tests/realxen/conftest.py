@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"real Xen: QEMU resident memory {QEMU_RSS_MIB[-1]} MiB")
 
 
-def _timed(name: str, started: float) -> None:
+@contextmanager
+def _timed(name: str) -> Iterator[None]:
+    """Records how long the block took under `name` (printed at the end of the run)."""
+    started = time.monotonic()
+    yield
     TIMINGS[name] = time.monotonic() - started
 
 
@@ -68,25 +73,20 @@ def realxen(workdir: Path) -> Iterator[RealXen]:
     problem = environment_problem()
     if problem:
         pytest.fail(problem)
-    started = time.monotonic()
-    images = build_images(workdir / "build.log")
-    _timed("build", started)
-    started = time.monotonic()
-    wheels = build_wheels(workdir / "wheels")
-    _timed("wheels", started)
+    with _timed("build"):
+        images = build_images(workdir / "build.log")
+    with _timed("wheels"):
+        wheels = build_wheels(workdir / "wheels")
     machine = RealXen(images, workdir / "vm")
     _RUNNING.append(machine)
     try:
-        started = time.monotonic()
-        machine.boot()
-        _timed("boot to Dom0 ssh", started)
-        started = time.monotonic()
-        boot = [g.name for g in read_fleet().values() if g.start == "boot"]
-        machine.wait_for_guests(boot)
-        _timed("DomUs up", started)
-        started = time.monotonic()
-        install(machine, wheels)
-        _timed("install", started)
+        with _timed("boot to Dom0 ssh"):
+            machine.boot()
+        with _timed("DomUs up"):
+            boot = [g.name for g in read_fleet().values() if g.start == "boot"]
+            machine.wait_for_guests(boot)
+        with _timed("install"):
+            install(machine, wheels)
         yield machine
     finally:
         rss = machine.qemu_rss_mib()
@@ -104,42 +104,37 @@ def realxen(workdir: Path) -> Iterator[RealXen]:
 
 @pytest.fixture(scope="package")
 def first(realxen: RealXen, workdir: Path) -> scenario.FirstAudit:
-    started = time.monotonic()
-    result = scenario.first_audit(realxen)
-    _timed("first audit", started)
-    started = time.monotonic()
-    recordings = workdir / "recordings"
-    scenario.capture(realxen, ["healthy", "squeezed", "drifted"], recordings)
-    scenario.fetch_folder(realxen, f"{REPORTS}/first/snapshots", recordings / "audit-snapshots")
-    _timed("recordings", started)
+    with _timed("first audit"):
+        result = scenario.first_audit(realxen)
+    with _timed("recordings"):
+        recordings = workdir / "recordings"
+        scenario.capture(realxen, ["healthy", "squeezed", "drifted"], recordings)
+        scenario.fetch_folder(realxen, f"{REPORTS}/first/snapshots", recordings / "audit-snapshots")
     return result
 
 
 @pytest.fixture(scope="package")
 def from_dom0(realxen: RealXen, first: scenario.FirstAudit) -> scenario.FromDom0:
-    started = time.monotonic()
-    result = scenario.audit_from_dom0(realxen)
-    _timed("audit from Dom0 alone", started)
+    with _timed("audit from Dom0 alone"):
+        result = scenario.audit_from_dom0(realxen)
     return result
 
 
 @pytest.fixture(scope="package")
 def applied(realxen: RealXen, first: scenario.FirstAudit) -> scenario.LiveApply:
-    started = time.monotonic()
-    result = scenario.live_apply(realxen, first)
-    rec = first.report_domain("squeezed")["recommendation"]
-    result.beyond_boot_max = scenario.probe_beyond_boot_max(
-        realxen, rec["maxmem_mib"], rec["memory_mib"]
-    )
-    _timed("apply --live", started)
+    with _timed("apply --live"):
+        result = scenario.live_apply(realxen, first)
+        rec = first.report_domain("squeezed")["recommendation"]
+        result.beyond_boot_max = scenario.probe_beyond_boot_max(
+            realxen, rec["maxmem_mib"], rec["memory_mib"]
+        )
     return result
 
 
 @pytest.fixture(scope="package")
 def recreated(realxen: RealXen, applied: scenario.LiveApply) -> scenario.Recreated:
-    started = time.monotonic()
-    result = scenario.recreate(realxen)
-    _timed("shutdown + create", started)
+    with _timed("shutdown + create"):
+        result = scenario.recreate(realxen)
     return result
 
 
@@ -147,9 +142,8 @@ def recreated(realxen: RealXen, applied: scenario.LiveApply) -> scenario.Recreat
 def undone(
     realxen: RealXen, first: scenario.FirstAudit, recreated: scenario.Recreated
 ) -> scenario.Undone:
-    started = time.monotonic()
-    result = scenario.undo(realxen, first)
-    _timed("apply --undo", started)
+    with _timed("apply --undo"):
+        result = scenario.undo(realxen, first)
     return result
 
 
@@ -159,9 +153,8 @@ def burst(realxen: RealXen, workdir: Path) -> scenario.Burst:
     history of its own) and destroyed before the nightly story begins. How often a
     flood provokes the failure varies from run to run (see README: the real-Xen suite),
     so the test that needs one skips, saying so, when none of its floods did."""
-    started = time.monotonic()
-    result = scenario.burst(realxen, read_fleet()["burst"].ip)
-    _timed("page allocation failure attempt", started)
+    with _timed("page allocation failure attempt"):
+        result = scenario.burst(realxen, read_fleet()["burst"].ip)
     scenario.capture(realxen, ["burst"], workdir / "recordings", hypervisor=False)
     if result.failure_lines:  # the audit that saw it, for the fast tests to replay
         scenario.fetch_folder(

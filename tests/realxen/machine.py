@@ -17,11 +17,12 @@ import contextlib
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.localssh import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "realxen"
@@ -86,13 +87,6 @@ def build_images(log: Path, timeout_s: float = 1800) -> Path:
     if not (images / "complete").is_file():
         raise MachineError(f"build.sh named no complete images folder: {lines[-3:]}")
     return images
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RealXen:

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.standin.fleet import Fleet, GuestSpec, free_port
+from tests.localssh import free_port
+from tests.standin.fleet import Fleet, GuestSpec
 
 REPO = Path(__file__).resolve().parent.parent.parent
 FAKE_XL = REPO / "tests" / "fake_xl" / "xl"

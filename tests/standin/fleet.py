@@ -47,6 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tests.localssh import free_port
 from tests.standin import content
 from xenaudit.collector.interface import GuestTarget
 from xenaudit.inventory.interface import SshSettings
@@ -344,12 +345,6 @@ def _shadow_password(name: str) -> str:
             if fields[0] == name and len(fields) > 1:
                 return fields[1]
     return ""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def host_has_psi() -> bool:

@@ -9,12 +9,9 @@ that ``xenaudit logscan`` starts without importing every parser.
 
 from __future__ import annotations
 
-from importlib import import_module
+from xenaudit.lazyexports import module_getattr
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up of small scans)
-if TYPE_CHECKING:
-    from typing import Any
-
 _EXPORTS = {
     "free_kib_at_least_order": "buddyinfo",
     "iter_kernlog_chunks": "kernlog",
@@ -66,10 +63,4 @@ if TYPE_CHECKING:
     from xenaudit.parsers.vmstat import parse_vmstat
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = module_getattr(__name__, _EXPORTS, globals())

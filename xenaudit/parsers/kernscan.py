@@ -207,14 +207,7 @@ _CONSTRAINT_RE = lazy(r"oom-kill:constraint=(?P<c>[A-Z_]+)")
 #: Bytes decoded at a time by the block reader (Scanner._feed_block).
 BLOCK_BYTES = 1 << 14
 #: What kp.has_marker looks for, found in a block at once.
-_MARKER_WORDS = (
-    "page allocation failure",
-    "invoked oom-killer",
-    "Killed process",
-    "ill process",
-    "balloon",
-    "Linux version ",
-)
+_MARKER_WORDS = kp.MARKERS
 # A line of an OOM report's task list ("[  1234]   0  1234  56789  1234  ...  0 nginx"),
 # in a form whose every line _add_line would take as a plain continuation and in which
 # no fact (_note_facts), buddy list, glued message or over-long line can appear: digits

@@ -12,7 +12,7 @@ module would put the module object in its place.
 
 from __future__ import annotations
 
-from importlib import import_module
+from xenaudit.lazyexports import module_getattr
 
 TYPE_CHECKING = False  # typing is not imported at run time: `cfg show` starts faster
 if TYPE_CHECKING:
@@ -59,10 +59,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = module_getattr(__name__, _EXPORTS, globals())
